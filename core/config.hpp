@@ -1,0 +1,103 @@
+// The one INI file every binary reads (--config FILE, default /etc/relay-authority/relay-authority.conf).
+// Each option is declared once in config.cpp with its type, default, range and help; unknown keys are an
+// error naming the key. Names here are the INI keys: [section] key -> Config::section.key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace relay {
+
+struct DatabaseConfig {
+    std::string host = "127.0.0.1";
+    unsigned port = 3306;
+    std::string socket;                 // set: connect through this unix socket instead of host:port
+    std::string user = "relay";
+    std::string password;               // never printed: --check-config shows "********"
+    std::string name = "relay_authority";
+    unsigned connect_timeout = 5;       // seconds
+    unsigned read_timeout = 5;
+    unsigned write_timeout = 5;
+    unsigned pool_size = 4;             // connections per process (one per worker at a time)
+};
+
+struct CacheConfig {
+    unsigned poll_interval_ms = 1000;   // how often the change generation is read
+    unsigned max_stale_seconds = 300;   // how long the last good rules serve without the database
+};
+
+struct GeneralConfig {
+    std::string node;                   // name in relay_events.node; default: the host name
+    std::string log_level = "info";     // debug, info, notice, warning, error
+    std::string syslog_facility = "mail";
+};
+
+struct PolicydConfig {
+    std::vector<std::string> listen{"inet:127.0.0.1:10040"};  // inet:HOST:PORT or unix:PATH, repeatable
+    std::string user = "relay";         // drop privileges to this user after binding
+    std::string group = "relay";
+    bool allow_root = false;            // keep running as root (not recommended)
+    std::string socket_owner;           // unix socket owner/group/mode (default: the daemon's user)
+    std::string socket_group;
+    std::string socket_mode = "0660";
+    unsigned threads = 2;               // I/O threads
+    unsigned workers = 4;               // threads for work that may wait on the database
+    unsigned idle_timeout = 330;        // seconds; above Postfix's smtpd_policy_service_max_idle (300)
+    unsigned max_connections = 10000;
+    unsigned max_line_length = 4096;
+    unsigned max_attributes = 64;
+    unsigned max_request_bytes = 32768;
+    unsigned instance_cache_size = 100000;  // messages tracked by Postfix instance
+    unsigned instance_ttl = 3600;           // seconds a message's recipient count is kept
+};
+
+struct MilterConfig {
+    std::string listen = "inet:10041@127.0.0.1";  // libmilter syntax
+    std::string user = "relay";
+    std::string group = "relay";
+    bool allow_root = false;
+    std::string header_from_action = "reject";     // reject, tempfail, off
+    std::string on_store_unavailable = "tempfail"; // tempfail, reject
+    std::string on_rate_limited = "tempfail";      // tempfail, reject (when the limit's action is defer)
+    unsigned timeout = 7210;                       // libmilter socket timeout, seconds
+};
+
+struct RateLimitConfig {
+    std::string time_zone = "UTC";      // for calendar windows (hour/day): IANA name, e.g. Europe/Berlin
+    std::string on_store_unavailable = "tempfail";  // tempfail, allow
+    unsigned unavailable_allowance = 20;            // messages per account while the database is down (allow)
+};
+
+struct AbuseConfig {
+    bool enabled = true;
+    unsigned max_networks = 5;          // distinct /24 (IPv4) or /48 (IPv6) client networks ...
+    unsigned networks_window = 3600;    // ... within this many seconds
+    unsigned max_rate_refusals = 50;    // rate-limit refusals ...
+    unsigned refusals_window = 3600;    // ... within this many seconds
+    unsigned suspend_seconds = 86400;   // length of an automatic suspension
+    std::string notify_command;         // run (no shell) with the event as arguments
+};
+
+struct Config {
+    std::string path;                   // the file read, for messages
+    GeneralConfig general;
+    DatabaseConfig database;
+    CacheConfig cache;
+    PolicydConfig policyd;
+    MilterConfig milter;
+    RateLimitConfig rate_limits;
+    AbuseConfig abuse;
+};
+
+// Reads and validates the file; throws ConfigError naming the file, key and problem.
+Config load_config(const std::string& path);
+// Same, from text (tests).
+Config parse_config(const std::string& text, const std::string& origin = "<string>");
+// The effective configuration as INI text, every key, passwords masked.
+std::string dump_config(const Config& config);
+// Help for every key: section, name, default, range, meaning (for --help and docs).
+std::string config_reference();
+
+}  // namespace relay

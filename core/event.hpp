@@ -1,0 +1,32 @@
+// One row of relay_events: the audit trail of decisions that are not plain "not ours".
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/decision.hpp"
+#include "core/model.hpp"
+#include "core/request.hpp"
+
+namespace relay {
+
+struct Event {
+    TimePoint at{};
+    std::string node;           // which daemon host wrote it ([general] node)
+    Stage stage = Stage::rcpt;
+    Id authority_id = 0;        // 0: no account
+    std::string login;
+    std::string client_address;
+    std::string sender;
+    std::uint32_t recipient_count = 0;
+    std::uint64_t size = 0;
+    Verdict verdict = Verdict::cont;
+    Reason reason = Reason::ok;
+    std::string queue_id;
+    std::string detail;         // free text: which limit, which rule
+};
+
+Event make_event(const Request& request, const Decision& decision, TimePoint at, const std::string& node);
+
+}  // namespace relay

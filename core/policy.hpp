@@ -1,0 +1,41 @@
+// Policy: what both adapters call. Takes the current snapshot, runs the engine, then the side effects the
+// engine must not do itself: rate-limit peek (RCPT) and charge (end of message), the audit trail and the
+// account's last use. evaluate() may block on the database only at end of message (the charge); adapters
+// that must not block call it from a worker thread when may_block() says so.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/decision.hpp"
+#include "core/request.hpp"
+#include "core/snapshot_cache.hpp"
+
+namespace relay {
+
+class EventWriter;  // event_writer.hpp
+class RateGate;     // rate_limit.hpp
+
+struct PolicyOptions {
+    std::string node;  // written into relay_events.node
+};
+
+class Policy {
+public:
+    // limiter and events may be null (no rate limits / no audit trail).
+    Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, RateGate* limiter = nullptr,
+           EventWriter* events = nullptr);
+
+    Decision evaluate(const Request& request);
+    bool may_block(const Request& request) const;
+
+private:
+    SnapshotCache& cache_;
+    const Clock& clock_;
+    PolicyOptions options_;
+    RateGate* limiter_;
+    EventWriter* events_;
+};
+
+}  // namespace relay

@@ -1,0 +1,54 @@
+// Holds the current rules snapshot and keeps it fresh: polls the change generation (about once a second)
+// and reloads when it moves. If the database is lost the last good snapshot keeps serving for
+// max_stale; past that current() returns nothing and callers answer a temporary failure. Never fails open.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/model.hpp"
+#include "core/store.hpp"
+
+namespace relay {
+
+struct CacheOptions {
+    std::chrono::milliseconds poll_interval{1000};
+    std::chrono::seconds max_stale{300};   // how long the last good snapshot serves without the database
+};
+
+class SnapshotCache {
+public:
+    SnapshotCache(Store& store, CacheOptions options, const Clock& clock);
+    ~SnapshotCache();
+
+    // One poll: read the generation, reload if it moved (or if nothing is loaded). Returns true when the
+    // store answered. Transient errors are logged (once per outage) and swallowed; permanent ones rethrown.
+    bool refresh();
+
+    // The snapshot to decide with, or nullptr when there is none or it is older than max_stale since the
+    // last successful contact with the store.
+    SnapshotPtr current() const;
+    // The snapshot regardless of staleness (for explain/diagnostics).
+    SnapshotPtr last_loaded() const;
+
+    void start_polling();  // background thread calling refresh() every poll_interval
+    void stop_polling();
+
+private:
+    Store& store_;
+    CacheOptions options_;
+    const Clock& clock_;
+    mutable std::mutex mutex_;
+    SnapshotPtr snapshot_;
+    TimePoint last_contact_{};
+    bool outage_logged_ = false;
+    std::thread poller_;
+    std::condition_variable stop_cv_;
+    bool stopping_ = false;
+};
+
+}  // namespace relay
