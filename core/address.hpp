@@ -18,6 +18,8 @@ struct Address {
     std::string base_local_part() const;
 };
 
+// A null sender ("<>" or empty) has ok == false and null_sender == true: callers that accept it (the
+// envelope sender) test null_sender first; everywhere else it is simply not an address.
 struct AddressResult {
     bool ok = false;
     bool null_sender = false;  // "<>" or empty

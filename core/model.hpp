@@ -98,6 +98,14 @@ struct Account {
 
 class Snapshot {
 public:
+    Snapshot() = default;
+    // A copy gets its own indexes (rebuilt from the copied maps): the private indexes hold pointers into
+    // the maps and must never point into another Snapshot. Moving keeps the map nodes, so it is safe.
+    Snapshot(const Snapshot& other);
+    Snapshot& operator=(const Snapshot& other);
+    Snapshot(Snapshot&&) = default;
+    Snapshot& operator=(Snapshot&&) = default;
+
     std::uint64_t generation = 0;
     TimePoint loaded_at{};
 
@@ -121,9 +129,12 @@ public:
     std::size_t account_count() const { return authority_by_login_.size(); }
 
 private:
+    void index_authority(const Authority& authority, std::vector<std::string>& warnings);
+
     std::unordered_map<std::string, const Domain*> domain_by_name_;
     std::unordered_map<std::string, const Authority*> authority_by_login_;
     std::unordered_map<Id, const Authority*> authority_by_user_;
+    std::unordered_map<Id, std::string> login_by_authority_;  // only authorities that made it into the index
     std::vector<std::pair<Cidr, const Authority*>> ip_networks_;
 };
 

@@ -28,6 +28,10 @@ public:
            EventWriter* events = nullptr);
 
     Decision evaluate(const Request& request);
+    // The same against a snapshot the caller pinned (relay-milter pins one per SMTP connection, so all
+    // stages of a session see the same rules). A null snapshot means "no rules we can trust", exactly as
+    // when the cache has none.
+    Decision evaluate(const Request& request, const SnapshotPtr& pinned);
     bool may_block(const Request& request) const;
 
 private:

@@ -43,9 +43,11 @@ private:
     CacheOptions options_;
     const Clock& clock_;
     mutable std::mutex mutex_;
+    std::mutex refresh_mutex_;  // one refresh at a time, so an older load never replaces a newer one
     SnapshotPtr snapshot_;
     TimePoint last_contact_{};
     bool outage_logged_ = false;
+    bool stale_logged_ = false;  // "serving nothing any more" logged for this outage
     std::thread poller_;
     std::condition_variable stop_cv_;
     bool stopping_ = false;

@@ -151,8 +151,8 @@ expect_eq "every column of every table has a COMMENT" \
     "SELECT GROUP_CONCAT(c.TABLE_NAME, '.', c.COLUMN_NAME) FROM information_schema.COLUMNS c
        JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
        WHERE c.TABLE_SCHEMA = '$DB' AND t.TABLE_TYPE = 'BASE TABLE' AND c.COLUMN_COMMENT = ''" "NULL"
-expect_eq "no rate_counters table (the rate-limit migration adds it)" \
-    "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$DB' AND TABLE_NAME = 'rate_counters'" "0"
+expect_eq "rate_counters table and v_rate_usage view (added by 003_rate_counters)" \
+    "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$DB' AND TABLE_NAME IN ('rate_counters', 'v_rate_usage')" "2"
 
 CONTRACT="customers.id customers.name customers.active
 domains.id domains.customer_id domains.name domains.active domains.is_local

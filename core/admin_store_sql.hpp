@@ -1,0 +1,28 @@
+// Internal to the AdminStore sources (admin_store*.cpp): small helpers for reading result sets.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/model.hpp"
+
+namespace sql {
+class ResultSet;
+}
+
+namespace relay {
+
+class MysqlConnection;
+
+namespace admin_sql {
+
+std::string str(const sql::ResultSet& rs, unsigned col);
+std::optional<std::int64_t> opt_i64(const sql::ResultSet& rs, unsigned col);
+// SQL expression reading a DATETIME column as UNIX seconds (NULL stays NULL).
+std::string unix_time(const std::string& column);
+Id last_insert_id(MysqlConnection& c);
+bool is_number(const std::string& s);
+
+}  // namespace admin_sql
+}  // namespace relay

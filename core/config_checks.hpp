@@ -1,0 +1,38 @@
+// Syntax checks for configuration values, one per kind of value, used by the key table in config.cpp.
+// Each returns the problem in plain words ("want ...") or "" when the value is fine. The listen parsers
+// are public so relay-policyd and relay-milter read the socket specification exactly as it was checked.
+#pragma once
+
+#include <string>
+
+namespace relay {
+
+using ConfigCheck = std::string (*)(const std::string& value);
+
+struct ListenAddress {
+    enum class Family { inet, inet6, unix_path };
+    Family family = Family::inet;
+    std::string host;   // inet/inet6: address or host name, without brackets
+    unsigned port = 0;  // inet/inet6
+    std::string path;   // unix_path: absolute path of the socket
+};
+
+// [policyd] listen: inet:HOST:PORT, inet:[IPV6]:PORT, unix:/absolute/path. Throws ConfigError(problem).
+ListenAddress parse_policyd_listen(const std::string& value);
+// [milter] listen, libmilter syntax: inet:PORT@HOST, inet6:PORT@HOST, unix:/path (local:/path).
+ListenAddress parse_milter_listen(const std::string& value);
+
+std::string check_policyd_listen(const std::string& value);
+std::string check_milter_listen(const std::string& value);
+std::string check_host(const std::string& value);            // host name, IPv4 or IPv6 address
+std::string check_socket_path(const std::string& value);     // empty, or an absolute path that fits sun_path
+std::string check_db_user(const std::string& value);
+std::string check_db_name(const std::string& value);
+std::string check_account_name(const std::string& value);    // a Unix user or group name
+std::string check_account_name_or_empty(const std::string& value);
+std::string check_node(const std::string& value);            // empty (= the host name) or a short name
+std::string check_time_zone(const std::string& value);       // IANA name, present in /usr/share/zoneinfo
+std::string check_command(const std::string& value);         // empty, or an absolute path
+std::string check_octal_mode(const std::string& value);      // 660, 0660 (no set-id or sticky bits)
+
+}  // namespace relay

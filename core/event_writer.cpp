@@ -1,0 +1,193 @@
+#include "core/event_writer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/log.hpp"
+
+namespace relay {
+
+namespace {
+
+constexpr std::size_t kBatch = 200;                       // events per store call
+constexpr auto kFlushInterval = std::chrono::seconds(1);  // how long an event may wait for a full batch
+constexpr auto kMaxBackoff = std::chrono::seconds(30);    // between retries while the database is down
+constexpr auto kReportInterval = std::chrono::seconds(60);
+
+}  // namespace
+
+EventWriter::EventWriter(Store& store, std::size_t max_queue) : store_(store), max_queue_(std::max<std::size_t>(max_queue, 1)) {}
+
+EventWriter::~EventWriter() { stop(); }
+
+void EventWriter::submit(Event event) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (events_.size() >= max_queue_) {
+        ++dropped_;
+        return;
+    }
+    events_.push_back(std::move(event));
+    if (events_.size() >= kBatch) cv_.notify_one();
+}
+
+void EventWriter::submit_use(Id authority_id, TimePoint when, std::string client_address) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (uses_.size() >= max_queue_) {
+        ++dropped_;
+        return;
+    }
+    uses_.push_back(Use{authority_id, when, std::move(client_address)});
+}
+
+// Writes what is queued at the time of the call (not what arrives meanwhile, so it always ends).
+// On a transient error the unwritten rest goes back to the front of the queue (within the bound) and the
+// error is rethrown; on any other error the batch is counted as dropped and the error rethrown.
+void EventWriter::flush() {
+    std::size_t budget;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        budget = events_.size();
+    }
+    while (true) {
+        std::vector<Event> batch;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const std::size_t n = std::min({kBatch, budget, events_.size()});
+            batch.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.begin() + n));
+            events_.erase(events_.begin(), events_.begin() + n);
+            budget -= n;
+        }
+        if (batch.empty()) break;
+        try {
+            store_.record_events(batch);
+        } catch (const StoreTransientError&) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            // Newer events beyond the bound give way to the older ones being put back.
+            const std::size_t room = max_queue_ > events_.size() ? max_queue_ - events_.size() : 0;
+            const std::size_t keep = std::min(room, batch.size());
+            dropped_ += batch.size() - keep;
+            events_.insert(events_.begin(), std::make_move_iterator(batch.begin()),
+                           std::make_move_iterator(batch.begin() + keep));
+            throw;
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            dropped_ += batch.size();
+            throw;
+        }
+    }
+
+    // Last-use stamps: only the latest per account matters.
+    std::vector<Use> uses;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::unordered_map<Id, std::size_t> latest;
+        for (Use& use : uses_) {
+            auto [it, inserted] = latest.emplace(use.authority_id, uses.size());
+            if (inserted) uses.push_back(std::move(use));
+            else if (use.when >= uses[it->second].when) uses[it->second] = std::move(use);
+        }
+        uses_.clear();
+    }
+    for (std::size_t i = 0; i < uses.size(); ++i) {
+        try {
+            store_.record_use(uses[i].authority_id, uses[i].when, uses[i].client_address);
+        } catch (const StoreTransientError&) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            for (std::size_t k = uses.size(); k > i && uses_.size() < max_queue_; --k) {
+                uses_.push_front(std::move(uses[k - 1]));
+            }
+            throw;
+        }
+    }
+}
+
+void EventWriter::start() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (thread_.joinable()) return;
+    stopping_ = false;
+    thread_ = std::thread([this] { run(); });
+}
+
+void EventWriter::stop() {
+    std::thread thread;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopping_ && !thread_.joinable()) return;  // already stopped
+        stopping_ = true;
+        thread = std::move(thread_);
+    }
+    cv_.notify_all();
+    if (thread.joinable()) thread.join();
+    std::size_t pending = 0;
+    try {
+        flush();
+    } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pending = events_.size() + uses_.size();
+        log_error(std::string("audit trail: could not write the last events at shutdown: ") + e.what());
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (dropped_ + pending > 0) {
+        log_warning("audit trail: " + std::to_string(dropped_ + pending) +
+                    " events or last-use stamps were not written to relay_events");
+        dropped_ = 0;
+    }
+}
+
+void EventWriter::run() {
+    using steady = std::chrono::steady_clock;
+    std::chrono::seconds backoff{0};
+    bool failing = false;
+    steady::time_point last_report{};
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+        if (backoff.count() > 0) {
+            cv_.wait_for(lock, backoff, [this] { return stopping_; });
+        } else {
+            cv_.wait_for(lock, kFlushInterval, [this] { return stopping_ || events_.size() >= kBatch; });
+        }
+        if (stopping_) break;  // stop() flushes in its own thread
+        if (events_.empty() && uses_.empty()) continue;
+        lock.unlock();
+        std::string error;
+        bool transient = false;
+        try {
+            flush();
+        } catch (const StoreTransientError& e) {
+            error = e.what();
+            transient = true;
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        if (error.empty()) {
+            if (failing) log_info("audit trail: writing to relay_events again");
+            failing = false;
+            backoff = std::chrono::seconds(0);
+        } else {
+            if (!failing) {
+                log_warning("audit trail: cannot write to relay_events (" + error + "); " +
+                            (transient ? "events stay queued (at most " + std::to_string(max_queue_) +
+                                             ") and are retried"
+                                       : std::string("those events are lost")));
+            }
+            failing = true;
+            backoff = transient ? std::min(kMaxBackoff, std::max(std::chrono::seconds(1), backoff * 2))
+                                : std::chrono::seconds(1);
+        }
+        lock.lock();
+        const auto now = steady::now();
+        if (dropped_ > 0 && now - last_report >= kReportInterval) {
+            log_warning("audit trail: " + std::to_string(dropped_) + " events dropped (queue full at " +
+                        std::to_string(max_queue_) + " or not writable)");
+            dropped_ = 0;
+            last_report = now;
+        }
+    }
+}
+
+}  // namespace relay

@@ -1,0 +1,112 @@
+#include "core/policy.hpp"
+
+#include <exception>
+#include <utility>
+
+#include "core/engine.hpp"
+#include "core/errors.hpp"
+#include "core/event.hpp"
+#include "core/event_writer.hpp"
+#include "core/log.hpp"
+#include "core/rate_limit.hpp"
+
+namespace relay {
+
+namespace {
+
+Decision store_unavailable(const Request& request) {
+    Decision d = make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
+                              "Relay rules temporarily unavailable, try again later");
+    d.login = request.sasl_login;
+    return d;
+}
+
+bool allowed(const Decision& d) {
+    switch (d.verdict) {
+        case Verdict::cont:
+        case Verdict::permit:
+            return true;
+        case Verdict::reject:
+        case Verdict::defer:
+        case Verdict::hold:
+            return false;
+    }
+    return false;
+}
+
+// A plain "not ours" and an allowed MAIL/RCPT/DATA are the bulk of the traffic and say nothing an admin
+// needs later; refusals at any stage, holds and every accepted message are the audit trail.
+bool worth_recording(const Request& request, const Decision& d) {
+    if (d.verdict == Verdict::cont && d.reason == Reason::not_ours) return false;
+    if (allowed(d)) return request.stage == Stage::end_of_message;
+    return true;
+}
+
+}  // namespace
+
+Policy::Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, RateGate* limiter,
+               EventWriter* events)
+    : cache_(cache), clock_(clock), options_(std::move(options)), limiter_(limiter), events_(events) {}
+
+bool Policy::may_block(const Request& request) const {
+    return limiter_ != nullptr && request.stage == Stage::end_of_message;
+}
+
+Decision Policy::evaluate(const Request& request) { return evaluate(request, cache_.current()); }
+
+Decision Policy::evaluate(const Request& request, const SnapshotPtr& pinned) {
+    const TimePoint now = clock_.now();
+    Decision decision;
+    std::optional<Account> account;
+    SnapshotPtr snapshot;
+    try {
+        snapshot = pinned;
+        if (!snapshot) {
+            // No rules we can trust. Authenticated mail: a temporary failure, never a permit. Unauthenticated
+            // requests are answered "not ours" even though one might come from an IP-authorised device:
+            // we cannot tell, and refusing them would block all inbound mail while the database is down.
+            // Nothing is permitted by this: Postfix's own restrictions (reject_unauth_destination) still
+            // refuse unauthenticated relaying, so the device's mail waits (4xx from Postfix) or is refused.
+            if (!request.authenticated()) return Decision{};
+            decision = store_unavailable(request);
+        } else {
+            EngineResult result = decide(request, *snapshot, now);
+            decision = std::move(result.decision);
+            account = std::move(result.account);
+        }
+        if (snapshot && account && limiter_ && allowed(decision) &&
+            (request.stage == Stage::rcpt || request.stage == Stage::end_of_message)) {
+            std::optional<Decision> limited = request.stage == Stage::rcpt
+                                                  ? limiter_->peek(request, *account, *snapshot, now)
+                                                  : limiter_->charge(request, *account, *snapshot, now);
+            if (limited) {
+                if (limited->authority_id == 0) limited->authority_id = decision.authority_id;
+                if (limited->login.empty()) limited->login = decision.login;
+                decision = std::move(*limited);
+            }
+        }
+    } catch (const std::exception& e) {
+        // Rate-limit counters unreachable (StoreTransientError) or anything unexpected: fail closed for
+        // what we would have allowed, and keep Postfix's own rules for what is not ours.
+        log_warning(std::string("relay decision failed for ") +
+                    (request.authenticated() ? "login " + sanitize(request.sasl_login, 100)
+                                             : "client " + sanitize(request.client_address, 60)) +
+                    " at " + to_string(request.stage) + ": " + e.what());
+        const std::int64_t authority_id = decision.authority_id;
+        const std::string login = decision.login;
+        decision = store_unavailable(request);
+        if (authority_id != 0) decision.authority_id = authority_id;
+        if (!login.empty()) decision.login = login;
+        if (!request.authenticated() && !account) return Decision{};
+    }
+
+    if (events_) {
+        if (worth_recording(request, decision)) events_->submit(make_event(request, decision, now, options_.node));
+        if (request.stage == Stage::end_of_message && allowed(decision) && decision.authority_id != 0) {
+            events_->submit_use(decision.authority_id, now, request.client_address);
+        }
+    }
+    return decision;
+}
+
+}  // namespace relay

@@ -1,0 +1,125 @@
+// RateLimiter: the RateGate (core/rate_limit.hpp) over any counter storage. It finds the applicable limits
+// (rate_limit_scope), charges them all or none through RateCounters (rate_limit_math), turns a refusal into
+// a Decision (rate_limit_reply), remembers the counters it saw so that RCPT can refuse early without the
+// database, and handles an unreachable database as [rate_limits] on_store_unavailable says.
+// MysqlRateGate (mysql_rate_gate.hpp) wires it to MariaDB; unit tests use MemoryRateCounters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/rate_limit.hpp"
+#include "core/rate_limit_math.hpp"
+#include "core/rate_limit_zone.hpp"
+
+namespace relay {
+
+class AbuseMonitor;  // abuse.hpp
+class EventWriter;   // event_writer.hpp
+
+struct CounterKey {
+    Id limit_id = 0;
+    Id subject_id = 0;  // smtp_authorities.id, or 0 for a shared pool
+};
+
+struct CounterWrite {
+    std::vector<std::optional<CounterState>> charged;  // per key: the new state, or nullopt: unchanged
+    std::vector<bool> refused;                         // per key: count a refusal on this counter
+};
+
+// Where the counters live: shared by every process and host that enforces the limits.
+class RateCounters {
+public:
+    virtual ~RateCounters() = default;
+    // Atomically, also against other processes and hosts: locks the counters of keys (in the order given;
+    // a counter never used starts as CounterState{}), calls decide with their current states (same order)
+    // and stores what it returns, `now` being the time of the charge. decide may run more than once (a
+    // deadlock is retried); only the result of its last run is stored. Throws StoreTransientError or
+    // StorePermanentError when the counters cannot be reached; then nothing was stored.
+    virtual void update(const std::vector<CounterKey>& keys, TimePoint now,
+                        const std::function<CounterWrite(const std::vector<CounterState>&)>& decide) = 0;
+};
+
+// In-process counters for unit tests (one mutex stands in for the row locks).
+class MemoryRateCounters final : public RateCounters {
+public:
+    void update(const std::vector<CounterKey>& keys, TimePoint now,
+                const std::function<CounterWrite(const std::vector<CounterState>&)>& decide) override;
+    void set_failing(bool failing);
+    std::optional<CounterState> state(Id limit_id, Id subject_id) const;
+    std::uint64_t refusals(Id limit_id, Id subject_id) const;
+    std::size_t updates() const;  // successful update() calls
+
+private:
+    struct Row {
+        CounterState state;
+        std::uint64_t refusals = 0;
+    };
+    mutable std::mutex mutex_;
+    std::map<std::pair<Id, Id>, Row> rows_;
+    bool failing_ = false;
+    std::size_t updates_ = 0;
+};
+
+struct RateLimiterOptions {
+    TimeZone zone;                        // [rate_limits] time_zone, for calendar windows
+    bool allow_when_unavailable = false;  // [rate_limits] on_store_unavailable = allow
+    unsigned unavailable_allowance = 20;  // messages per account per hour this process lets through then
+    std::string node;                     // relay_events.node of the events written here
+    // How long a counter seen at a charge may refuse at RCPT without asking the database again. The
+    // database stays the judge: this only saves sending a body that the charge would refuse.
+    std::chrono::seconds peek_memory{120};
+};
+
+class RateLimiter final : public RateGate {
+public:
+    // events and abuse may be null.
+    RateLimiter(RateCounters& counters, RateLimiterOptions options, EventWriter* events = nullptr,
+                AbuseMonitor* abuse = nullptr);
+
+    std::optional<Decision> peek(const Request& request, const Account& account, const Snapshot& snapshot,
+                                 TimePoint now) override;
+    std::optional<Decision> charge(const Request& request, const Account& account, const Snapshot& snapshot,
+                                   TimePoint now) override;
+
+    const RateLimiterOptions& options() const { return options_; }
+
+private:
+    struct Remembered {
+        CounterState state;
+        TimePoint seen{};
+    };
+    struct Outage {
+        bool down = false;
+        TimePoint since{}, last_report{};
+        std::uint64_t allowed = 0, tempfailed = 0;
+    };
+
+    std::optional<Decision> unavailable(const Request& request, const Account& account, TimePoint now,
+                                        const std::string& error);
+    void back_to_normal(TimePoint now);
+    void remember(const std::vector<CounterKey>& keys, const ChargePlan& plan, TimePoint now);
+    void report_shadow(const Request& request, const Account& account, const Snapshot& snapshot,
+                       const std::vector<Charge>& charges, const ChargePlan& plan, TimePoint now);
+    void record(const Request& request, const Account& account, Verdict verdict, Reason reason,
+                const std::string& detail, TimePoint now);
+
+    RateCounters& counters_;
+    RateLimiterOptions options_;
+    EventWriter* events_;
+    AbuseMonitor* abuse_;
+
+    std::mutex mutex_;  // everything below
+    std::unordered_map<std::uint64_t, Remembered> remembered_;  // key: limit id << 32 | subject id
+    std::unordered_map<Id, CounterState> local_allowance_;       // per account, while the database is down
+    Outage outage_;
+};
+
+}  // namespace relay

@@ -1,0 +1,117 @@
+#include "milter/app.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <exception>
+#include <iostream>
+#include <stdexcept>
+
+#include "core/clock.hpp"
+#include "core/errors.hpp"
+#include "core/event_writer.hpp"
+#include "core/mysql_rate_gate.hpp"
+#include "core/policy.hpp"
+#include "core/snapshot_cache.hpp"
+#include "milter/daemon.hpp"
+#include "milter/options.hpp"
+#include "milter/privileges.hpp"
+#include "milter/session.hpp"
+
+namespace relay::milter {
+namespace {
+
+CacheOptions cache_options(const CacheConfig& config) {
+    CacheOptions o;
+    o.poll_interval = std::chrono::milliseconds(config.poll_interval_ms);
+    o.max_stale = std::chrono::seconds(config.max_stale_seconds);
+    return o;
+}
+
+// Schema and first load. Permanent trouble (credentials, schema) stops the start; a database that does
+// not answer yet does not: authenticated mail gets 4xx until it does.
+void first_contact(Store& store, SnapshotCache& cache, MysqlRateGate& gate) {
+    try {
+        store.check_schema();
+        gate.check_schema();
+    } catch (const StoreTransientError& e) {
+        log_warning(std::string("database not reachable at start (") + sanitize(e.what()) +
+                    "); authenticated mail gets a temporary failure until it answers");
+        return;
+    }
+    cache.refresh();
+}
+
+void block_stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+}  // namespace
+
+LogOptions log_options(const Config& config, bool foreground) {
+    LogOptions o;
+    o.ident = "relay-milter";
+    o.to_stderr = foreground;
+    o.facility = config.general.syslog_facility;
+    if (auto level = parse_log_level(config.general.log_level)) o.min_level = *level;
+    return o;
+}
+
+int run_milter(const RunOptions& options, const Config& config, const StoreFactory& make_store, Driver& driver) {
+    log_init(log_options(config, options.foreground));
+    Detached detached;
+    try {
+        const Options milter_options = options_from_config(config);
+        std::unique_ptr<Store> store = make_store(config.database);
+        RealClock clock;
+        SnapshotCache cache(*store, cache_options(config.cache), clock);
+        EventWriter events(*store);
+        // Rate limits: peeked at RCPT, charged at end of message, inside Policy (core/mysql_rate_gate.hpp).
+        MysqlRateGate rate_gate(config, clock, &events);
+        first_contact(*store, cache, rate_gate);
+        PolicyOptions policy_options;
+        policy_options.node = config.general.node;
+        Policy policy(cache, clock, policy_options, &rate_gate, &events);
+        Filter filter(policy, cache, clock, milter_options, &events);
+
+        driver.open(filter, config.milter.listen, config.milter.timeout);
+        hand_over_socket(config.milter.listen, config.milter);
+        if (!options.foreground) detached = Detached::detach();
+        if (!options.pid_file.empty()) write_pid_file(options.pid_file);
+        const std::string identity = drop_privileges(config.milter);
+
+        // libmilter's signal thread sigwait()s for SIGTERM/SIGHUP/SIGINT; every other thread must have them
+        // blocked, or the default action (terminate, no clean stop) hits whichever thread gets them. Our
+        // threads start before smfi_main, so block here and let them inherit the mask.
+        block_stop_signals();
+        cache.start_polling();
+        events.start();
+        rate_gate.start();
+        const SnapshotPtr rules = cache.current();
+        log_info("relay-milter " RELAY_VERSION " listening on " + config.milter.listen + ", " + identity + ", " +
+                 (rules ? std::to_string(rules->account_count()) + " accounts loaded"
+                        : std::string("no rules loaded yet")) +
+                 ", header_from_action=" + to_string(milter_options.header_from));
+        detached.ready();
+        const int status = driver.run();
+        log_info("relay-milter stopping");
+        rate_gate.stop();
+        cache.stop_polling();
+        events.stop();
+        if (!options.pid_file.empty()) remove_pid_file(options.pid_file);
+        return status;
+    } catch (const std::exception& e) {
+        log_error(std::string("relay-milter cannot start: ") + e.what());
+        // Before detaching, syslog may be all a daemon-mode start has: say it on stderr too.
+        if (!options.foreground && !detached.active()) std::cerr << "relay-milter: " << e.what() << "\n";
+        detached.fail(e.what());
+        return 1;
+    }
+}
+
+}  // namespace relay::milter

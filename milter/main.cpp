@@ -1,0 +1,97 @@
+// relay-milter: the Sendmail milter (also usable from Postfix's smtpd_milters) of relay-authority.
+// Command line here; the daemon's life is run_milter() (app.cpp), libmilter is in libmilter_seam.cpp.
+// Exit status: 0 stopped cleanly, 1 could not start, 2 bad command line or configuration.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <boost/program_options.hpp>
+
+#include "core/config.hpp"
+#include "core/mysql_store.hpp"
+#include "milter/app.hpp"
+#include "milter/libmilter_seam.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+po::options_description command_line_options() {
+    po::options_description o("Options");
+    o.add_options()
+        ("config,c", po::value<std::string>()->default_value(RELAY_DEFAULT_CONFIG),
+         "configuration file (INI; keys in relay-milter(8) and --help-config)")
+        ("foreground,f", "stay in the foreground and log to stderr instead of syslog")
+        ("pid-file,p", po::value<std::string>(), "write the daemon's process id to this file")
+        ("check-config", "validate the configuration, print it with passwords masked, and exit: 0 valid, "
+                         "2 invalid")
+        ("help-config", "print every configuration key with its default and meaning, and exit")
+        ("version", "print the version and exit")
+        ("help,h", "print this help and exit");
+    return o;
+}
+
+void print_help(const po::options_description& options) {
+    std::cout << "Usage: relay-milter [--config FILE] [--foreground] [--pid-file FILE]\n"
+                 "       relay-milter --check-config [--config FILE]\n\n"
+                 "Milter of relay-authority for Sendmail (INPUT_MAIL_FILTER) and Postfix (smtpd_milters):\n"
+                 "decides per SASL login ({auth_authen}) whether a message may be relayed, from the SMTP\n"
+                 "authority rules in MariaDB/MySQL, and checks that the From:/Sender: header addresses\n"
+                 "belong to the authenticated account. Sessions without SASL login and without an\n"
+                 "IP-authorised account are accepted at MAIL FROM untouched (inbound mail).\n\n"
+              << options
+              << "\nThe configuration keys ([general], [database], [cache], [milter]) are described in\n"
+                 "relay-milter(8) and printed by --help-config. [milter] listen uses libmilter syntax:\n"
+                 "inet:PORT@HOST, inet6:PORT@HOST or unix:/path. Signals: SIGTERM, SIGHUP and SIGINT\n"
+                 "stop the milter (libmilter's own signal handling; connections in progress finish).\n"
+                 "Exit status: 0 stopped, 1 could not start, 2 usage or configuration error.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const po::options_description options = command_line_options();
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, options), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "relay-milter: " << e.what() << " (try --help)\n";
+        return kExitUsage;
+    }
+    if (vm.count("help")) {
+        print_help(options);
+        return 0;
+    }
+    if (vm.count("version")) {
+        std::cout << "relay-milter " << RELAY_VERSION << " (" << relay::milter::libmilter_version() << ")\n";
+        return 0;
+    }
+    if (vm.count("help-config")) {
+        std::cout << relay::config_reference();
+        return 0;
+    }
+
+    relay::milter::RunOptions run;
+    run.config_path = vm["config"].as<std::string>();
+    run.foreground = vm.count("foreground") > 0;
+    if (vm.count("pid-file")) run.pid_file = vm["pid-file"].as<std::string>();
+
+    relay::Config config;
+    try {
+        config = relay::load_config(run.config_path);
+    } catch (const std::exception& e) {
+        std::cerr << "relay-milter: " << e.what() << "\n";
+        return kExitUsage;
+    }
+    if (vm.count("check-config")) {
+        std::cout << relay::dump_config(config);
+        return 0;
+    }
+    auto driver = relay::milter::make_libmilter_driver();
+    return relay::milter::run_milter(run, config, [](const relay::DatabaseConfig& database) {
+        return std::make_unique<relay::MysqlStore>(database);
+    }, *driver);
+}

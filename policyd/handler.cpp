@@ -1,0 +1,111 @@
+#include "policyd/handler.hpp"
+
+#include <exception>
+
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "policyd/action.hpp"
+
+namespace relay {
+
+RequestHandler::RequestHandler(Decider& decider, InstanceTracker& tracker)
+    : decider_(decider), tracker_(tracker) {}
+
+bool RequestHandler::may_block(const Request& request) const {
+    try {
+        return decider_.may_block(request);
+    } catch (const std::exception&) {
+        return true;  // unsure: keep it off the I/O threads
+    }
+}
+
+Decision RequestHandler::decide(const Request& request) {
+    try {
+        return decider_.evaluate(request);
+    } catch (const StoreTransientError& e) {
+        log_warning(std::string("database unavailable while deciding: ") + sanitize(e.what()));
+    } catch (const std::exception& e) {
+        log_error(std::string("internal error while deciding (answering a temporary failure): ") +
+                  sanitize(e.what()));
+    }
+    return internal_error_decision();
+}
+
+std::string RequestHandler::ignored_answer() {
+    return "action=DUNNO\n\n";
+}
+
+namespace {
+
+bool allowed(const Decision& d) {
+    switch (d.verdict) {
+        case Verdict::cont:
+        case Verdict::permit:
+        case Verdict::hold: return true;
+        case Verdict::reject:
+        case Verdict::defer: return false;
+    }
+    return false;
+}
+
+// Postfix has not yet assigned a queue id before the first accepted RCPT: log "-" like Postfix does
+// for missing values, rather than an empty field.
+std::string field(const std::string& value, std::size_t max_len = 200) {
+    return value.empty() ? std::string("-") : sanitize(value, max_len);
+}
+
+}  // namespace
+
+std::string decision_log_line(const Request& r, const Decision& d, const std::string& action,
+                              long long latency_us, const std::string& correlation) {
+    std::string line;
+    line.reserve(300);
+    line += to_string(r.stage);
+    line += ": queue_id=" + field(r.queue_id, 40);
+    line += " login=" + field(d.login.empty() ? r.sasl_login : d.login, 120);
+    line += " client=" + field(r.client_address, 60);
+    line += " sender=<" + sanitize(r.sender, 120) + ">";
+    if (r.stage == Stage::rcpt || !r.recipient.empty()) line += " recipient=<" + sanitize(r.recipient, 120) + ">";
+    line += " recipients=" + std::to_string(r.recipient_count);
+    if (!correlation.empty()) line += " " + correlation;
+    line += " size=" + std::to_string(r.size);
+    line += " verdict=" + std::string(to_string(d.verdict));
+    line += " reason=" + std::string(to_string(d.reason));
+    if (action != "DUNNO") line += " action=\"" + sanitize(action, 300) + "\"";
+    line += " latency_us=" + std::to_string(latency_us);
+    return line;
+}
+
+std::string RequestHandler::finish(const Request& r, const Decision& d, SteadyTime started) {
+    std::string correlation;
+    bool log_it = d.verdict != Verdict::cont;
+    switch (r.stage) {
+        case Stage::mail: tracker_.begin(r.instance); break;
+        case Stage::rcpt:
+            if (r.sender_known) tracker_.note_recipient(r.instance, allowed(d));
+            break;
+        case Stage::end_of_message: {
+            const auto record = tracker_.finish(r.instance);
+            correlation = record ? "allowed_by_us=" + std::to_string(record->recipients_allowed) + "/" +
+                                       std::to_string(record->recipients_seen)
+                                 : std::string("allowed_by_us=unknown");
+            log_it = log_it || allowed(d);
+            break;
+        }
+        case Stage::connect:
+        case Stage::helo:
+        case Stage::data: break;
+    }
+    const std::string action = policy_action(d);
+    const std::string answer = "action=" + action + "\n\n";
+    const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - started).count();
+    if (log_it) {
+        log_info(decision_log_line(r, d, action, latency, correlation));
+    } else if (debug_.load(std::memory_order_relaxed)) {
+        log_debug(decision_log_line(r, d, action, latency, correlation));
+    }
+    return answer;
+}
+
+}  // namespace relay

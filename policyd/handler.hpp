@@ -1,0 +1,56 @@
+// What happens to one complete request between the parser and the socket: map the attributes to a
+// Request, decide (the server may run decide() on a worker thread), then track the message, log and
+// build the answer. No sockets here, so unit tests drive it directly.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "core/decision.hpp"
+#include "core/request.hpp"
+#include "policyd/instance_tracker.hpp"
+#include "policyd/protocol.hpp"
+
+namespace relay {
+
+// The engine as the server sees it. PolicyDecider (runtime.hpp) wraps relay::Policy; tests use fakes.
+class Decider {
+public:
+    virtual ~Decider() = default;
+    virtual Decision evaluate(const Request& request) = 0;
+    // true: evaluate() may wait on the database, so the server runs it on a worker thread
+    virtual bool may_block(const Request& request) const = 0;
+};
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+class RequestHandler {
+public:
+    RequestHandler(Decider& decider, InstanceTracker& tracker);
+
+    // The engine's decision; an exception from it becomes a temporary failure (never a permit).
+    Decision decide(const Request& request);
+    bool may_block(const Request& request) const;
+
+    // Records the message, logs (decisions that are not plain DUNNO, every accepted END-OF-MESSAGE)
+    // and returns the bytes to send: "action=...\n\n".
+    std::string finish(const Request& request, const Decision& decision, SteadyTime started);
+
+    // For protocol states we have no rules for (MapStatus::ignore).
+    static std::string ignored_answer();
+
+    // Log plain DUNNO answers too (log_level = debug); off by default because it costs a line per RCPT.
+    void set_debug(bool on) { debug_.store(on, std::memory_order_relaxed); }
+
+private:
+    Decider& decider_;
+    InstanceTracker& tracker_;
+    std::atomic<bool> debug_{false};
+};
+
+// The log line for one decision (without the logger's prefix); exposed for tests.
+std::string decision_log_line(const Request& request, const Decision& decision, const std::string& action,
+                              long long latency_us, const std::string& correlation);
+
+}  // namespace relay

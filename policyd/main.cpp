@@ -1,0 +1,110 @@
+// relay-policyd: the Postfix policy server (check_policy_service) of relay-authority.
+// Command line here; the daemon's life is run_policyd() (app.cpp). Exit status: 0 stopped cleanly,
+// 1 could not start, 2 bad command line or configuration.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <boost/program_options.hpp>
+
+#include "core/config.hpp"
+#include "core/errors.hpp"
+#include "core/mysql_store.hpp"
+#include "policyd/app.hpp"
+#include "policyd/listener.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+po::options_description command_line_options() {
+    po::options_description o("Options");
+    o.add_options()
+        ("config,c", po::value<std::string>()->default_value(RELAY_DEFAULT_CONFIG),
+         "configuration file (INI; keys in relay-policyd(8) and --help-config)")
+        ("foreground,f", "stay in the foreground and log to stderr instead of syslog")
+        ("pid-file,p", po::value<std::string>(), "write the daemon's process id to this file")
+        ("check-config", "validate the configuration (and the listen addresses), print it with passwords "
+                         "masked, and exit: 0 valid, 2 invalid")
+        ("allow-root", "keep running as root, as [policyd] allow_root = true does")
+        ("help-config", "print every configuration key with its default and meaning, and exit")
+        ("version", "print the version and exit")
+        ("help,h", "print this help and exit");
+    return o;
+}
+
+void print_help(const po::options_description& options) {
+    std::cout << "Usage: relay-policyd [--config FILE] [--foreground] [--pid-file FILE] [--allow-root]\n"
+                 "       relay-policyd --check-config [--config FILE]\n\n"
+                 "Postfix policy server (check_policy_service) of relay-authority: decides per SASL login\n"
+                 "whether a message may be relayed, from the SMTP authority rules in MariaDB/MySQL.\n\n"
+              << options
+              << "\nThe configuration keys ([general], [database], [cache], [policyd]) are described in\n"
+                 "relay-policyd(8) and printed by --help-config. Signals: SIGHUP reloads the configuration\n"
+                 "file (log level, cache timings, limits; not the listen sockets), SIGTERM/SIGINT stop after\n"
+                 "answering the requests in flight. Exit status: 0 stopped, 1 could not start, 2 usage or\n"
+                 "configuration error.\n";
+}
+
+// --check-config: the config loader already validates every key; the listen addresses are read once
+// more here exactly as the daemon will read them.
+int check_config(const relay::Config& config) {
+    for (const std::string& listen : config.policyd.listen) {
+        std::string error;
+        if (!relay::parse_listen_spec(listen, &error)) {
+            std::cerr << "relay-policyd: " << config.path << ": " << error << "\n";
+            return kExitUsage;
+        }
+    }
+    std::cout << relay::dump_config(config);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const po::options_description options = command_line_options();
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, options), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "relay-policyd: " << e.what() << " (try --help)\n";
+        return kExitUsage;
+    }
+    if (vm.count("help")) {
+        print_help(options);
+        return 0;
+    }
+    if (vm.count("version")) {
+        std::cout << "relay-policyd " << RELAY_VERSION << "\n";
+        return 0;
+    }
+    if (vm.count("help-config")) {
+        std::cout << relay::config_reference();
+        return 0;
+    }
+
+    relay::PolicydOptions run;
+    run.config_path = vm["config"].as<std::string>();
+    run.foreground = vm.count("foreground") > 0;
+    if (vm.count("pid-file")) run.pid_file = vm["pid-file"].as<std::string>();
+
+    relay::Config config;
+    try {
+        config = relay::load_config(run.config_path);
+    } catch (const std::exception& e) {
+        std::cerr << "relay-policyd: " << e.what() << "\n";
+        return kExitUsage;
+    }
+    run.allow_root = vm.count("allow-root") > 0;
+    if (run.allow_root) config.policyd.allow_root = true;
+    if (vm.count("check-config")) return check_config(config);
+
+    return relay::run_policyd(run, config, [](const relay::DatabaseConfig& database) {
+        return std::make_unique<relay::MysqlStore>(database);
+    });
+}

@@ -1,0 +1,219 @@
+#include "policyd/protocol.hpp"
+
+#include <array>
+#include <cstdint>
+#include <limits>
+
+namespace relay {
+
+namespace {
+
+struct KnownAttribute {
+    std::string_view name;
+    std::string PolicyAttributes::*field;
+};
+
+// The attributes we keep; everything else Postfix sends is read and dropped.
+constexpr std::array<KnownAttribute, 18> kKnown{{
+    {"request", &PolicyAttributes::request},
+    {"protocol_state", &PolicyAttributes::protocol_state},
+    {"protocol_name", &PolicyAttributes::protocol_name},
+    {"client_address", &PolicyAttributes::client_address},
+    {"client_name", &PolicyAttributes::client_name},
+    {"reverse_client_name", &PolicyAttributes::reverse_client_name},
+    {"helo_name", &PolicyAttributes::helo_name},
+    {"sender", &PolicyAttributes::sender},
+    {"recipient", &PolicyAttributes::recipient},
+    {"recipient_count", &PolicyAttributes::recipient_count},
+    {"queue_id", &PolicyAttributes::queue_id},
+    {"instance", &PolicyAttributes::instance},
+    {"size", &PolicyAttributes::size},
+    {"sasl_method", &PolicyAttributes::sasl_method},
+    {"sasl_username", &PolicyAttributes::sasl_username},
+    {"sasl_sender", &PolicyAttributes::sasl_sender},
+    {"encryption_protocol", &PolicyAttributes::encryption_protocol},
+    {"encryption_cipher", &PolicyAttributes::encryption_cipher},
+}};
+
+bool valid_name_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+}
+
+// Control bytes (NUL included) and DEL are junk. Bytes >= 0x80 are accepted without a UTF-8 check:
+// Postfix passes SMTPUTF8 addresses and whatever 8-bit text a client put in HELO, and an honest
+// request from Postfix must never cost the connection. The engine refuses what it cannot read.
+bool valid_value_char(unsigned char c) {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+ParseResult malformed(std::string why) {
+    ParseResult r;
+    r.status = ParseStatus::malformed;
+    r.error = std::move(why);
+    return r;
+}
+
+// Checks one line (without its newline) and stores it if known. Returns an error sentence or "".
+std::string take_line(std::string_view line, PolicyAttributes& out, std::uint32_t& seen) {
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos) return "line without '='";
+    const std::string_view name = line.substr(0, eq);
+    const std::string_view value = line.substr(eq + 1);
+    if (name.empty()) return "line with an empty attribute name";
+    for (unsigned char c : name) {
+        if (!valid_name_char(c)) return "attribute name with a byte that is not a letter, digit or _";
+    }
+    for (unsigned char c : value) {
+        if (!valid_value_char(c)) return "attribute value with a control byte";
+    }
+    for (std::size_t i = 0; i < kKnown.size(); ++i) {
+        if (kKnown[i].name != name) continue;
+        const std::uint32_t bit = 1u << i;
+        if (seen & bit) return "attribute " + std::string(name) + " sent twice";
+        seen |= bit;
+        out.*(kKnown[i].field) = std::string(value);
+        break;
+    }
+    return {};
+}
+
+}  // namespace
+
+ParseResult parse_policy_request(std::string_view input, const ParseLimits& limits) {
+    ParseResult result;
+    std::uint32_t seen = 0;
+    std::size_t lines = 0;
+    std::size_t pos = 0;
+    while (true) {
+        const auto nl = input.find('\n', pos);
+        if (nl == std::string_view::npos) {
+            // Incomplete line: refuse early when it can no longer become valid.
+            const std::size_t pending = input.size() - pos;
+            if (pending > limits.max_line_length + 1)  // +1: a tolerated "\r"
+                return malformed("line longer than " + std::to_string(limits.max_line_length) + " bytes");
+            if (input.size() > limits.max_request_bytes)
+                return malformed("request larger than " + std::to_string(limits.max_request_bytes) + " bytes");
+            for (std::size_t i = pos; i < input.size(); ++i) {
+                const auto c = static_cast<unsigned char>(input[i]);
+                if (!valid_value_char(c) && !(c == '\r' && i + 1 == input.size()))
+                    return malformed("control byte in an unfinished line");
+            }
+            result.status = ParseStatus::need_more;
+            return result;
+        }
+        if (nl + 1 > limits.max_request_bytes)
+            return malformed("request larger than " + std::to_string(limits.max_request_bytes) + " bytes");
+        std::string_view line = input.substr(pos, nl - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        pos = nl + 1;
+        if (line.size() > limits.max_line_length)
+            return malformed("line longer than " + std::to_string(limits.max_line_length) + " bytes");
+        if (line.empty()) break;
+        if (++lines > limits.max_attributes)
+            return malformed("more than " + std::to_string(limits.max_attributes) + " attributes");
+        std::string error = take_line(line, result.attributes, seen);
+        if (!error.empty()) return malformed(std::move(error));
+    }
+    if (lines == 0) return malformed("empty line where a request should start");
+    if (result.attributes.request != "smtpd_access_policy")
+        return malformed(result.attributes.request.empty() ? "request without request=smtpd_access_policy"
+                                                           : "request type is not smtpd_access_policy");
+    result.status = ParseStatus::complete;
+    result.consumed = pos;
+    return result;
+}
+
+namespace {
+
+template <typename T>
+bool parse_number(const std::string& text, T& out) {
+    if (text.empty()) {
+        out = 0;
+        return true;
+    }
+    T value = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+        const T digit = static_cast<T>(c - '0');
+        if (value > (std::numeric_limits<T>::max() - digit) / 10) return false;
+        value = static_cast<T>(value * 10 + digit);
+    }
+    out = value;
+    return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
+        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+struct StateInfo {
+    std::string_view name;
+    Stage stage;
+    bool sender_known;
+};
+
+// VRFY runs the recipient rules, but there is no MAIL FROM in a VRFY session: sender unknown.
+constexpr std::array<StateInfo, 8> kStates{{
+    {"CONNECT", Stage::connect, false},
+    {"EHLO", Stage::helo, false},
+    {"HELO", Stage::helo, false},
+    {"MAIL", Stage::mail, true},
+    {"RCPT", Stage::rcpt, true},
+    {"VRFY", Stage::rcpt, false},
+    {"DATA", Stage::data, true},
+    {"END-OF-MESSAGE", Stage::end_of_message, true},
+}};
+
+}  // namespace
+
+MapResult map_policy_request(const PolicyAttributes& a) {
+    MapResult result;
+    if (a.protocol_state.empty()) {
+        result.error = "request without protocol_state";
+        return result;
+    }
+    const StateInfo* state = nullptr;
+    for (const auto& s : kStates) {
+        if (iequals(s.name, a.protocol_state)) state = &s;
+    }
+    if (state == nullptr) {
+        result.status = MapStatus::ignore;
+        result.error = "no rules for protocol_state " + a.protocol_state;
+        return result;
+    }
+    Request& r = result.request;
+    if (!parse_number(a.recipient_count, r.recipient_count)) {
+        result.error = "recipient_count is not a number";
+        return result;
+    }
+    if (!parse_number(a.size, r.size)) {
+        result.error = "size is not a number";
+        return result;
+    }
+    r.stage = state->stage;
+    r.sender_known = state->sender_known;
+    // Postfix writes "unknown" for what it does not know; Request uses "" for that.
+    r.client_address = iequals(a.client_address, "unknown") ? std::string() : a.client_address;
+    r.client_name = a.client_name;
+    r.helo_name = a.helo_name;
+    r.sasl_login = a.sasl_username;
+    r.sasl_method = a.sasl_method;
+    r.sender = a.sender;
+    r.recipient = a.recipient;
+    r.tls_protocol = a.encryption_protocol;
+    r.tls_cipher = a.encryption_cipher;
+    r.queue_id = a.queue_id;
+    r.instance = a.instance;
+    result.status = MapStatus::ok;
+    return result;
+}
+
+}  // namespace relay

@@ -1,0 +1,77 @@
+// Postfix SMTP Access Policy Delegation protocol (SMTPD_POLICY_README): the request parser and the
+// mapping of a request's attributes to a relay::Request. Both are pure functions: no socket, no clock,
+// no logging, so the server, the unit tests and the fuzz target drive exactly the same code.
+//
+// Wire format: "name=value\n" lines, the request ends with an empty line. We answer "action=...\n\n".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/request.hpp"
+
+namespace relay {
+
+// Hard caps ([policyd] max_line_length, max_attributes, max_request_bytes). A request that breaks one
+// is malformed: Postfix never sends anything close to them.
+struct ParseLimits {
+    std::size_t max_line_length = 4096;    // bytes of one "name=value" line, without its newline
+    std::size_t max_attributes = 64;       // lines in one request, known or not
+    std::size_t max_request_bytes = 32768; // the whole request including the empty line
+};
+
+// The attributes we use. Unknown names are accepted and dropped (Postfix adds attributes over time);
+// a known name sent twice is malformed (two logins in one request must never be resolved by guessing).
+struct PolicyAttributes {
+    std::string request;              // must be "smtpd_access_policy"
+    std::string protocol_state;       // CONNECT, EHLO, HELO, MAIL, RCPT, VRFY, ETRN, DATA, END-OF-MESSAGE
+    std::string protocol_name;        // SMTP, ESMTP
+    std::string client_address;
+    std::string client_name;
+    std::string reverse_client_name;
+    std::string helo_name;
+    std::string sender;
+    std::string recipient;
+    std::string recipient_count;
+    std::string queue_id;
+    std::string instance;
+    std::string size;
+    std::string sasl_method;
+    std::string sasl_username;
+    std::string sasl_sender;
+    std::string encryption_protocol;
+    std::string encryption_cipher;
+};
+
+enum class ParseStatus { complete, need_more, malformed };
+
+struct ParseResult {
+    ParseStatus status = ParseStatus::need_more;
+    PolicyAttributes attributes;  // complete only
+    std::size_t consumed = 0;     // complete only: bytes of this request, including the empty line
+    std::string error;            // malformed only: a sentence for the log (no untrusted bytes in it)
+};
+
+// Parses the first request at the start of input. Bytes after it (a pipelined next request) are left
+// alone: the caller drops `consumed` bytes and calls again. A lone trailing "\r" before "\n" is
+// tolerated (hand-typed telnet sessions); other control bytes, NUL and invalid UTF-8 are malformed.
+ParseResult parse_policy_request(std::string_view input, const ParseLimits& limits);
+
+// The attributes as the engine sees them.
+enum class MapStatus {
+    ok,       // decide on `request`
+    ignore,   // a protocol state we have no rule for (ETRN, ...): answer DUNNO without asking the engine
+    invalid,  // unusable values (recipient_count not a number, ...): treat like a malformed request
+};
+
+struct MapResult {
+    MapStatus status = MapStatus::invalid;
+    Request request;
+    std::string error;  // invalid/ignore: why, for the log
+};
+
+MapResult map_policy_request(const PolicyAttributes& attributes);
+
+}  // namespace relay

@@ -1,0 +1,189 @@
+# shellcheck shell=bash
+# tests/bench/run.sh: the four parts of the benchmark (sourced; uses run.sh's and servers.sh's names).
+# Every part writes its raw figures into $RES; summarize.py turns them into the Markdown table.
+#
+#   part_throughput   interleaved rounds: null / relay-policyd / postfwd / policyd-rate-limit,
+#                     RCPT-only and realistic mix, 50 connections, ACCOUNTS accounts
+#   part_enforce      one account, 150 messages in a row: the 101st and later must be limited
+#   part_postfix      smtp-source -> Postfix -> smtp-sink, with relay-policyd vs without, interleaved
+#   part_memory       relay-policyd with BIG_ACCOUNTS accounts: resident memory, then IDLE idle connections
+
+# The throughput scenarios, in the order they run within a round: NAME PORT MIX SERVER
+SCENARIOS=(
+    "null-rcpt $PORT_NULL rcpt-only null"
+    "relay-rcpt $PORT_RELAY rcpt-only relay"
+    "null-real $PORT_NULL realistic null"
+    "relay-real $PORT_RELAY realistic relay"
+    "postfwd-rcpt $PORT_POSTFWD rcpt-only postfwd"
+    "prl-rcpt $PORT_PRL rcpt-only prl"
+    "postfwd-real $PORT_POSTFWD realistic postfwd"
+    "prl-real $PORT_PRL realistic prl"
+)
+
+server_pid() {
+    case $1 in
+        null) echo "$NULL_PID" ;;
+        relay) echo "$RELAY_PID_main" ;;
+        postfwd) echo "$POSTFWD_PID" ;;
+        prl) echo "$PRL_PID" ;;
+    esac
+}
+
+# Every server starts a run with empty counters, so no account reaches the limit during a throughput run
+# (that would measure refusals, which are cheaper) and every server counts the same way.
+reset_counters() {
+    case $1 in
+        null) ;;
+        relay) reset_relay_counters "$DB" ;;
+        postfwd) restart_postfwd ;;
+        prl) reset_prl_counters ;;
+    esac
+}
+
+start_servers() {
+    start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" || return 1
+    wait_ready "$PORT_RELAY" "$ACCOUNTS" || { log "relay-policyd never answered DUNNO"; return 1; }
+    start_null || return 1
+    start_postfwd || return 1
+    start_prl || return 1
+}
+
+# load NAME PORT MIX OUTPUT_BASE [policy-bench args...]: one measured run; JSON in OUTPUT_BASE.json,
+# the server's and MariaDB's CPU ticks in OUTPUT_BASE.cpu
+load_run() {
+    local name=$1 port=$2 mix=$3 out=$4 pid=$5 c0 c1 d0 d1
+    shift 5
+    c0=$(tree_cpu_ticks "$pid")
+    d0=$(tree_cpu_ticks "$MARIADB_PID")
+    timeout $((RUN_SECONDS + 120)) "$BENCH" --target "inet:127.0.0.1:$port" --mix "$mix" \
+        --connections "$CONNECTIONS" --accounts "$ACCOUNTS" --duration $((RUN_SECONDS + 1)) --warmup 1 \
+        --json "$@" >"$out.json" 2>"$out.err"
+    c1=$(tree_cpu_ticks "$pid")
+    d1=$(tree_cpu_ticks "$MARIADB_PID")
+    echo "server_ticks=$((c1 - c0)) db_ticks=$((d1 - d0)) clk_tck=$(getconf CLK_TCK)" >"$out.cpu"
+}
+
+part_throughput() {
+    local round sc name port mix server
+    log "throughput: starting relay-policyd, null server, postfwd, policyd-rate-limit"
+    start_servers || { log "a server did not start"; return 1; }
+    # Warm-up (not recorded): caches, prepared statements, postfwd's children, the peer's table.
+    for sc in "${SCENARIOS[@]}"; do
+        read -r name port mix server <<<"$sc"
+        timeout 60 "$BENCH" --target "inet:127.0.0.1:$port" --mix "$mix" --connections "$CONNECTIONS" \
+            --accounts "$ACCOUNTS" --duration 1 --json >"$RES/warmup-$name.json" 2>&1
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for sc in "${SCENARIOS[@]}"; do
+            read -r name port mix server <<<"$sc"
+            reset_counters "$server"
+            log "round $round/$ROUNDS: $name"
+            load_run "$name" "$port" "$mix" "$RES/tp-$name-r$round" "$(server_pid "$server")"
+        done
+    done
+    echo "$(tree_rss_kib "$RELAY_PID_main")" >"$RES/rss-relay-main.txt"
+}
+
+part_enforce() {
+    local server port account=$((ACCOUNTS - 1))
+    log "enforcement: one account, 150 messages in a row, limit $LIMIT per hour"
+    for server in relay null postfwd prl; do
+        case $server in
+            relay) port=$PORT_RELAY ;;
+            null) port=$PORT_NULL ;;
+            postfwd) port=$PORT_POSTFWD ;;
+            prl) port=$PORT_PRL ;;
+        esac
+        reset_counters "$server"
+        timeout 300 "$BENCH" --target "inet:127.0.0.1:$port" --mix stream --account "$account" \
+            --accounts "$ACCOUNTS" --messages 150 --connections 1 --json >"$RES/enforce-$server.json" \
+            2>"$RES/enforce-$server.err"
+    done
+    reset_relay_counters "$DB"
+}
+
+# postfix_run PORT RESULT_FILE: smtp-source, 20 sessions; "messages accepted_s delivered_s exit"
+postfix_run() {
+    local port=$1 out=$2 before t0 t1 t2 rc
+    before=$(sink_count)
+    t0=$(e2e_now_ms)
+    timeout 300 smtp-source -s 20 -m "$POSTFIX_MESSAGES" -l 2000 -M client.example -N \
+        -f printer@printers.example -t rcpt@ext0.example "127.0.0.1:$port" >"$out.log" 2>&1
+    rc=$?
+    t1=$(e2e_now_ms)
+    e2e_wait_until 180 eval "[ \$(sink_count) -ge $((before + POSTFIX_MESSAGES)) ]"
+    t2=$(e2e_now_ms)
+    echo "messages=$(( $(sink_count) - before )) accepted_ms=$((t1 - t0)) delivered_ms=$((t2 - t0)) exit=$rc" >"$out.txt"
+}
+
+part_postfix() {
+    local round policy="check_policy_service inet:127.0.0.1:$PORT_RELAY"
+    log "postfix: smtp-source -> Postfix -> smtp-sink, with and without relay-policyd"
+    [ -n "${RELAY_PID_main:-}" ] || { start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" && wait_ready "$PORT_RELAY" "$ACCOUNTS"; } ||
+        return 1
+    tls_make_cert "$E2E_DIR/tls" || return 1
+    sink_start "$E2E_DIR/sink" "$PORT_SINK" || return 1
+    postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "" || return 1
+    # The printer sends from 127.0.0.1: without relay-policyd, permit_mynetworks lets it relay; with it,
+    # relay-policyd answers OK first (contrib/postfix/main.cf order) and charges it at END-OF-MESSAGE.
+    postfix_main "mynetworks = 127.0.0.0/8" "smtpd_policy_service_max_idle = 300s" \
+        "smtpd_policy_service_timeout = 20s" || return 1
+    postfix_listener "$PORT_PF_WITH" smtpd_sasl_auth_enable=no \
+        "smtpd_relay_restrictions=$policy, permit_mynetworks, reject_unauth_destination" \
+        "smtpd_end_of_data_restrictions=$policy"
+    postfix_listener "$PORT_PF_WITHOUT" smtpd_sasl_auth_enable=no \
+        "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination" "smtpd_end_of_data_restrictions="
+    postfix_start || return 1
+    postfix_run "$PORT_PF_WITH" "$RES/warmup-pf-with"
+    postfix_run "$PORT_PF_WITHOUT" "$RES/warmup-pf-without"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        log "postfix round $round/$ROUNDS"
+        postfix_run "$PORT_PF_WITH" "$RES/pf-with-r$round"
+        postfix_run "$PORT_PF_WITHOUT" "$RES/pf-without-r$round"
+    done
+    postfix_stop
+    sink_stop
+}
+
+tree_rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+part_memory() {
+    local t0 load_ms pid rss_loaded hwm_loaded rss_idle established bench_pid i
+    log "memory: relay-policyd with $BIG_ACCOUNTS accounts, then $IDLE idle connections"
+    mariadb_apply_schema "$DB_BIG" || return 1
+    mariadb_create_app_user "$DB_BIG" relay_big "$POLICYD_DB_PASSWORD" || return 1
+    t0=$(e2e_now_ms)
+    "$BENCH" --gen-sql "$BIG_ACCOUNTS" | mariadb_sql "$DB_BIG" || return 1
+    load_ms=$(( $(e2e_now_ms) - t0 ))
+    log "loaded $BIG_ACCOUNTS accounts in $load_ms ms"
+    bench_rules_sql | mariadb_sql "$DB_BIG" || return 1
+    t0=$(e2e_now_ms)
+    start_relay big "$PORT_BIG" "$DB_BIG" relay_big || return 1
+    wait_ready "$PORT_BIG" "$BIG_ACCOUNTS" || { log "relay-policyd (big) never answered DUNNO"; return 1; }
+    local ready_ms=$(( $(e2e_now_ms) - t0 ))
+    pid=$RELAY_PID_big
+    # Some traffic over many accounts first, so that the figure includes per-account state in use.
+    timeout 60 "$BENCH" --target "inet:127.0.0.1:$PORT_BIG" --mix realistic --accounts "$BIG_ACCOUNTS" \
+        --connections "$CONNECTIONS" --duration 5 --json >"$RES/memory-traffic.json" 2>&1
+    sleep 1
+    rss_loaded=$(tree_rss_kib "$pid")
+    hwm_loaded=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+    "$BENCH" --target "inet:127.0.0.1:$PORT_BIG" --idle "$IDLE" --hold 20 --accounts "$BIG_ACCOUNTS" --json \
+        >"$RES/idle.json" 2>"$RES/idle.err" &
+    bench_pid=$!
+    for ((i = 0; i < 600; i++)); do
+        grep -q 'holding' "$RES/idle.err" 2>/dev/null && break
+        e2e_alive "$bench_pid" || break
+        sleep 0.1
+    done
+    sleep 5
+    rss_idle=$(tree_rss_kib "$pid")
+    established=$(ss -tnH state established "( sport = :$PORT_BIG )" 2>/dev/null | wc -l)
+    wait "$bench_pid"
+    printf '{"accounts":%s,"load_sql_ms":%s,"ready_ms":%s,"rss_kib_loaded":%s,"hwm_kib_loaded":%s,"rss_kib_idle":%s,"established_during_hold":%s}\n' \
+        "$BIG_ACCOUNTS" "$load_ms" "$ready_ms" "${rss_loaded:-0}" "${hwm_loaded:-0}" "${rss_idle:-0}" \
+        "${established:-0}" >"$RES/memory.json"
+    e2e_stop_pid "$pid" 15
+}

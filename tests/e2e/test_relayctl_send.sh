@@ -1,0 +1,196 @@
+#!/bin/bash
+# End to end: relayctl creates the accounts, then `relayctl test-send` submits through a real Postfix
+# (STARTTLS, Dovecot SASL on our users table, relay-policyd deciding) and must report success, or name the
+# failing step and its cause in plain words: wrong password, relay refused, sender not owned, no STARTTLS,
+# untrusted certificate.
+#
+#   tests/e2e/test_relayctl_send.sh BUILD_DIR          (ctest: e2e_relayctl_send)
+#
+# Ports (127.0.0.1, the relayctl range): smtp-sink 12351, relay-policyd 12352, Postfix submission 12353
+# (STARTTLS required, then AUTH), Postfix 12354 (AUTH without TLS, TLS not offered). Work dir:
+# BUILD_DIR/e2e-relayctl_send. Exit 0 when every check passed, 77 when a required program is missing.
+
+BUILD_DIR=$1
+SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+for lib in e2e tls mariadb dovecot sink postfix; do
+    # shellcheck source=/dev/null
+    . "$SRC_DIR/tests/lib/$lib.sh"
+done
+
+PORT_SINK=12351
+PORT_POLICY=12352
+PORT_SUBMISSION=12353
+PORT_NOTLS=12354
+DB_NAME=relay_authority
+POLICYD_DB_USER=relay_policyd
+POLICYD_DB_PASSWORD=policyd-send-pw
+DOVECOT_DB_PASSWORD=dovecot-send-pw
+
+e2e_require postfix postconf smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db openssl
+e2e_init relayctl_send "$BUILD_DIR"
+RELAYCTL=$E2E_BUILD_DIR/relayctl
+POLICYD_BIN=$E2E_BUILD_DIR/relay-policyd
+for bin in "$RELAYCTL" "$POLICYD_BIN"; do
+    if [ ! -x "$bin" ]; then
+        echo "# SKIP: $bin not built"
+        exit 77
+    fi
+done
+e2e_ports_free "$PORT_SINK" "$PORT_POLICY" "$PORT_SUBMISSION" "$PORT_NOTLS" || exit 1
+
+ctl() { "$RELAYCTL" --config "$E2E_DIR/admin.conf" "$@"; }
+
+# ---- start ---------------------------------------------------------------------------------------
+
+setup_database() {
+    mariadb_sql -e "CREATE DATABASE $DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci" || return 1
+    printf '[database]\nsocket = %s\nuser = %s\nname = %s\n' "$MARIADB_SOCKET" "$MARIADB_ADMIN_USER" "$DB_NAME" \
+        >"$E2E_DIR/admin.conf"
+    ctl db init >"$E2E_DIR/db-init.log" 2>&1 || { cat "$E2E_DIR/db-init.log"; return 1; }
+    mariadb_create_app_user "$DB_NAME" "$POLICYD_DB_USER" "$POLICYD_DB_PASSWORD" || return 1
+    mariadb_sql "$DB_NAME" -e "CREATE USER 'dovecot'@'localhost' IDENTIFIED BY '$DOVECOT_DB_PASSWORD';
+        GRANT SELECT ON $DB_NAME.users TO 'dovecot'@'localhost';
+        GRANT SELECT ON $DB_NAME.domains TO 'dovecot'@'localhost';" || return 1
+    {
+        ctl customer add "Example Corp" &&
+        ctl domain add example.test --customer "Example Corp" &&
+        echo alice-pw | ctl account add alice@example.test --password-stdin &&
+        echo bob-pw | ctl account add bob@example.test --password-stdin --scheme BLF-CRYPT &&
+        echo local-pw | ctl account add localonly@example.test --password-stdin --no-relay-external
+    } >"$E2E_DIR/accounts.log" 2>&1 || { cat "$E2E_DIR/accounts.log"; return 1; }
+}
+
+start_policyd() {
+    cat >"$E2E_DIR/relay-policyd.conf" <<CONF
+[general]
+node = relayctl-send
+log_level = debug
+[database]
+socket = $MARIADB_SOCKET
+user = $POLICYD_DB_USER
+password = $POLICYD_DB_PASSWORD
+name = $DB_NAME
+[policyd]
+listen = inet:127.0.0.1:$PORT_POLICY
+user = root
+group = root
+allow_root = true
+[cache]
+poll_interval_ms = 200
+CONF
+    e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
+    e2e_defer e2e_stop_pid "$E2E_BG_PID" 10
+    e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$E2E_BG_PID"
+}
+
+setup_postfix() {
+    postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "$DOVECOT_AUTH_SOCKET" || return 1
+    postfix_main_file "$SRC_DIR/contrib/postfix/main.cf" "s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
+        return 1
+    postfix_listener_auth_notls "$PORT_NOTLS"
+    postfix_master_file "$SRC_DIR/contrib/postfix/master.cf" \
+        "s/^submission .*smtpd\$/127.0.0.1:$PORT_SUBMISSION inet n - n - - smtpd/; s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
+        return 1
+    postfix_start
+}
+
+start_all() {
+    tls_make_cert "$E2E_DIR/tls" || return 1
+    e2e_defer mariadb_stop
+    mariadb_start "$E2E_DIR/db" || return 1
+    setup_database || return 1
+    dovecot_start "$E2E_DIR/dovecot" \
+        "host=$MARIADB_SOCKET dbname=$DB_NAME user=dovecot password=$DOVECOT_DB_PASSWORD" || return 1
+    sink_start "$E2E_DIR/sink" "$PORT_SINK" || return 1
+    start_policyd || { e2e_show_file "$E2E_DIR/policyd.log"; return 1; }
+    setup_postfix
+}
+
+# ---- cases ---------------------------------------------------------------------------------------
+
+CASE_NO=0
+# send_case DESC WANT_EXIT REGEX PASSWORD RELAYCTL_TEST_SEND_ARGS...
+#   REGEX must match relayctl's output (grep -E); the password goes to stdin. Sets CASE_OUT, CASE_TOKEN
+#   (used as the EHLO name, so it appears in the Received: header of a delivered message).
+send_case() {
+    local desc=$1 want=$2 re=$3 pw=$4 rc problems=
+    shift 4
+    CASE_NO=$((CASE_NO + 1))
+    CASE_TOKEN=$(e2e_token "send$CASE_NO")
+    CASE_OUT=$E2E_DIR/case-$CASE_NO.txt
+    printf '%s\n' "$pw" | "$RELAYCTL" test-send --server 127.0.0.1 --helo "$CASE_TOKEN.example.test" --timeout 30 \
+        "$@" >"$CASE_OUT" 2>&1
+    rc=$?
+    [ "$rc" = "$want" ] || problems+="exit $rc, want $want; "
+    grep -Eq -- "$re" "$CASE_OUT" || problems+="output does not match /$re/; "
+    if [ -n "$pw" ] && grep -qF -- "$pw" "$CASE_OUT"; then problems+="the password appears in the output; "; fi
+    if [ -z "$problems" ]; then ok "$desc"; return 0; fi
+    not_ok "$desc" "$problems(output: $CASE_OUT)"
+    tail -n 6 "$CASE_OUT" | sed 's/^/#   /'
+    return 1
+}
+
+run_cases() {
+    local sub=(--port "$PORT_SUBMISSION" --starttls --cafile "$TLS_CERT")
+    if send_case "success: STARTTLS, AUTH PLAIN, SHA512-CRYPT user: exit 0 and every step shown" 0 \
+        "^result: OK" alice-pw "${sub[@]}" --user alice@example.test --to rcpt@external.test --auth-method PLAIN; then
+        if sink_wait_for "$CASE_TOKEN" 15; then ok "success: the message reached the next hop"; else not_ok "success: the message reached the next hop"; fi
+        if grep -q '^C: STARTTLS' "$CASE_OUT" && grep -q '^C: AUTH PLAIN' "$CASE_OUT" &&
+            ! grep -Eq '^C: AUTH PLAIN [^*]' "$CASE_OUT" && grep -q '^C: \*\*\*\*\*\*\*\* (hidden)$' "$CASE_OUT" &&
+            grep -Eq '^S: 235 ' "$CASE_OUT" && grep -q '^C: RCPT TO:<rcpt@external.test>' "$CASE_OUT"; then
+            ok "success: transcript shows STARTTLS, AUTH (masked), 235, RCPT"
+        else
+            not_ok "success: transcript shows STARTTLS, AUTH (masked), 235, RCPT" "see $CASE_OUT"
+        fi
+        if ! grep -qF "$(printf '\0alice@example.test\0alice-pw' | base64)" "$CASE_OUT"; then
+            ok "success: the AUTH PLAIN credentials (base64) are not printed"
+        else
+            not_ok "success: the AUTH PLAIN credentials (base64) are not printed"
+        fi
+    fi
+    send_case "success: AUTH LOGIN, BLF-CRYPT user (password hashed by relayctl)" 0 "^result: OK" bob-pw \
+        "${sub[@]}" --user bob@example.test --to rcpt@external.test --auth-method LOGIN &&
+        { sink_wait_for "$CASE_TOKEN" 15 && ok "AUTH LOGIN: delivered" || not_ok "AUTH LOGIN: delivered"; }
+    send_case "wrong password: exit 6, says wrong password at AUTH" 6 \
+        "^result: FAILED at AUTH: wrong user name or password \(535" wrong-pw "${sub[@]}" --user alice@example.test \
+        --to rcpt@external.test
+    send_case "relay refused (account may not relay externally): exit 6, says relay refused at RCPT" 6 \
+        "^result: FAILED at RCPT: relay refused.*550 5\.7\.1" local-pw "${sub[@]}" --user localonly@example.test \
+        --to rcpt@external.test
+    send_case "relay refused (no login at all): exit 6, relay refused at RCPT" 6 \
+        "^result: FAILED at RCPT: relay refused.*Relay access denied" "" --port "$PORT_NOTLS" \
+        --from someone@foreign.test --to rcpt@external.test
+    send_case "sender not owned: exit 6, says so at RCPT" 6 "^result: FAILED at RCPT: sender not owned" alice-pw \
+        "${sub[@]}" --user alice@example.test --from boss@example.test --to rcpt@external.test
+    send_case "--starttls against a server without STARTTLS: exit 6, says no STARTTLS" 6 \
+        "does not offer STARTTLS" alice-pw --port "$PORT_NOTLS" --starttls --user alice@example.test \
+        --to rcpt@external.test
+    send_case "certificate not trusted (no --cafile): exit 6, names the certificate problem" 6 \
+        "certificate is not trusted" alice-pw --port "$PORT_SUBMISSION" --starttls --user alice@example.test \
+        --to rcpt@external.test
+    send_case "AUTH without STARTTLS on the submission port: exit 6, suggests --starttls" 6 \
+        "offers no AUTH here.*--starttls" alice-pw --port "$PORT_SUBMISSION" --user alice@example.test \
+        --to rcpt@external.test
+    send_case "--insecure skips certificate verification: delivered" 0 "^result: OK" alice-pw \
+        --port "$PORT_SUBMISSION" --starttls --insecure --user alice@example.test --to rcpt@external.test
+    send_case "nothing listening: exit 6, says cannot connect" 6 "cannot connect" alice-pw --port 12399 \
+        --user alice@example.test --to rcpt@external.test
+    local json=$E2E_DIR/case-json.txt
+    printf 'alice-pw\n' | "$RELAYCTL" --json test-send --server 127.0.0.1 "${sub[@]}" --user alice@example.test \
+        --from boss@example.test --to rcpt@external.test >"$json" 2>&1
+    if [ $? = 6 ] && grep -q '"failed_step": "RCPT"' "$json" && grep -q '"cause": "sender not owned' "$json" &&
+        ! grep -q alice-pw "$json"; then
+        ok "--json: failed_step, cause and transcript, no password"
+    else
+        not_ok "--json: failed_step, cause and transcript, no password" "see $json"
+    fi
+}
+
+if start_all; then
+    ok "harness started (MariaDB, schema and accounts by relayctl, Dovecot, relay-policyd, Postfix, sink)"
+    run_cases
+else
+    not_ok "harness started"
+    e2e_show_file "$POSTFIX_LOG" 20
+fi
+e2e_summary

@@ -1,0 +1,264 @@
+#!/bin/bash
+# End to end with a real Sendmail: Debian's sendmail 8.17 packages, unpacked (never installed) into the
+# build dir and run in a private mount/UTS namespace with Cyrus SASL (sasldb), STARTTLS, the access
+# database and relay-milter (INPUT_MAIL_FILTER from contrib/sendmail/relay-milter.m4). The rules live in a
+# private MariaDB; smtp-sink is the smart host. swaks is the client.
+#
+#   tests/e2e/test_sendmail_milter.sh BUILD_DIR          (ctest: e2e_sendmail_milter)
+#
+# Ports (127.0.0.1): Sendmail 12260, smtp-sink 12261, relay-milter 12262. The .debs are fetched with
+# apt-get download into BUILD_DIR/sendmail-debs when missing. Needs root (unshare --mount).
+# Every case asserts the SMTP reply code and enhanced status, swaks' exit status (0 sent, 23 MAIL refused,
+# 24 no RCPT accepted, 26 refused after DATA) and whether the message reached the sink.
+
+BUILD_DIR=$1
+SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+for lib in e2e tls mariadb sink sendmail; do
+    # shellcheck source=/dev/null
+    . "$SRC_DIR/tests/lib/$lib.sh"
+done
+
+PORT_SENDMAIL=12260
+PORT_SINK=12261
+PORT_MILTER=12262
+
+e2e_require mariadbd mariadb mariadb-install-db smtp-sink swaks openssl m4 saslpasswd2 unshare nsenter dpkg
+if ! sendmail_available; then
+    echo "# SKIP: needs root (unshare --mount), m4, saslpasswd2"
+    exit 77
+fi
+e2e_init sendmail_milter "$BUILD_DIR"
+# shellcheck source=/dev/null
+. "$SRC_DIR/tests/e2e/milter/common.sh"
+mkdir -p "$E2E_DIR/swaks"
+NEGATIVE_TOKENS=()
+CASE_NO=0
+
+SASL_USERS=(alice bob noauth localonly capped small tlsuser erin)
+
+# smtp_case DESC WANT_EXIT WANT_REPLY WANT_SINK SWAKS_ARGS... (as in test_postfix_policyd.sh)
+smtp_case() {
+    local desc=$1 want_exit=$2 want_reply=$3 want_sink=$4 rc problems=
+    shift 4
+    CASE_NO=$((CASE_NO + 1))
+    CASE_TOKEN=$(e2e_token "sm$CASE_NO")
+    CASE_OUT=$E2E_DIR/swaks/$CASE_NO.txt
+    echo "# $desc" >"$CASE_OUT"
+    swaks --timeout 40 --server "127.0.0.1:$PORT_SENDMAIL" --ehlo client.example.test \
+        --header "Subject: relay-e2e $CASE_TOKEN" --header "Message-Id: <$CASE_TOKEN@client.example.test>" \
+        "$@" >>"$CASE_OUT" 2>&1
+    rc=$?
+    [ "$rc" = "$want_exit" ] || problems+="swaks exit $rc, want $want_exit; "
+    sed -n 's/^<[-~*]\{1,2\} *//p' "$CASE_OUT" | grep -Eq -- "^$want_reply" || problems+="no reply /$want_reply/; "
+    if [ "$want_sink" = yes ]; then
+        sink_wait_for "$CASE_TOKEN" 20 || problems+="not delivered to the sink; "
+    else
+        NEGATIVE_TOKENS+=("$CASE_TOKEN")
+        ! sink_has "$CASE_TOKEN" || problems+="reached the sink; "
+    fi
+    if [ -z "$problems" ]; then
+        ok "$desc"
+        return 0
+    fi
+    not_ok "$desc" "$problems(transcript: $CASE_OUT)"
+    sed -n 's/^\(<[-~*]*\|\*\*\*\) *//p' "$CASE_OUT" | tail -n 3 | sed 's/^/#   swaks: /'
+    tail -n 2 "$MILTER_LOG" | cut -c1-300 | sed 's/^/#   milter: /'
+    return 1
+}
+
+# expect_case DESC EXPECT SWAKS_ARGS...; EXPECT: sent | mail CODE ENH | rcpt CODE ENH | data CODE ENH
+expect_case() {
+    local desc=$1 expect=$2 stage reply
+    shift 2
+    stage=${expect%% *}
+    reply=${expect#* }
+    case $stage in
+        sent) smtp_case "$desc" 0 "250 2\.0\.0 .*Message accepted for delivery" yes "$@" ;;
+        mail) smtp_case "$desc" 23 "$reply " no "$@" ;;
+        rcpt) smtp_case "$desc" 24 "$reply " no "$@" ;;
+        data) smtp_case "$desc" 26 "$reply " no "$@" ;;
+        *) not_ok "$desc" "bad expectation '$expect'" ;;
+    esac
+}
+
+# submit LOGIN FROM TO EXPECT DESC [SWAKS_ARGS...]: STARTTLS, AUTH PLAIN, the From: header = FROM
+submit() {
+    local login=$1 from=$2 to=$3 expect=$4 desc=$5
+    shift 5
+    expect_case "$desc" "$expect" --tls --auth PLAIN --auth-user "$login" --auth-password "$(password_of "$login")" \
+        --from "$from" --to "$to" --header "From: $from" "$@"
+}
+
+# unauth CLIENT_IP FROM TO EXPECT DESC [SWAKS_ARGS...]: no AUTH, from a chosen loopback address
+unauth() {
+    local ip=$1 from=$2 to=$3 expect=$4 desc=$5
+    shift 5
+    expect_case "$desc" "$expect" --local-interface "$ip" --from "$from" --to "$to" --header "From: $from" "$@"
+}
+
+start_all() {
+    local u
+    tls_make_cert "$E2E_DIR/tls" smtp.example.test || return 1
+    sendmail_fetch_debs "$E2E_BUILD_DIR/sendmail-debs" || return 1
+    e2e_defer mariadb_stop
+    mariadb_start "$E2E_DIR/db" || return 1
+    milter_setup_database relay_authority || return 1
+    sink_start "$E2E_DIR/sink" "$PORT_SINK" || return 1
+    milter_start "$PORT_MILTER" || return 1
+    sendmail_configure "$E2E_DIR/sendmail" "$E2E_BUILD_DIR/sendmail-debs" "$PORT_SENDMAIL" "$PORT_SINK" \
+        "inet:$PORT_MILTER@127.0.0.1" || return 1
+    for u in "${SASL_USERS[@]}"; do
+        sendmail_add_user "$u@example.test" "$(password_of "$u@example.test")" || return 1
+    done
+    # The IP-authorised printer (authority_networks 127.0.0.3/32): Sendmail relays for it because of this
+    # access entry (the line relayctl export sendmail-access prints); relay-milter still checks it.
+    sendmail_access "Connect:127.0.0.3 RELAY" || return 1
+    sendmail_relay_domains example.test example.org other.test
+    sendmail_start
+}
+
+cases_authorised() {
+    submit alice@example.test alice@example.test rcpt@external.test sent "authorised user, own sender: delivered"
+    if grep -q 'with ESMTPSA' "$(sink_file_for "$CASE_TOKEN" | head -n 1)" 2>/dev/null; then
+        ok "the delivered copy was received with ESMTPSA (authenticated)"
+    else
+        not_ok "the delivered copy was received with ESMTPSA (authenticated)"
+    fi
+    if milter_log_has 'stage=end_of_message login=alice@example.test .*verdict=continue' &&
+        ! grep -E 'stage=end_of_message login=alice@example.test' "$MILTER_LOG" | grep -q 'queue_id=- '; then
+        ok "relay-milter saw {auth_authen} and Sendmail's queue id (i) for the message"
+    else
+        not_ok "relay-milter saw {auth_authen} and Sendmail's queue id (i) for the message"
+    fi
+    submit alice@example.test alice@example.test rcpt@external.test sent \
+        "group syntax and encoded-word display name in From:: delivered" \
+        --header "From: Team: =?utf-8?q?Alice_M=C3=BCller?= <alice@example.test>;"
+    submit tlsuser@example.test tlsuser@example.test rcpt@external.test sent \
+        "require_tls over STARTTLS: delivered ({tls_version} reached the milter)"
+    submit bob@example.test someone@example.test rcpt@external.test sent "own_domain sender: delivered"
+}
+
+cases_refused() {
+    submit noauth@example.test noauth@example.test rcpt@external.test "mail 550 5.7.1" \
+        "authenticated but no SMTP authority: 550 5.7.1 at MAIL"
+    submit alice@example.test someone@foreign.test rcpt@external.test "mail 550 5.7.1" \
+        "foreign envelope sender: 550 5.7.1 at MAIL"
+    submit alice@example.test alice@example.test rcpt@external.test "data 550 5.7.1" \
+        "foreign From: header: 550 5.7.1 after DATA" --header "From: The Boss <boss@evil.test>"
+    submit alice@example.test alice@example.test rcpt@external.test "data 550 5.6.0" \
+        "two From: headers: 550 5.6.0 after DATA" --add-header "From: alice@example.test"
+    submit localonly@example.test localonly@example.test rcpt@external.test "rcpt 550 5.7.1" \
+        "may_relay_external = 0: external recipient 550 5.7.1"
+    local body=$E2E_DIR/big-body.txt
+    head -c 10000 /dev/zero | tr '\0' x | fold -w 72 >"$body"
+    submit small@example.test small@example.test rcpt@external.test "data 552 5.3.4" \
+        "max_message_bytes = 2000, 10 kB: 552 5.3.4 at end of message" --body "$body"
+    smtp_case "max_recipients_per_message = 2: third recipient 452 4.5.3, two delivered" 0 "452 4\.5\.3 " yes \
+        --tls --auth PLAIN --auth-user capped@example.test --auth-password capped-pw --from capped@example.test \
+        --header "From: capped@example.test" --to r1@external.test,r2@external.test,r3@external.test
+}
+
+cases_unauthenticated() {
+    unauth 127.0.0.2 someone@foreign.test rcpt@external.test "rcpt 550 5.7.1" \
+        "unauthenticated relay from 127.0.0.2: refused by Sendmail (Relaying denied)"
+    unauth 127.0.0.2 someone@foreign.test rcpt@example.test sent \
+        "unauthenticated inbound to a relay domain: relay-milter accepts it untouched, delivered"
+    unauth 127.0.0.3 printer@example.test rcpt@external.test sent \
+        "IP-authorised printer (access db Connect:127.0.0.3 RELAY): delivered"
+    unauth 127.0.0.3 someone@foreign.test rcpt@external.test "mail 550 5.7.1" \
+        "IP-authorised printer with a foreign sender: 550 5.7.1 from relay-milter"
+    unauth 127.0.0.3 printer@example.test rcpt@external.test "data 550 5.7.1" \
+        "IP-authorised printer with a foreign From:: 550 5.7.1" --header "From: ceo@evil.test"
+    unauth 127.0.0.4 printer@example.test rcpt@external.test "rcpt 550 5.7.1" \
+        "printer's sender from 127.0.0.4 (no access entry): relaying denied by Sendmail"
+}
+
+cases_live_and_down() {
+    local i tok out delivered=no
+    submit erin@example.test erin@example.test rcpt@external.test sent "erin before the change: delivered"
+    milter_db "UPDATE smtp_authorities a JOIN users u ON u.id = a.user_id SET a.active = 0 WHERE u.local_part = 'erin'"
+    sleep 1
+    submit erin@example.test erin@example.test rcpt@external.test "mail 550 5.7.1" \
+        "authority disabled in SQL while everything runs: 550 5.7.1 (after 1 s)"
+
+    mariadb_stop
+    e2e_log "database stopped; waiting $((MILTER_MAX_STALE + 1)) s"
+    sleep $((MILTER_MAX_STALE + 1))
+    submit alice@example.test alice@example.test rcpt@external.test "mail 451 4.3.0" \
+        "database down: 451 4.3.0 at MAIL, not delivered"
+    mariadb_start "$E2E_DIR/db" || { not_ok "database restarted"; return; }
+    for ((i = 1; i <= 30; i++)); do
+        tok=$(e2e_token back)
+        out=$E2E_DIR/swaks/back-$i.txt
+        if swaks --timeout 30 --server "127.0.0.1:$PORT_SENDMAIL" --tls --auth PLAIN --auth-user alice@example.test \
+            --auth-password alice-pw --from alice@example.test --to rcpt@external.test --header "From: alice@example.test" \
+            --header "Subject: relay-e2e $tok" >"$out" 2>&1; then
+            delivered=$tok
+            break
+        fi
+        NEGATIVE_TOKENS+=("$tok")
+        sleep 0.5
+    done
+    if [ "$delivered" != no ] && sink_wait_for "$delivered" 20; then
+        ok "database back: delivered again without restarting anything ($i attempts)"
+    else
+        not_ok "database back: delivered again" "last: $out"
+    fi
+
+    e2e_stop_pid "$MILTER_PID" 15
+    # F=T: Sendmail tempfails the session from its first command on (here STARTTLS: 454 4.7.0).
+    smtp_case "relay-milter stopped: Sendmail answers 4xx (F=T), nothing accepted unchecked" 29 \
+        "4[0-9][0-9] 4\.[0-9.]+ " no --tls --auth PLAIN --auth-user alice@example.test --auth-password alice-pw \
+        --from alice@example.test --to rcpt@external.test --header "From: alice@example.test"
+    milter_start "$PORT_MILTER" || { not_ok "relay-milter restarted"; return; }
+    submit alice@example.test alice@example.test rcpt@external.test sent "relay-milter restarted: delivered again"
+}
+
+final_checks() {
+    local tok leaked=()
+    e2e_wait_until 20 bash -c "[ -z \"\$(ls -A '$SENDMAIL_DIR/mqueue')\" ]" || e2e_log "Sendmail queue not empty"
+    for tok in "${NEGATIVE_TOKENS[@]}"; do
+        sink_has "$tok" && leaked+=("$tok")
+    done
+    if [ ${#leaked[@]} -eq 0 ]; then
+        ok "none of the ${#NEGATIVE_TOKENS[@]} refused messages reached the sink"
+    else
+        not_ok "none of the refused messages reached the sink" "leaked: ${leaked[*]}"
+    fi
+    if grep -qiE 'internal error|terminate called' "$E2E_DIR"/relay-milter*.log; then
+        not_ok "no internal errors in relay-milter's log"
+    else
+        ok "no internal errors in relay-milter's log"
+    fi
+}
+
+# ---- main ----------------------------------------------------------------------------------------
+
+if [ ! -x "$MILTER_BIN" ]; then
+    not_ok "relay-milter is built ($MILTER_BIN)" "build the target relay-milter first"
+    e2e_summary
+    exit 1
+fi
+e2e_ports_free "$PORT_SENDMAIL" "$PORT_SINK" "$PORT_MILTER" || { not_ok "test ports are free"; e2e_summary; exit 1; }
+if ! start_all; then
+    not_ok "start MariaDB, smtp-sink, relay-milter and Sendmail"
+    e2e_show_file "$E2E_DIR/relay-milter.log" 20
+    e2e_show_file "$E2E_DIR/sendmail/run/start.log" 20
+    e2e_summary
+    exit 1
+fi
+ok "started MariaDB, smtp-sink, relay-milter and Sendmail $(strings "$SENDMAIL_DIR/sbin/sendmail" | grep -m1 -o '^8\.[0-9.]*' || true) (namespace, sasldb, STARTTLS)"
+
+cases_authorised
+cases_refused
+cases_unauthenticated
+cases_live_and_down
+final_checks
+
+e2e_log "run time $(( ($(e2e_now_ms) - E2E_START_MS) / 1000 )) s; work dir $E2E_DIR"
+if e2e_summary; then
+    e2e_run_deferred
+    rm -rf "$E2E_DIR/db/data"
+    exit 0
+fi
+exit 1

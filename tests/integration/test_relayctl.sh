@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# Integration test of relayctl against a real, private MariaDB: every subcommand, the exit codes, bad
+# input (unknown login, second authority, malformed CIDR / pattern / login / date, password mismatch),
+# SQL-special characters stored literally, passwords Dovecot accepts, and no side effects of explain.
+#
+# Usage: test_relayctl.sh BUILD_DIR      (ctest: integration_relayctl)
+# Prints "ok - ..." / "not ok - ..." per check and "N passed, N failed"; exit 0 only if all passed,
+# 77 (skipped) when MariaDB is not installed or relayctl is not built.
+set -u
+
+BUILD=${1:-}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/lib/mariadb.sh
+. "$SRC/tests/lib/mariadb.sh"
+
+if [ -z "$BUILD" ] || [ ! -d "$BUILD" ]; then
+    echo "usage: $0 BUILD_DIR" >&2
+    exit 2
+fi
+BUILD=$(cd "$BUILD" && pwd)
+RELAYCTL=$BUILD/relayctl
+if [ ! -x "$RELAYCTL" ]; then
+    echo "# SKIP: $RELAYCTL not built"
+    exit 77
+fi
+if ! mariadb_available; then
+    echo "# SKIP: MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
+    exit 77
+fi
+if ! command -v doveadm >/dev/null 2>&1; then
+    echo "# SKIP: doveadm (dovecot-core) not installed: it proves Dovecot accepts the hashes"
+    exit 77
+fi
+
+PASSED=0
+FAILED=0
+DB=relay_authority
+WORK=$(mktemp -d "$BUILD/relayctl-test.XXXXXX") || exit 1
+export TMPDIR=$WORK/tmp   # relayctl's temporary client option files must appear (and vanish) here
+mkdir -p "$TMPDIR"
+
+cleanup() {
+    mariadb_stop
+    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
+not_ok() {
+    FAILED=$((FAILED + 1))
+    printf 'not ok - %s\n' "$1"
+    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
+    return 0
+}
+
+# The SQL-special characters every text field must store literally.
+SPECIAL="'\";\\%_"
+
+q() { mariadb_sql "$DB" -e "$1" 2>&1; }
+# A value as hex, so that what is stored is compared byte for byte (no client escaping in between).
+qhex() { mariadb_sql "$DB" -e "SELECT HEX($1)" 2>&1; }
+hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n' | tr 'a-f' 'A-F'; }
+
+# run [--stdin TEXT] ARGS...: relayctl with the app config; sets RC, OUT, ERR
+run() {
+    local input=
+    if [ "${1:-}" = --stdin ]; then input=$2; shift 2; fi
+    printf '%s' "$input" | "$RELAYCTL" --config "$CONF" "$@" >"$WORK/out" 2>"$WORK/err"
+    RC=$?
+    OUT=$(cat "$WORK/out")
+    ERR=$(cat "$WORK/err")
+}
+
+# expect DESC WANT_RC [--stdin TEXT] ARGS...: relayctl must exit with WANT_RC
+expect() {
+    local desc=$1 want=$2
+    shift 2
+    run "$@"
+    if [ "$RC" = "$want" ]; then ok "$desc"; else not_ok "$desc" "exit $RC, want $want; stdout: $OUT; stderr: $ERR"; fi
+}
+
+# expect_out DESC WANT_RC REGEX ARGS...: and stdout+stderr must match REGEX (grep -E)
+expect_out() {
+    local desc=$1 want=$2 re=$3
+    shift 3
+    run "$@"
+    if [ "$RC" = "$want" ] && printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
+        ok "$desc"
+    else
+        not_ok "$desc" "exit $RC (want $want), output does not match /$re/; stdout: $OUT; stderr: $ERR"
+    fi
+}
+
+# expect_sql DESC SQL WANT: the query's output must be exactly WANT
+expect_sql() {
+    local got
+    got=$(q "$2")
+    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $got"$'\n'"want: $3"; fi
+}
+
+# dovecot_accepts HASH PASSWORD: doveadm verifies the hash the way Dovecot's passdb does
+dovecot_accepts() { doveadm pw -t "$1" -p "$2" >/dev/null 2>&1; }
+stored_hash() { mariadb_sql "$DB" -e "SELECT u.password_hash FROM users u JOIN domains d ON d.id = u.domain_id WHERE CONCAT(u.local_part, '@', d.name) = '$1'"; }
+
+generation() { q "SELECT generation FROM change_generation WHERE id = 1"; }
+
+# ---- set-up --------------------------------------------------------------------------------------
+
+if ! mariadb_start "$WORK/db"; then
+    not_ok "MariaDB starts"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+ADMIN_PW="adm${SPECIAL}pw"
+APP_PW="app${SPECIAL}pw"
+mariadb_sql -e "CREATE DATABASE $DB CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; CREATE DATABASE other_db;
+    CREATE TABLE other_db.t (i INT); CREATE DATABASE empty_db;" || exit 1
+# A DDL-capable admin with SQL-special characters in its password: db init passes it to the mariadb
+# client through the temporary option file, which must quote it correctly.
+mariadb_sql -e "CREATE USER 'ra_admin'@'localhost' IDENTIFIED BY '$(printf '%s' "$ADMIN_PW" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")';
+    GRANT ALL ON *.* TO 'ra_admin'@'localhost';" || exit 1
+
+write_conf() { # FILE USER PASSWORD DB (the config reader takes a double-quoted value as is, no escapes)
+    local pw=$3
+    printf '[database]\nsocket = %s\nuser = %s\npassword = "%s"\nname = %s\nconnect_timeout = 3\n' \
+        "$MARIADB_SOCKET" "$2" "$pw" "$4" >"$1"
+}
+ADMIN_CONF=$WORK/admin.conf
+write_conf "$ADMIN_CONF" ra_admin "$ADMIN_PW" "$DB"
+write_conf "$WORK/other.conf" ra_admin "$ADMIN_PW" other_db
+write_conf "$WORK/empty.conf" ra_admin "$ADMIN_PW" empty_db
+write_conf "$WORK/badpw.conf" ra_admin "wrong" "$DB"
+printf '[database]\nsocket = %s/nosuchsocket\nuser = x\nname = %s\nconnect_timeout = 2\n' "$WORK" "$DB" >"$WORK/nodb.conf"
+CONF=$ADMIN_CONF
+
+# ---- help, usage ---------------------------------------------------------------------------------
+
+expect_out "relayctl --help lists the commands and exit codes" 0 "explain.*no side effects" --help
+help_bad=
+while read -r group action; do
+    "$RELAYCTL" $group $action --help >/dev/null 2>&1 || help_bad+="$group $action; "
+done < <("$RELAYCTL" --help | sed -n 's/^  \([a-z-]*\) \([a-z-]*\) .*/\1 \2/p; s/^  \(usage\|unused\|explain\|test-send\) .*/\1/p')
+if [ -z "$help_bad" ]; then ok "every subcommand has --help (exit 0)"; else not_ok "every subcommand has --help" "$help_bad"; fi
+expect "unknown command: exit 1" 1 frobnicate
+expect "unknown option: exit 1" 1 account list --frobnicate
+expect "there is no --password option (passwords never in argv): exit 1" 1 account add x@example.com --password secret
+expect_out "missing config file: exit 1 naming the file" 1 "cannot open" --config "$WORK/none.conf" customer list
+CONF=$WORK/nodb.conf
+expect_out "database unreachable: exit 4" 4 "cannot connect" customer list
+CONF=$WORK/badpw.conf
+expect_out "wrong database password: exit 5" 5 "access denied" customer list
+CONF=$ADMIN_CONF
+
+# ---- db ------------------------------------------------------------------------------------------
+
+expect_out "db status on an empty database: no schema yet" 0 "none \(empty database" db status
+expect_out "db migrate on an empty database: exit 2, says db init" 2 "db init" db migrate
+expect_out "db init --dry-run lists the migrations" 0 "would apply 001_initial.sql" db init --dry-run
+expect_sql "db init --dry-run changed nothing" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$DB'" 0
+expect_out "db init applies every migration (admin password with $SPECIAL via the option file)" 0 \
+    "schema version is now [0-9]+" db init
+LATEST=$(ls "$SRC"/sql/migrations/[0-9][0-9][0-9]_*.sql | sed 's|.*/||' | sort | tail -n 1 | cut -c1-3)
+LATEST=$((10#$LATEST))
+expect_sql "schema_version is the newest migration" "SELECT MAX(version) FROM schema_version" "$LATEST"
+expect_sql "every migration is recorded once" "SELECT COUNT(*) = COUNT(DISTINCT version) FROM schema_version" 1
+if [ -z "$(ls -A "$TMPDIR")" ]; then ok "the temporary client option file is removed"; else not_ok "the temporary client option file is removed" "$(ls -la "$TMPDIR")"; fi
+expect_out "db init again: exit 3 (already initialised)" 3 "already initialised" db init
+expect_out "db migrate when up to date: exit 0" 0 "up to date" db migrate
+expect_out "db status --json shows the version" 0 "\"schema_version\": $LATEST" --json db status
+CONF=$WORK/other.conf
+expect_out "db init refuses a database with foreign tables: exit 3" 3 "not empty" db init
+CONF=$WORK/empty.conf
+mkdir -p "$WORK/badsql/migrations"
+printf 'CREATE TABLE a (i INT);\nTHIS IS NOT SQL;\n' >"$WORK/badsql/migrations/001_broken.sql"
+expect_out "a failing migration: exit 5 naming the file and line" 5 "001_broken.sql failed.*line 2" db init --sql-dir "$WORK/badsql"
+CONF=$ADMIN_CONF
+
+# The rest runs as an application user with only SELECT, INSERT, UPDATE, DELETE, like a hosting panel.
+mariadb_create_app_user "$DB" ra_app "$APP_PW" || exit 1
+write_conf "$WORK/app.conf" ra_app "$APP_PW" "$DB"
+CONF=$WORK/app.conf
+
+# ---- customers and domains -------------------------------------------------------------------------
+
+expect_out "customer add" 0 "customer Acme added" customer add Acme
+expect_out "customer add, same name in other case: exit 3" 3 "already exists" customer add ACME
+expect "customer add with SQL-special characters" 0 customer add "Cust${SPECIAL}x"
+expect_sql "customer name stored literally" "SELECT HEX(name) FROM customers WHERE id = 2" "$(hex "Cust${SPECIAL}x")"
+expect_out "customer list --json" 0 "\"name\": \"Acme\"" --json customer list
+expect "domain add" 0 domain add example.com --customer Acme
+expect "domain add by customer id, not local" 0 domain add remote.example --customer 1 --no-local
+expect_out "domain add of an IDN is stored as A-label" 0 "xn--bcher-kva.example" domain add "bücher.example" --customer Acme
+expect "domain add for the special customer" 0 domain add special.example --customer "Cust${SPECIAL}x"
+expect_out "domain add, unknown customer: exit 2" 2 "does not exist" domain add x.example --customer Nobody
+expect_out "domain add, malformed name: exit 1" 1 "malformed domain" domain add "bad domain" --customer Acme
+expect "domain add, duplicate: exit 3" 3 domain add example.com --customer Acme
+expect "domain add without --customer: exit 1" 1 domain add y.example
+expect_out "domain list" 0 "remote.example +Acme +yes +no" domain list
+expect "domain set --no-local" 0 domain set xn--bcher-kva.example --no-local
+expect_sql "is_local changed" "SELECT is_local FROM domains WHERE name = 'xn--bcher-kva.example'" 0
+
+# ---- accounts ------------------------------------------------------------------------------------
+
+expect_out "account add with --password-stdin (SHA512-CRYPT)" 0 "account alice@example.com added" \
+    --stdin $'alice-pw\n' account add alice@example.com --password-stdin
+H=$(stored_hash alice@example.com)
+if [ "${H#\{SHA512-CRYPT\}\$6\$}" != "$H" ] && dovecot_accepts "$H" alice-pw && ! dovecot_accepts "$H" wrong; then
+    ok "doveadm pw -t accepts the SHA512-CRYPT hash relayctl wrote (and refuses a wrong password)"
+else
+    not_ok "doveadm pw -t accepts the SHA512-CRYPT hash relayctl wrote" "hash: $H"
+fi
+expect "account add --scheme BLF-CRYPT" 0 --stdin $'bob-pw\n' account add Bob@Example.COM --password-stdin --scheme BLF-CRYPT \
+    --sender-policy own_domain --require-tls --max-recipients 5 --max-size 10M --allow-null-sender --no-relay-external
+H=$(stored_hash bob@example.com)
+if [ "${H#\{BLF-CRYPT\}\$2y\$}" != "$H" ] && dovecot_accepts "$H" bob-pw && ! dovecot_accepts "$H" wrong; then
+    ok "doveadm pw -t accepts the BLF-CRYPT hash relayctl wrote (login normalised to lower case)"
+else
+    not_ok "doveadm pw -t accepts the BLF-CRYPT hash relayctl wrote" "hash: $H"
+fi
+expect_sql "every authority field stored" "SELECT sender_policy, require_tls, max_recipients_per_message,
+    max_message_bytes, allow_null_sender, may_relay_external FROM smtp_authorities a JOIN users u ON u.id = a.user_id
+    WHERE u.local_part = 'bob'" "$(printf 'own_domain\t1\t5\t10485760\t1\t0')"
+run account add carol@example.com --generate-password --valid-until 2030-01-01 --note "Floor 2"
+GEN=$(printf '%s\n' "$OUT" | sed -n 's/^generated password (shown once, store it now): //p')
+if [ "$RC" = 0 ] && [ ${#GEN} -ge 16 ] && dovecot_accepts "$(stored_hash carol@example.com)" "$GEN"; then
+    ok "--generate-password prints a strong password once, and Dovecot accepts it"
+else
+    not_ok "--generate-password prints a strong password once" "rc $RC, out: $OUT"
+fi
+run --json account add dave@example.com --generate-password
+GEN=$(printf '%s\n' "$ERR" | sed -n 's/^generated password (shown once): //p')
+if [ "$RC" = 0 ] && [ -n "$GEN" ] && ! grep -qF -- "$GEN" "$WORK/out" && grep -q '"password_generated": true' "$WORK/out"; then
+    ok "--json: the generated password goes to stderr, never into the JSON"
+else
+    not_ok "--json: the generated password is not in the JSON output" "out: $OUT; err: $ERR"
+fi
+expect_out "second authority for one user: exit 3 with a clear message" 3 "already has an SMTP authority" \
+    --stdin $'x\n' account add alice@example.com --password-stdin
+expect_out "account add in an unknown domain: exit 2" 2 "not known" --stdin $'x\n' account add a@nowhere.example --password-stdin
+expect_out "malformed login: exit 1" 1 "malformed login" --stdin $'x\n' account add "not a login" --password-stdin
+expect_out "no password and stdin not a terminal: exit 1" 1 "no password given" account add eve@example.com
+expect_out "--password-stdin with empty input: exit 1" 1 "no password|empty" account add eve@example.com --password-stdin
+expect_sql "refused adds left nothing behind" "SELECT COUNT(*) FROM users WHERE local_part IN ('eve', 'a')" 0
+expect "account add, auth_mode ip with networks, no password" 0 account add printer@example.com --auth-mode ip \
+    --network 192.0.2.10 --network 198.51.100.0/30 --network 2001:db8::/48
+expect_out "account add with a malformed --network: exit 1" 1 "malformed network" account add x2@example.com \
+    --auth-mode ip --network 192.0.2.300
+# A user that already exists without an authority (a mailbox login): the authority is added to it.
+q "INSERT INTO users (domain_id, local_part, password_hash) SELECT id, 'mailbox', '{PLAIN}x' FROM domains WHERE name = 'example.com'" >/dev/null
+expect_out "account add for an existing user without authority: uses it" 0 "existing user" account add mailbox@example.com --no-password
+expect_sql "and keeps its password" "SELECT password_hash FROM users WHERE local_part = 'mailbox'" "{PLAIN}x"
+
+LOGIN_Q='"q'"'"'\";\\%_"@special.example'   # quoted local part "q'\";\\%_": every special character
+LOGIN_A="o'hara%_x@special.example"          # dot-atom local part with ' % _
+expect "account add with SQL-special characters in login, note and password" 0 --stdin "pw${SPECIAL}"$'\n' \
+    account add "$LOGIN_Q" --password-stdin --note "note${SPECIAL}"
+expect "account add, login with ' % _" 0 --stdin $'pw\n' account add "$LOGIN_A" --password-stdin
+expect_sql "special local parts stored literally" "SELECT HEX(local_part) FROM users WHERE domain_id = (SELECT id FROM domains WHERE name = 'special.example') ORDER BY id" \
+    "$(hex "\"q'\\\";\\\\%_\"")
+$(hex "o'hara%_x")"
+expect_sql "note stored literally" "SELECT HEX(note) FROM smtp_authorities WHERE note LIKE 'note%'" "$(hex "note${SPECIAL}")"
+if dovecot_accepts "$(q "SELECT password_hash FROM users WHERE local_part LIKE '\"q%'")" "pw${SPECIAL}"; then
+    ok "password with SQL-special characters hashed so that Dovecot accepts it"
+else
+    not_ok "password with SQL-special characters hashed so that Dovecot accepts it"
+fi
+expect_sql "nothing was injected: exactly the users added" "SELECT COUNT(*) FROM users" 8
+expect_out "account show for the special login" 0 "note${SPECIAL//\\/\\\\}" account show "$LOGIN_Q"
+
+expect_out "account list shows status and facility letters" 0 "bob@example.com +Acme +active +TZ" account list
+expect_out "account list: printer is IP-authorised with networks (R I N)" 0 "printer@example.com +Acme +active +RIN +ip" account list
+expect_out "account list --customer" 0 "q'" account list --customer "Cust${SPECIAL}x"
+run account list --domain special.example
+if [ "$RC" = 0 ] && ! grep -q alice <<<"$OUT" && grep -q "o'hara" <<<"$OUT"; then ok "account list --domain filters"; else not_ok "account list --domain filters" "$OUT"; fi
+expect_out "account list --status with a bad word: exit 1" 1 "not one of" account list --status sleepy
+expect_out "account show: settings to type into a device" 0 "username: +alice@example.com" account show alice@example.com --server smtp.example.com
+expect_out "account show: port 587 and STARTTLS" 0 "port: +587 .*" account show alice@example.com
+expect_out "account show --json" 0 "\"max_message_bytes\": 10485760" --json account show bob@example.com
+expect_out "account show, unknown login: exit 2" 2 "no account" account show nobody@example.com
+expect_out "--json error object for an unknown login" 2 "\"exit_code\": 2" --json account show nobody@example.com
+
+expect "account set changes fields" 0 account set alice@example.com --max-recipients 20 --sender-policy listed_only --note "set${SPECIAL}"
+expect_sql "account set stored them" "SELECT max_recipients_per_message, sender_policy, HEX(a.note) FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice'" \
+    "$(printf '20\tlisted_only\t%s' "$(hex "set${SPECIAL}")")"
+expect "account set --max-recipients none clears it" 0 account set alice@example.com --max-recipients none --sender-policy own_address
+expect_sql "cleared to NULL" "SELECT COALESCE(max_recipients_per_message, 'NULL') FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice'" NULL
+expect "account set with nothing to change: exit 1" 1 account set alice@example.com
+expect "account set with a bad --auth-mode: exit 1" 1 account set alice@example.com --auth-mode magic
+expect "account set with --relay-external and --no-relay-external: exit 1" 1 account set alice@example.com --relay-external --no-relay-external
+
+expect "account passwd --password-stdin" 0 --stdin $'new-alice-pw\n' account passwd alice@example.com --password-stdin
+if dovecot_accepts "$(stored_hash alice@example.com)" new-alice-pw; then ok "the new password verifies with doveadm"; else not_ok "the new password verifies with doveadm"; fi
+expect "account passwd without a password source and no terminal: exit 1" 1 account passwd alice@example.com
+expect "account passwd, unknown login: exit 2" 2 --stdin $'x\n' account passwd nobody@example.com --password-stdin
+if command -v script >/dev/null 2>&1; then
+    before=$(stored_hash alice@example.com)
+    out=$( (sleep 1; printf 'first-pw\n'; sleep 0.5; printf 'second-pw\n') |
+        script -qec "'$RELAYCTL' --config '$CONF' account passwd alice@example.com --password-stdin" /dev/null 2>&1)
+    rc=$?
+    if [ "$rc" = 1 ] && grep -q "do not match" <<<"$out" && [ "$(stored_hash alice@example.com)" = "$before" ] &&
+        ! grep -q "first-pw" <<<"$out"; then
+        ok "terminal: password asked twice without echo; a mismatch is exit 1 and changes nothing"
+    else
+        not_ok "terminal: password mismatch is exit 1" "rc $rc: $out"
+    fi
+    out=$( (sleep 1; printf 'tty-pw\n'; sleep 0.5; printf 'tty-pw\n') |
+        script -qec "'$RELAYCTL' --config '$CONF' account passwd alice@example.com" /dev/null 2>&1)
+    if dovecot_accepts "$(stored_hash alice@example.com)" tty-pw; then ok "terminal: the same password twice is set"; else not_ok "terminal: the same password twice is set" "$out"; fi
+    out=$( (sleep 1; printf 'n\n') | script -qec "'$RELAYCTL' --config '$CONF' account delete carol@example.com" /dev/null 2>&1)
+    rc=$?
+    if [ "$rc" = 1 ] && [ "$(q "SELECT COUNT(*) FROM users WHERE local_part = 'carol'")" = 1 ]; then
+        ok "terminal: delete asks for confirmation; 'n' keeps the account"
+    else
+        not_ok "terminal: delete asks for confirmation" "rc $rc: $out"
+    fi
+else
+    echo "# script(1) not installed: terminal checks skipped"
+fi
+
+g0=$(generation)
+expect "account disable" 0 account disable alice@example.com
+expect_sql "authority inactive" "SELECT a.active FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice'" 0
+if [ "$(generation)" -gt "$g0" ]; then ok "the change generation moved (daemons reload)"; else not_ok "the change generation moved"; fi
+expect_out "account list --status disabled" 0 "alice@example.com" account list --status disabled
+expect "account enable" 0 account enable alice@example.com
+expect_out "account suspend --until +2h --reason with special characters" 0 "suspended until" \
+    account suspend alice@example.com --until +2h --reason "ticket${SPECIAL}"
+expect_sql "suspension stored" "SELECT suspended_until > NOW(), HEX(suspend_reason) FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice'" \
+    "$(printf '1\t%s' "$(hex "ticket${SPECIAL}")")"
+expect_out "account list --status suspended" 0 "alice@example.com .*suspended" account list --status suspended
+expect_out "account suspend without --until: exit 1" 1 "needs --until" account suspend bob@example.com
+expect_out "account suspend with a malformed time: exit 1" 1 "cannot read" account suspend bob@example.com --until tomorrowish
+expect_out "account suspend into the past: exit 1" 1 "not in the future" account suspend bob@example.com --until 2001-01-01
+expect "account unsuspend" 0 account unsuspend alice@example.com
+expect_sql "suspension lifted" "SELECT COALESCE(suspended_until, 'NULL') FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice'" NULL
+expect_out "account set --valid-until with a bad date: exit 1" 1 "cannot read" account set alice@example.com --valid-until 2030-13-45
+
+# ---- senders and networks -------------------------------------------------------------------------
+
+expect "sender add @domain" 0 sender add alice@example.com @remote.example
+expect "sender add with SQL-special characters" 0 sender add alice@example.com '"s'"'"'\";\\%_"@remote.example'
+expect_sql "pattern stored literally" "SELECT HEX(pattern) FROM authority_senders WHERE pattern LIKE '\"s%'" "$(hex "\"s'\\\";\\\\%_\"@remote.example")"
+expect_out "sender add, malformed pattern: exit 1" 1 "malformed sender pattern" sender add alice@example.com "no-at-sign"
+expect_out "sender add, malformed pattern with a bad domain: exit 1" 1 "malformed sender pattern" sender add alice@example.com "x@bad_domain!"
+expect "sender add, duplicate: exit 3" 3 sender add alice@example.com @REMOTE.example
+expect "sender add, unknown login: exit 2" 2 sender add nobody@example.com @remote.example
+expect_out "sender list LOGIN" 0 "alice@example.com +@remote.example" sender list alice@example.com
+expect_out "sender list (all) --json" 0 "\"pattern\": \"@remote.example\"" --json sender list
+expect "sender remove (no terminal: no prompt)" 0 sender remove alice@example.com @remote.example
+expect "sender remove, not listed: exit 2" 2 sender remove alice@example.com @remote.example
+expect "network add" 0 network add alice@example.com 10.1.0.0/16
+expect "network add IPv6" 0 network add alice@example.com 2001:DB8:1::/64
+expect_sql "CIDRs stored normalised" "SELECT cidr FROM authority_networks WHERE authority_id = (SELECT a.id FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice') ORDER BY cidr" \
+    "$(printf '10.1.0.0/16\n2001:db8:1::/64')"
+expect_out "network add with host bits set: exit 1" 1 "host bits" network add alice@example.com 10.1.2.3/16
+expect_out "network add, garbage: exit 1" 1 "malformed network" network add alice@example.com "10.0.0.0/33"
+expect_out "network add, SQL in the CIDR: exit 1" 1 "malformed network" network add alice@example.com "1.2.3.4'; DROP TABLE users; --"
+expect "network add, duplicate: exit 3" 3 network add alice@example.com 10.1.0.0/16
+expect_out "network list" 0 "alice@example.com +10.1.0.0/16" network list alice@example.com
+expect "network remove" 0 network remove alice@example.com 2001:db8:1::/64
+expect "network remove, not listed: exit 2" 2 network remove alice@example.com 2001:db8:1::/64
+
+# ---- rate limits ------------------------------------------------------------------------------------
+
+expect_out "limit set per account, calendar day" 0 "limit added" limit set --account alice@example.com --meter messages --amount 500 --window day --calendar
+expect_out "limit set again with the same key changes it" 0 "limit changed" limit set --account alice@example.com --meter messages --amount 600 --window day --calendar --action reject
+expect_sql "one row, amount and action changed" "SELECT COUNT(*), MAX(amount), MAX(action) FROM rate_limits WHERE scope = 'authority'" "$(printf '1\t600\treject')"
+expect "limit set per domain, rolling hour" 0 limit set --domain example.com --meter recipients --amount 1000 --window 1h
+expect "limit set global shared pool of bytes" 0 limit set --global --meter bytes --amount 1G --window day --kind shared_pool --shadow
+expect "limit set per customer" 0 limit set --customer "Cust${SPECIAL}x" --meter messages --amount 50 --window 30m
+expect "limit set per client network" 0 limit set --network 203.0.113.0/24 --meter messages --amount 10
+expect_out "limit set without a scope: exit 1" 1 "exactly one scope" limit set --meter messages --amount 5
+expect_out "limit set with a bad meter: exit 1" 1 "not one of" limit set --global --meter pigeons --amount 5
+expect_out "limit set --calendar with a 30 min window: exit 1" 1 "calendar" limit set --global --meter messages --amount 5 --window 30m --calendar
+expect "limit set for an unknown account: exit 2" 2 limit set --account nobody@example.com --meter messages --amount 5
+expect_out "limit list" 0 "authority +alice@example.com +messages +600" limit list
+expect_out "limit list --domain" 0 "domain +example.com +recipients" limit list --domain example.com
+expect_out "account show lists the effective limits" 0 "600" account show alice@example.com
+LIMIT_ID=$(q "SELECT id FROM rate_limits WHERE scope = 'client_network'")
+expect "limit remove ID" 0 limit remove "$LIMIT_ID"
+expect "limit remove of a missing ID: exit 2" 2 limit remove "$LIMIT_ID"
+expect "limit remove by key" 0 limit remove --domain example.com --meter recipients --window 1h
+expect "limit remove by key, no such limit: exit 2" 2 limit remove --domain example.com --meter recipients --window 1h
+if [ "$(q "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$DB' AND table_name = 'v_rate_usage'")" = 1 ]; then
+    expect "usage (the usage view exists)" 0 usage
+    expect "usage LOGIN" 0 usage alice@example.com
+else
+    expect_out "usage without the usage view: exit 2, says the schema is older" 2 "rate usage not available \(schema" usage
+fi
+expect "usage, unknown login: exit 2" 2 usage nobody@example.com
+
+# ---- unused, explain, export ------------------------------------------------------------------------
+
+q "UPDATE smtp_authorities SET last_used_at = NOW(), last_client_address = '192.0.2.99' WHERE user_id = (SELECT id FROM users WHERE local_part = 'bob')" >/dev/null
+run unused --days 30
+if [ "$RC" = 0 ] && grep -q "alice@example.com" <<<"$OUT" && ! grep -q "bob@example.com" <<<"$OUT"; then
+    ok "unused --days 30 lists never-used accounts, not recently used ones"
+else
+    not_ok "unused --days 30" "$OUT"
+fi
+expect "unused without --days: exit 1" 1 unused
+
+gen_before=$(generation)
+events_before=$(q "SELECT COUNT(*) FROM relay_events")
+expect_out "explain: allowed" 0 "Verdict: continue \(reason ok\)" explain --login alice@example.com \
+    --sender alice@example.com --rcpt someone@external.test --client-ip 10.1.2.3 --tls
+expect_out "explain: every rule's outcome is printed" 0 "pass +sender" explain --login alice@example.com \
+    --sender alice@example.com --rcpt someone@external.test --client-ip 10.1.2.3
+expect_out "explain: the failing rule is marked" 0 "FAIL +sender +sender_not_owned" explain --login alice@example.com \
+    --sender boss@example.com --rcpt someone@external.test --client-ip 10.1.2.3
+expect_out "explain: sender not owned, with the reply" 0 "^Reply: +550 5\.7\.1 " explain --login alice@example.com \
+    --sender boss@example.com --rcpt someone@external.test --client-ip 10.1.2.3
+expect_out "explain: client outside the networks" 0 "reason client_not_allowed" explain --login alice@example.com \
+    --sender alice@example.com --rcpt someone@external.test --client-ip 192.0.2.1
+expect_out "explain: no relay to external domains" 0 "reason external_relay_denied" explain --login bob@example.com \
+    --sender bob@example.com --rcpt someone@external.test --client-ip 10.1.2.3 --tls
+expect_out "explain: unknown login" 0 "reason no_authority" explain --login nobody@example.com \
+    --sender nobody@example.com --rcpt x@external.test --client-ip 10.1.2.3
+expect_out "explain: IP-authorised printer without login" 0 "reason ip_authorised" explain \
+    --sender printer@example.com --rcpt x@external.test --client-ip 192.0.2.10
+expect_out "explain --json" 0 "\"reason\": \"sender_not_owned\"" --json explain --login alice@example.com \
+    --sender boss@example.com --rcpt x@external.test --client-ip 10.1.2.3
+expect_out "explain with a malformed --client-ip: exit 1" 1 "not an IP address" explain --login alice@example.com \
+    --sender alice@example.com --rcpt x@external.test --client-ip 999.1.1.1
+if [ "$(generation)" = "$gen_before" ] && [ "$(q "SELECT COUNT(*) FROM relay_events")" = "$events_before" ] &&
+    [ "$(q "SELECT COUNT(*) FROM smtp_authorities WHERE last_used_at IS NOT NULL")" = 1 ]; then
+    ok "explain has no side effects (no events, no last use, generation unchanged)"
+else
+    not_ok "explain has no side effects"
+fi
+
+run export sendmail-access
+if [ "$RC" = 0 ] && grep -q "^# printer@example.com" <<<"$OUT" && grep -qP '^Connect:192\.0\.2\.10\tRELAY$' <<<"$OUT" &&
+    grep -qP '^Connect:198\.51\.100\.3\tRELAY$' <<<"$OUT" && ! grep -q alice <<<"$OUT"; then
+    ok "export sendmail-access: Connect:ADDRESS RELAY lines under a comment naming the account"
+else
+    not_ok "export sendmail-access" "$OUT"
+fi
+if grep -q "skipped 2001:db8::/48" <<<"$OUT" && grep -q "2001:db8::/48" <<<"$ERR"; then
+    ok "export sendmail-access: an IPv6 network it cannot express is skipped with a warning"
+else
+    not_ok "export sendmail-access: IPv6 network skipped with a warning" "$OUT / $ERR"
+fi
+expect_out "export --json" 0 "\"login\": \"" --json export sendmail-access
+expect "suspend the printer" 0 account suspend printer@example.com --until +1h
+run export sendmail-access
+if [ "$RC" = 0 ] && ! grep -q "192.0.2.10" <<<"$OUT"; then ok "export sendmail-access leaves out suspended accounts"; else not_ok "export leaves out suspended accounts" "$OUT"; fi
+
+# ---- disable, delete --------------------------------------------------------------------------------
+
+expect "domain disable (no terminal: no prompt)" 0 domain disable special.example
+expect_out "its accounts are domain-disabled" 0 "o'hara%_x@special.example .*domain-disabled" account list --domain special.example
+expect "domain enable" 0 domain enable special.example
+expect "customer disable" 0 customer disable Acme
+expect_out "its accounts are customer-disabled" 0 "alice@example.com .*customer-disabled" account list --customer Acme
+expect "customer enable" 0 customer enable Acme
+expect "domain disable of an unknown domain: exit 2" 2 domain disable nowhere.example
+
+expect_out "account delete (no terminal: proceeds without prompt)" 0 "deleted" account delete alice@example.com
+expect_sql "authority, user, senders, networks and account limits are gone" \
+    "SELECT (SELECT COUNT(*) FROM users WHERE local_part = 'alice') + (SELECT COUNT(*) FROM rate_limits WHERE scope = 'authority') + (SELECT COUNT(*) FROM authority_networks n LEFT JOIN smtp_authorities a ON a.id = n.authority_id WHERE a.id IS NULL)" 0
+expect "account delete --keep-user" 0 account delete carol@example.com --keep-user
+expect_sql "the user stays, without authority" "SELECT COUNT(*), SUM(a.id IS NULL) FROM users u LEFT JOIN smtp_authorities a ON a.user_id = u.id WHERE u.local_part = 'carol'" "$(printf '1\t1')"
+expect_out "account show of a user without authority: exit 2" 2 "no SMTP authority" account show carol@example.com
+expect "account delete, unknown login: exit 2" 2 account delete alice@example.com
+expect_out "account add for the kept user creates its authority again" 0 "existing user" account add carol@example.com --no-password
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,99 @@
+// The verdict → milter mapping (milter/reply.cpp): every Verdict, the per-class answers, repairs.
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/decision.hpp"
+#include "milter/reply.hpp"
+
+using namespace relay;
+using relay::milter::FailureAnswer;
+using relay::milter::Options;
+using relay::milter::Outcome;
+using relay::milter::Status;
+
+namespace {
+
+std::string show(const Outcome& o) {
+    std::string s = milter::to_string(o.status);
+    if (!o.code.empty()) s += " " + o.code + " " + o.enhanced + " " + o.text;
+    if (o.quarantine) s += " [quarantine: " + o.text + "]";
+    return s;
+}
+
+Decision decision(Verdict v, Reason r, int code = 0, const char* enhanced = "", const char* text = "") {
+    Decision d;
+    d.verdict = v;
+    d.reason = r;
+    d.smtp_code = code;
+    d.enhanced = enhanced;
+    d.text = text;
+    return d;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(milter_reply)
+
+BOOST_AUTO_TEST_CASE(table) {
+    Options defaults;
+    Options rejecting;
+    rejecting.on_store_unavailable = FailureAnswer::reject;
+    rejecting.on_rate_limited = FailureAnswer::reject;
+    struct Case {
+        const char* name;
+        Decision d;
+        const Options* options;
+        std::string want;
+    };
+    const std::vector<Case> table = {
+        {"continue", decision(Verdict::cont, Reason::ok), &defaults, "continue"},
+        {"not ours", decision(Verdict::cont, Reason::not_ours), &defaults, "continue"},
+        {"permit (IP account): the milter cannot grant relay, it continues",
+         decision(Verdict::permit, Reason::ip_authorised), &defaults, "continue"},
+        {"reject", decision(Verdict::reject, Reason::sender_not_owned, 550, "5.7.1", "no"), &defaults,
+         "reject 550 5.7.1 no"},
+        {"defer", decision(Verdict::defer, Reason::too_many_recipients, 452, "4.5.3", "later"), &defaults,
+         "tempfail 452 4.5.3 later"},
+        {"store unavailable, default", decision(Verdict::defer, Reason::store_unavailable, 451, "4.3.0", "down"),
+         &defaults, "tempfail 451 4.3.0 down"},
+        {"store unavailable, reject configured",
+         decision(Verdict::defer, Reason::store_unavailable, 451, "4.3.0", "down"), &rejecting,
+         "reject 550 5.3.0 down"},
+        {"rate limited, default", decision(Verdict::defer, Reason::rate_limited, 451, "4.7.1", "slow"), &defaults,
+         "tempfail 451 4.7.1 slow"},
+        {"rate limited, reject configured", decision(Verdict::defer, Reason::rate_limited, 451, "4.7.1", "slow"),
+         &rejecting, "reject 550 5.7.1 slow"},
+        {"other defers stay temporary with reject configured",
+         decision(Verdict::defer, Reason::too_many_recipients, 452, "4.5.3", "later"), &rejecting,
+         "tempfail 452 4.5.3 later"},
+        {"hold becomes quarantine", decision(Verdict::hold, Reason::rate_limited, 0, "", "held"), &defaults,
+         "continue [quarantine: held]"},
+        {"reject with a 4xx code is repaired to 5xx",
+         decision(Verdict::reject, Reason::no_authority, 450, "4.7.1", "x"), &defaults, "reject 550 5.7.1 x"},
+        {"defer with a 5xx code is repaired to 4xx",
+         decision(Verdict::defer, Reason::rate_limited, 550, "5.7.1", "x"), &defaults, "tempfail 451 4.7.1 x"},
+        {"reject without code or text", decision(Verdict::reject, Reason::no_authority), &defaults,
+         "reject 550 5.7.1 no_authority"},
+        {"percent and CR/LF never reach smfi_setreply",
+         decision(Verdict::reject, Reason::sender_not_owned, 550, "5.7.1", "100% bad\r\nline"), &defaults,
+         "reject 550 5.7.1 100? bad??line"},
+    };
+    for (const auto& c : table) {
+        const std::string got = show(milter::outcome_of(c.d, *c.options));
+        BOOST_CHECK_MESSAGE(got == c.want, "case " << c.name << ": got " << got << ", want " << c.want);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(internal_error_is_a_tempfail) {
+    const Outcome o = milter::internal_error_outcome();
+    BOOST_TEST(show(o).rfind("tempfail 451 4.3.0", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(reply_text_is_bounded) {
+    const std::string long_text(1000, 'a');
+    BOOST_TEST(milter::reply_text(long_text).size() <= 403u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

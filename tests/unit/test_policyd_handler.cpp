@@ -1,0 +1,153 @@
+#include <boost/test/unit_test.hpp>
+
+#include <stdexcept>
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/errors.hpp"
+#include "policyd/handler.hpp"
+
+using namespace relay;
+
+namespace {
+
+class ScriptedDecider : public Decider {
+public:
+    Decision next;
+    bool throw_transient = false;
+    bool throw_other = false;
+    int calls = 0;
+    Decision evaluate(const Request&) override {
+        ++calls;
+        if (throw_transient) throw StoreTransientError("lost connection");
+        if (throw_other) throw std::logic_error("bug");
+        return next;
+    }
+    bool may_block(const Request& r) const override { return r.stage == Stage::end_of_message; }
+};
+
+Request rcpt(const std::string& instance) {
+    Request r;
+    r.stage = Stage::rcpt;
+    r.sender_known = true;
+    r.sasl_login = "alice@example.com";
+    r.sender = "alice@example.com";
+    r.recipient = "bob@example.org";
+    r.client_address = "192.0.2.1";
+    r.instance = instance;
+    return r;
+}
+
+Decision refusal() {
+    return make_refusal(Verdict::reject, Reason::sender_not_owned, 550, "5.7.1", "not yours");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(policyd_handler)
+
+BOOST_AUTO_TEST_CASE(answers_with_the_decision) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    RequestHandler handler(decider, tracker);
+    const auto now = std::chrono::steady_clock::now();
+    decider.next = Decision{};
+    BOOST_TEST(handler.finish(rcpt("m1"), handler.decide(rcpt("m1")), now) == "action=DUNNO\n\n");
+    decider.next = refusal();
+    BOOST_TEST(handler.finish(rcpt("m1"), handler.decide(rcpt("m1")), now) == "action=550 5.7.1 not yours\n\n");
+    BOOST_TEST(decider.calls == 2);
+    BOOST_TEST(RequestHandler::ignored_answer() == "action=DUNNO\n\n");
+}
+
+BOOST_AUTO_TEST_CASE(exceptions_fail_closed) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    RequestHandler handler(decider, tracker);
+    decider.throw_transient = true;
+    Decision d = handler.decide(rcpt("m1"));
+    BOOST_TEST((d.verdict == Verdict::defer));
+    BOOST_TEST((d.reason == Reason::store_unavailable));
+    decider.throw_transient = false;
+    decider.throw_other = true;
+    d = handler.decide(rcpt("m1"));
+    BOOST_TEST((d.verdict == Verdict::defer));
+    const std::string answer = handler.finish(rcpt("m1"), d, std::chrono::steady_clock::now());
+    BOOST_TEST(answer.rfind("action=DEFER_IF_PERMIT ", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(tracks_recipients_until_end_of_message) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    RequestHandler handler(decider, tracker);
+    const auto now = std::chrono::steady_clock::now();
+    Request mail = rcpt("m1");
+    mail.stage = Stage::mail;
+    handler.finish(mail, Decision{}, now);
+    handler.finish(rcpt("m1"), Decision{}, now);
+    handler.finish(rcpt("m1"), refusal(), now);
+    handler.finish(rcpt("m1"), Decision{}, now);
+    const auto record = tracker.peek("m1");
+    BOOST_REQUIRE(record.has_value());
+    BOOST_TEST(record->recipients_seen == 3u);
+    BOOST_TEST(record->recipients_allowed == 2u);
+    Request eom = rcpt("m1");
+    eom.stage = Stage::end_of_message;
+    eom.recipient_count = 2;
+    handler.finish(eom, Decision{}, now);
+    BOOST_TEST(!tracker.peek("m1").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(vrfy_is_not_counted_as_a_recipient) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    RequestHandler handler(decider, tracker);
+    Request vrfy = rcpt("m1");
+    vrfy.sender_known = false;  // what map_policy_request makes of VRFY
+    handler.finish(vrfy, Decision{}, std::chrono::steady_clock::now());
+    BOOST_TEST(tracker.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(may_block_is_passed_through) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    RequestHandler handler(decider, tracker);
+    Request eom = rcpt("m1");
+    BOOST_TEST(!handler.may_block(eom));
+    eom.stage = Stage::end_of_message;
+    BOOST_TEST(handler.may_block(eom));
+}
+
+BOOST_AUTO_TEST_CASE(log_line_has_every_field_and_is_sanitized) {
+    Request r = rcpt("m1");
+    r.queue_id = "19E31A74258";
+    r.sender = "evil\r\nforged line@example.com";
+    r.recipient_count = 2;
+    r.size = 1234;
+    Decision d = refusal();
+    d.login = "alice@example.com";
+    const std::string line = decision_log_line(r, d, "550 5.7.1 not yours", 42, "");
+    for (const char* want : {"rcpt:", "queue_id=19E31A74258", "login=alice@example.com", "client=192.0.2.1",
+                             "sender=<evil??forged line@example.com>", "recipient=<bob@example.org>",
+                             "recipients=2", "size=1234", "verdict=reject", "reason=sender_not_owned",
+                             "action=\"550 5.7.1 not yours\"", "latency_us=42"}) {
+        BOOST_CHECK_MESSAGE(line.find(want) != std::string::npos, "case field " << want << ": got " << line);
+    }
+    BOOST_TEST(line.find('\n') == std::string::npos);
+    BOOST_TEST(line.find('\r') == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(log_line_marks_missing_values) {
+    Request r;
+    r.stage = Stage::end_of_message;
+    const std::string line = decision_log_line(r, Decision{}, "DUNNO", 7, "allowed_by_us=unknown");
+    BOOST_CHECK_MESSAGE(line.find("queue_id=- login=- client=-") != std::string::npos, "got " << line);
+    BOOST_CHECK_MESSAGE(line.find("allowed_by_us=unknown") != std::string::npos, "got " << line);
+    BOOST_CHECK_MESSAGE(line.find("action=") == std::string::npos, "DUNNO is implied; got " << line);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

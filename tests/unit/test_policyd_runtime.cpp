@@ -1,0 +1,152 @@
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/errors.hpp"
+#include "core/memory_store.hpp"
+#include "policyd/action.hpp"
+#include "policyd/app.hpp"
+#include "policyd/runtime.hpp"
+
+using namespace relay;
+
+namespace {
+
+Snapshot rules() {
+    SnapshotBuilder b;
+    Id acme = b.add_customer("Acme");
+    b.add_domain(acme, "example.com");
+    b.add_account("alice@example.com");
+    return b.build();
+}
+
+Request rcpt(const std::string& login, const std::string& sender) {
+    Request r;
+    r.stage = Stage::rcpt;
+    r.sender_known = true;
+    r.sasl_login = login;
+    r.sender = sender;
+    r.recipient = "someone@example.org";
+    r.client_address = "192.0.2.1";
+    return r;
+}
+
+CacheConfig fast_cache() {
+    CacheConfig c;
+    c.poll_interval_ms = 50;
+    c.max_stale_seconds = 300;
+    return c;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(policyd_runtime)
+
+BOOST_AUTO_TEST_CASE(decides_from_the_store) {
+    MemoryStore store(rules());
+    ManualClock clock;
+    PolicyDecider decider(store, clock, PolicyOptions{"test"}, nullptr);
+    BOOST_TEST(decider.install(fast_cache()));
+    BOOST_TEST(decider.has_rules());
+    BOOST_TEST(decider.account_count() == 1u);
+    BOOST_TEST(policy_action(decider.evaluate(rcpt("alice@example.com", "alice@example.com"))) == "DUNNO");
+    BOOST_TEST(policy_action(decider.evaluate(rcpt("alice@example.com", "ceo@bank.example"))).rfind("550 5.7.1", 0) == 0u);
+    BOOST_TEST(policy_action(decider.evaluate(rcpt("", ""))) == "DUNNO");  // not ours
+    BOOST_TEST(!decider.may_block(rcpt("alice@example.com", "alice@example.com")));
+}
+
+BOOST_AUTO_TEST_CASE(database_down_at_start_means_temporary_failure) {
+    MemoryStore store(rules());
+    store.set_failing(true);
+    ManualClock clock;
+    PolicyDecider decider(store, clock, PolicyOptions{"test"}, nullptr);
+    BOOST_TEST(!decider.install(fast_cache()));  // installed anyway, without rules
+    BOOST_TEST(!decider.has_rules());
+    const std::string action = policy_action(decider.evaluate(rcpt("alice@example.com", "alice@example.com")));
+    BOOST_CHECK_MESSAGE(action.rfind("DEFER_IF_PERMIT ", 0) == 0u, "got " << action);
+    BOOST_TEST(policy_action(decider.evaluate(rcpt("", ""))) == "DUNNO");  // inbound mail untouched
+}
+
+BOOST_AUTO_TEST_CASE(permanent_error_at_start_propagates) {
+    MemoryStore store(rules());
+    store.set_permanent_failure(true);
+    ManualClock clock;
+    PolicyDecider decider(store, clock, PolicyOptions{"test"}, nullptr);
+    BOOST_CHECK_THROW(decider.install(fast_cache()), StorePermanentError);
+}
+
+BOOST_AUTO_TEST_CASE(reinstall_keeps_the_running_rules_when_the_database_is_down) {
+    MemoryStore store(rules());
+    ManualClock clock;
+    PolicyDecider decider(store, clock, PolicyOptions{"test"}, nullptr);
+    BOOST_REQUIRE(decider.install(fast_cache()));
+    store.set_failing(true);
+    CacheConfig other = fast_cache();
+    other.max_stale_seconds = 10;
+    BOOST_TEST(!decider.install(other));
+    BOOST_TEST(decider.has_rules());  // still the old bundle with its snapshot
+    BOOST_TEST(policy_action(decider.evaluate(rcpt("alice@example.com", "alice@example.com"))) == "DUNNO");
+    store.set_failing(false);
+    BOOST_TEST(decider.install(other));
+    BOOST_TEST(policy_action(decider.evaluate(rcpt("alice@example.com", "alice@example.com"))) == "DUNNO");
+}
+
+BOOST_AUTO_TEST_CASE(server_settings_follow_the_config) {
+    PolicydConfig c;
+    c.max_line_length = 1000;
+    c.max_attributes = 20;
+    c.max_request_bytes = 5000;
+    c.idle_timeout = 42;
+    c.max_connections = 7;
+    const ServerSettings s = server_settings(c);
+    BOOST_TEST(s.parse.max_line_length == 1000u);
+    BOOST_TEST(s.parse.max_attributes == 20u);
+    BOOST_TEST(s.parse.max_request_bytes == 5000u);
+    BOOST_TEST(s.idle_timeout.count() == 42000);
+    BOOST_TEST(s.max_connections == 7u);
+}
+
+BOOST_AUTO_TEST_CASE(log_options_follow_the_config) {
+    Config c;
+    c.general.log_level = "debug";
+    c.general.syslog_facility = "local3";
+    LogOptions o = log_options(c, false);
+    BOOST_TEST(o.ident == "relay-policyd");
+    BOOST_TEST(!o.to_stderr);
+    BOOST_TEST(o.facility == "local3");
+    BOOST_TEST((o.min_level == LogLevel::debug));
+    BOOST_TEST(log_options(c, true).to_stderr);
+}
+
+BOOST_AUTO_TEST_CASE(keys_needing_restart_table) {
+    struct Case {
+        const char* name;
+        void (*change)(Config&);
+        std::string want;  // "" = reloadable
+    };
+    const Case cases[] = {
+        {"log level", [](Config& c) { c.general.log_level = "debug"; }, ""},
+        {"cache timing", [](Config& c) { c.cache.max_stale_seconds = 5; }, ""},
+        {"idle timeout", [](Config& c) { c.policyd.idle_timeout = 5; }, ""},
+        {"line cap", [](Config& c) { c.policyd.max_line_length = 100; }, ""},
+        {"instance ttl", [](Config& c) { c.policyd.instance_ttl = 100; }, ""},
+        {"listen", [](Config& c) { c.policyd.listen = {"inet:127.0.0.1:1"}; }, "[policyd] listen"},
+        {"user", [](Config& c) { c.policyd.user = "nobody"; }, "[policyd] user"},
+        {"threads", [](Config& c) { c.policyd.threads = 9; }, "[policyd] threads"},
+        {"socket mode", [](Config& c) { c.policyd.socket_mode = "0600"; }, "[policyd] socket_mode"},
+        {"database password", [](Config& c) { c.database.password = "new"; }, "[database]"},
+        {"node", [](Config& c) { c.general.node = "mx9"; }, "[general] node"},
+    };
+    for (const auto& c : cases) {
+        Config a, b;
+        c.change(b);
+        const auto keys = keys_needing_restart(a, b);
+        const std::string got = keys.empty() ? "" : keys.front();
+        BOOST_CHECK_MESSAGE(got == c.want && keys.size() <= 1, "case " << c.name << ": got \"" << got << "\", want \""
+                                                                        << c.want << "\"");
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,304 @@
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+
+#include "core/clock.hpp"
+#include "policyd/handler.hpp"
+#include "policyd/instance_tracker.hpp"
+#include "policyd/listener.hpp"
+#include "policyd/server.hpp"
+
+using namespace relay;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Refuses the login "blocked@example.com"; END-OF-MESSAGE "may block" and waits for release() when
+// gated, which is how a slow database looks to the server.
+class GateDecider : public Decider {
+public:
+    Decision evaluate(const Request& r) override {
+        if (r.stage == Stage::end_of_message) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            ++waiting_;
+            cv_.notify_all();
+            cv_.wait(lock, [this] { return !gated_; });
+            --waiting_;
+        }
+        if (r.sasl_login == "blocked@example.com")
+            return make_refusal(Verdict::reject, Reason::no_authority, 550, "5.7.1", "no authority");
+        return Decision{};
+    }
+    bool may_block(const Request& r) const override { return r.stage == Stage::end_of_message; }
+
+    void gate() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        gated_ = true;
+    }
+    void release() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        gated_ = false;
+        cv_.notify_all();
+    }
+    bool wait_for_blocked(int n) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return cv_.wait_for(lock, 5s, [&] { return waiting_ >= n; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool gated_ = false;
+    int waiting_ = 0;
+};
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/relay-policyd-test.XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+// A server on a unix socket in a temporary directory, with the fake engine.
+struct Fixture {
+    TempDir dir;
+    std::string path = dir.path + "/policy.sock";
+    ManualClock clock;
+    GateDecider decider;
+    InstanceTracker tracker{1000, std::chrono::seconds(60), clock};
+    RequestHandler handler{decider, tracker};
+    std::unique_ptr<Server> server;
+    BoundSocket socket;
+
+    explicit Fixture(ServerSettings settings = ServerSettings{}) {
+        ListenSpec spec;
+        spec.kind = ListenSpec::Kind::unix_path;
+        spec.path = path;
+        spec.text = "unix:" + path;
+        socket = bind_listener(spec, UnixSocketAccess{}).at(0);
+        server = std::make_unique<Server>(handler, settings, 2, 2);
+        server->add_listener(socket);
+        server->start();
+    }
+    ~Fixture() {
+        decider.release();
+        server->stop(2s);
+        release_listener(socket);
+    }
+};
+
+class Client {
+public:
+    explicit Client(const std::string& path) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    }
+    ~Client() { ::close(fd_); }
+    bool connected() const { return connected_; }
+    void send(const std::string& bytes) {
+        std::size_t done = 0;
+        while (done < bytes.size()) {
+            const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+            if (n <= 0) return;
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    // The next answer without "action=", "CLOSED" or "TIMEOUT".
+    std::string answer() {
+        while (buffer_.find("\n\n") == std::string::npos) {
+            char chunk[4096];
+            const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n == 0 || (n < 0 && errno == ECONNRESET)) return "CLOSED";
+            if (n < 0) return "TIMEOUT";
+            buffer_.append(chunk, static_cast<std::size_t>(n));
+        }
+        const auto end = buffer_.find("\n\n");
+        std::string block = buffer_.substr(0, end);
+        buffer_.erase(0, end + 2);
+        return block.rfind("action=", 0) == 0 ? block.substr(7) : "BAD " + block;
+    }
+
+private:
+    int fd_ = -1;
+    bool connected_ = false;
+    std::string buffer_;
+};
+
+std::string request(const std::string& login, const std::string& state = "RCPT") {
+    return "request=smtpd_access_policy\nprotocol_state=" + state + "\nsasl_username=" + login +
+           "\nsender=" + login + "\nrecipient=x@example.org\ninstance=i1\n\n";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(policyd_server)
+
+BOOST_AUTO_TEST_CASE(lock_step_requests_on_one_connection) {
+    Fixture f;
+    Client c(f.path);
+    BOOST_REQUIRE(c.connected());
+    for (int i = 0; i < 5; ++i) {
+        c.send(request("alice@example.com"));
+        BOOST_TEST(c.answer() == "DUNNO");
+        c.send(request("blocked@example.com"));
+        BOOST_TEST(c.answer() == "550 5.7.1 no authority");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
+    Fixture f;
+    Client c(f.path);
+    c.send(request("alice@example.com") + request("blocked@example.com") + request("alice@example.com") +
+           request("ignored", "ETRN"));
+    BOOST_TEST(c.answer() == "DUNNO");
+    BOOST_TEST(c.answer() == "550 5.7.1 no authority");
+    BOOST_TEST(c.answer() == "DUNNO");
+    BOOST_TEST(c.answer() == "DUNNO");
+}
+
+BOOST_AUTO_TEST_CASE(request_sent_byte_by_byte) {
+    Fixture f;
+    Client c(f.path);
+    for (char ch : request("blocked@example.com")) {
+        c.send(std::string(1, ch));
+        std::this_thread::sleep_for(100us);
+    }
+    BOOST_TEST(c.answer() == "550 5.7.1 no authority");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_request_closes_the_connection) {
+    Fixture f;
+    {
+        Client c(f.path);
+        c.send("GET / HTTP/1.0\r\n\r\n");
+        BOOST_TEST(c.answer() == "CLOSED");
+    }
+    {
+        Client c(f.path);  // a good request first, then junk: the good one is answered
+        c.send(request("alice@example.com") + std::string("junk\0\n\n", 7));
+        BOOST_TEST(c.answer() == "DUNNO");
+        BOOST_TEST(c.answer() == "CLOSED");
+    }
+    {
+        Client c(f.path);  // unusable values
+        c.send("request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient_count=many\n\n");
+        BOOST_TEST(c.answer() == "CLOSED");
+    }
+    Client after(f.path);  // the server is fine
+    after.send(request("alice@example.com"));
+    BOOST_TEST(after.answer() == "DUNNO");
+}
+
+BOOST_AUTO_TEST_CASE(overlong_request_is_refused_without_waiting_for_its_end) {
+    ServerSettings s;
+    s.parse.max_line_length = 100;
+    Fixture f(s);
+    Client c(f.path);
+    c.send("request=" + std::string(500, 'a'));  // no newline ever comes
+    BOOST_TEST(c.answer() == "CLOSED");
+}
+
+BOOST_AUTO_TEST_CASE(blocking_decision_does_not_delay_other_connections) {
+    Fixture f;
+    f.decider.gate();
+    Client slow(f.path);
+    slow.send(request("alice@example.com", "END-OF-MESSAGE"));
+    BOOST_REQUIRE(f.decider.wait_for_blocked(1));
+    // Both I/O threads are free: cached decisions on other connections go on.
+    for (int i = 0; i < 3; ++i) {
+        Client fast(f.path);
+        fast.send(request("blocked@example.com"));
+        BOOST_TEST(fast.answer() == "550 5.7.1 no authority");
+    }
+    f.decider.release();
+    BOOST_TEST(slow.answer() == "DUNNO");
+}
+
+BOOST_AUTO_TEST_CASE(stop_answers_requests_in_flight_and_closes_idle_connections) {
+    Fixture f;
+    f.decider.gate();
+    Client busy(f.path);
+    Client idle(f.path);
+    idle.send(request("alice@example.com"));
+    BOOST_REQUIRE(idle.answer() == "DUNNO");
+    busy.send(request("alice@example.com", "END-OF-MESSAGE"));
+    BOOST_REQUIRE(f.decider.wait_for_blocked(1));
+    std::thread stopper([&] { f.server->stop(5s); });
+    std::this_thread::sleep_for(100ms);
+    BOOST_TEST(idle.answer() == "CLOSED");
+    f.decider.release();
+    BOOST_TEST(busy.answer() == "DUNNO");
+    BOOST_TEST(busy.answer() == "CLOSED");
+    stopper.join();
+    BOOST_TEST(f.server->connection_count() == 0u);
+    Client late(f.path);
+    BOOST_TEST(!late.connected());
+}
+
+BOOST_AUTO_TEST_CASE(idle_connections_time_out) {
+    ServerSettings s;
+    s.idle_timeout = 200ms;
+    Fixture f(s);
+    Client c(f.path);
+    c.send(request("alice@example.com"));
+    BOOST_TEST(c.answer() == "DUNNO");
+    const auto start = std::chrono::steady_clock::now();
+    BOOST_TEST(c.answer() == "CLOSED");
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 4s));
+}
+
+BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_are_closed) {
+    ServerSettings s;
+    s.max_connections = 2;
+    Fixture f(s);
+    Client a(f.path), b(f.path);
+    a.send(request("alice@example.com"));
+    b.send(request("alice@example.com"));
+    BOOST_TEST(a.answer() == "DUNNO");
+    BOOST_TEST(b.answer() == "DUNNO");
+    Client c(f.path);
+    c.send(request("alice@example.com"));
+    BOOST_TEST(c.answer() == "CLOSED");
+    BOOST_TEST(f.server->connection_count() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(settings_can_change_while_running) {
+    Fixture f;
+    Client c(f.path);
+    c.send(request("alice@example.com"));
+    BOOST_TEST(c.answer() == "DUNNO");
+    ServerSettings tight;
+    tight.parse.max_attributes = 2;
+    f.server->update_settings(tight);
+    c.send(request("alice@example.com"));  // 6 attributes
+    BOOST_TEST(c.answer() == "CLOSED");
+}
+
+BOOST_AUTO_TEST_CASE(many_connections_at_once) {
+    Fixture f;
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<Client>(f.path));
+    for (auto& c : clients) c->send(request("blocked@example.com"));
+    int answered = 0;
+    for (auto& c : clients) answered += c->answer() == "550 5.7.1 no authority";
+    BOOST_TEST(answered == 200);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
