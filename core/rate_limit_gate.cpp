@@ -123,7 +123,7 @@ std::optional<Decision> RateLimiter::peek(const Request& request, const Account&
     Decision d = rate_limit_refusal(*worst, worst_check, account.login, snapshot, now, options_.zone);
     d.authority_id = account.authority->id;
     d.login = account.login;
-    if (abuse_) abuse_->observe_refusal(account.authority->id, account.login, request.client_address, now);
+    observe_refusal(request, account, now);
     return d;
 }
 
@@ -176,8 +176,20 @@ std::optional<Decision> RateLimiter::charge(const Request& request, const Accoun
                                     options_.zone);
     d.authority_id = account.authority->id;
     d.login = account.login;
-    if (abuse_) abuse_->observe_refusal(account.authority->id, account.login, request.client_address, now);
+    observe_refusal(request, account, now);
     return d;
+}
+
+void RateLimiter::observe_refusal(const Request& request, const Account& account, TimePoint now) {
+    if (!abuse_) return;
+    if (!request.instance.empty()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::string& last = last_refused_instance_[account.authority->id];
+        if (last == request.instance) return;
+        if (last_refused_instance_.size() > kMaxLocalAllowances) last_refused_instance_.clear();
+        else last = request.instance;
+    }
+    abuse_->observe_refusal(account.authority->id, account.login, request.client_address, now);
 }
 
 void RateLimiter::remember(const std::vector<CounterKey>& keys, const ChargePlan& plan, TimePoint now) {

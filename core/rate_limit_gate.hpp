@@ -110,6 +110,9 @@ private:
                        const std::vector<Charge>& charges, const ChargePlan& plan, TimePoint now);
     void record(const Request& request, const Account& account, Verdict verdict, Reason reason,
                 const std::string& detail, TimePoint now);
+    // Tells abuse detection about a refusal, once per message: a message refused at each of its 50 RCPTs
+    // is one refused message, not 50.
+    void observe_refusal(const Request& request, const Account& account, TimePoint now);
 
     RateCounters& counters_;
     RateLimiterOptions options_;
@@ -119,6 +122,7 @@ private:
     std::mutex mutex_;  // everything below
     std::unordered_map<std::uint64_t, Remembered> remembered_;  // key: limit id << 32 | subject id
     std::unordered_map<Id, CounterState> local_allowance_;       // per account, while the database is down
+    std::unordered_map<Id, std::string> last_refused_instance_;  // per account: the message last refused
     Outage outage_;
 };
 

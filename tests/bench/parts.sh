@@ -41,6 +41,7 @@ reset_counters() {
 }
 
 start_servers() {
+    [ -n "${RELAY_PID_main:-}" ] && return 0
     start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" || return 1
     wait_ready "$PORT_RELAY" "$ACCOUNTS" || { log "relay-policyd never answered DUNNO"; return 1; }
     start_null || return 1
@@ -87,6 +88,7 @@ part_throughput() {
 part_enforce() {
     local server port account=$((ACCOUNTS - 1))
     log "enforcement: one account, 150 messages in a row, limit $LIMIT per hour"
+    start_servers || { log "a server did not start"; return 1; }
     for server in relay null postfwd prl; do
         case $server in
             relay) port=$PORT_RELAY ;;
@@ -98,6 +100,8 @@ part_enforce() {
         timeout 300 "$BENCH" --target "inet:127.0.0.1:$port" --mix stream --account "$account" \
             --accounts "$ACCOUNTS" --messages 150 --connections 1 --json >"$RES/enforce-$server.json" \
             2>"$RES/enforce-$server.err"
+        [ "$server" = relay ] && db "$DB" "SELECT * FROM v_rate_usage WHERE authority_id = $((1000000 + account))" \
+            >"$RES/enforce-relay-counters.txt" 2>&1
     done
     reset_relay_counters "$DB"
 }

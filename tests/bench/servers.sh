@@ -22,7 +22,7 @@ machine_facts() {
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "relay-policyd: $("$POLICYD" --version 2>&1 | head -n 1)"
     echo "mariadb: $(mariadbd --version 2>/dev/null | sed 's/.*Ver //; s/ for.*//' || /usr/sbin/mariadbd --version | sed 's/.*Ver //; s/ for.*//')"
-    echo "postfix: $(postconf -h mail_version 2>/dev/null)"
+    echo "postfix: $(postconf -d -h mail_version 2>/dev/null)"
     echo "postfwd: $(dpkg-query -W -f='${Version}' postfwd 2>/dev/null) (postfwd2)"
     echo "policyd-rate-limit: $(dpkg-query -W -f='${Version}' policyd-rate-limit 2>/dev/null)"
 }
@@ -193,20 +193,29 @@ reset_prl_counters() {
 }
 
 tree_cpu_ticks() {
-    # /proc/PID/stat: field 4 ppid, 14 utime, 15 stime, 16 cutime, 17 cstime (after the ")" of the name).
-    awk -v root="$1" '
-        FNR == 1 {
-            line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-            pid = FILENAME; sub("/proc/", "", pid); sub("/stat", "", pid)
-            parent[pid] = f[2]; ticks[pid] = f[12] + f[13] + f[14] + f[15]
-        }
-        END {
-            total = 0
-            for (p in ticks) {
-                q = p; n = 0
-                while (q != "" && q != root && q != "0" && q != "1" && n < 64) { q = parent[q]; n++ }
-                if (q == root) total += ticks[p]
-            }
-            print total
-        }' /proc/[0-9]*/stat 2>/dev/null
+    /usr/bin/python3 - "$1" <<'PY'
+import os, sys
+root = sys.argv[1]
+parent, ticks = {}, {}
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        with open(f"/proc/{d}/stat") as f:
+            stat = f.read()
+    except OSError:
+        continue  # gone meanwhile
+    fields = stat[stat.rindex(")") + 2:].split()
+    # fields[1] ppid; fields[11:15] utime stime cutime cstime (stat fields 14-17)
+    parent[d] = fields[1]
+    ticks[d] = sum(int(x) for x in fields[11:15])
+total = 0
+for pid in ticks:
+    q, hops = pid, 0
+    while q != root and q in parent and q not in ("0", "1") and hops < 64:
+        q, hops = parent[q], hops + 1
+    if q == root:
+        total += ticks[pid]
+print(total)
+PY
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/abuse.hpp"
 #include "core/clock.hpp"
 #include "core/event_writer.hpp"
 #include "core/memory_store.hpp"
@@ -280,6 +281,34 @@ BOOST_AUTO_TEST_CASE(database_unavailable_allow_is_bounded_and_audited) {
     BOOST_CHECK_EQUAL(audited, 7u);
     r.counters.set_failing(false);
     BOOST_CHECK_EQUAL(r.accepted_of(5), 5);  // counted again (nothing was charged meanwhile)
+}
+
+BOOST_AUTO_TEST_CASE(abuse_counts_a_refused_message_once) {
+    struct CountingStore : AbuseStore {
+        std::uint64_t refusals = 0;
+        std::uint64_t record_networks(Id, const std::vector<std::string>&, TimePoint, TimePoint) override { return 1; }
+        std::uint64_t record_refusals(Id, std::uint64_t n, TimePoint, TimePoint) override { return refusals += n; }
+        bool suspend(Id, TimePoint, const std::string&, TimePoint) override { return false; }
+        void purge(TimePoint, TimePoint) override {}
+    } store;
+    Rig r;
+    AbuseMonitor monitor(store, AbuseConfig{}, r.clock, nullptr, "mx-test");
+    RateLimiter limiter(r.counters, RateLimiterOptions{}, nullptr, &monitor);
+    r.add(make(7, RateScope::authority, r.alice, RateMeter::messages, 1));
+    r.build();
+    const Account alice = *r.snapshot.find_account("alice@example.com");
+    auto at = [&](Stage stage, const char* instance) {
+        Request q = r.request(stage);
+        q.instance = instance;
+        return stage == Stage::rcpt ? limiter.peek(q, alice, r.snapshot, r.clock.now())
+                                    : limiter.charge(q, alice, r.snapshot, r.clock.now());
+    };
+    BOOST_CHECK(!at(Stage::end_of_message, "m1"));
+    for (int i = 0; i < 5; ++i) BOOST_CHECK(at(Stage::rcpt, "m2"));  // one message, five recipients
+    for (int i = 0; i < 3; ++i) BOOST_CHECK(at(Stage::rcpt, "m3"));
+    BOOST_CHECK(at(Stage::rcpt, "m2"));  // the first message again: a retry counts
+    monitor.process();
+    BOOST_CHECK_EQUAL(store.refusals, 3u);
 }
 
 BOOST_AUTO_TEST_CASE(wired_into_policy) {

@@ -1,5 +1,8 @@
 #include "tools/policy-bench/generator.hpp"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -89,6 +92,14 @@ void build_request(std::string& out, const char* state, const Message& m, const 
     attr(out, "encryption_keysize", m.authenticated ? "256" : "0");
     attr(out, "policy_context", "");
     out += '\n';
+}
+
+// Postfix's instance attribute is unique per message; a run-unique part keeps two runs against the same
+// server (with the same --seed) from continuing each other's messages in the server's instance tracker.
+std::uint32_t run_nonce() {
+    static const std::uint32_t nonce = static_cast<std::uint32_t>(
+        std::chrono::system_clock::now().time_since_epoch().count() ^ (static_cast<std::uint64_t>(getpid()) << 20));
+    return nonce;
 }
 
 std::string hex(std::uint64_t v, int width, bool upper = false) {
@@ -194,7 +205,7 @@ private:
         m.seq = seq;
         m.result.seq = seq;
         m.client_port = std::to_string(1024 + rnd_.below(60000));
-        m.instance = hex(0x1000 + connection_, 4) + "." + hex(c_.seed & 0xFFFFFFFF, 8) + "." + hex(++serial_, 5) + ".0";
+        m.instance = hex(0x1000 + connection_, 4) + "." + hex(run_nonce(), 8) + "." + hex(++serial_, 5) + ".0";
         m.size = 1000 + rnd_.below(1000) * rnd_.below(200);  // 1 kB to ~200 kB, most small
         unsigned n = 1;
         switch (c_.mix) {
@@ -315,7 +326,7 @@ std::string single_rcpt_request(const AccountNaming& naming, std::uint32_t accou
     m.helo = "client" + std::to_string(account) + ".example";
     m.client_port = std::to_string(1024 + serial % 60000);
     m.sender = m.login;
-    m.instance = "1d1e." + hex(serial, 8) + ".0.0";
+    m.instance = "1d1e." + hex(run_nonce(), 8) + "." + hex(serial, 5) + ".0";
     std::string out;
     build_request(out, "RCPT", m, "rcpt" + std::to_string(serial) + "@ext0.example", 0, 0);
     return out;

@@ -4,6 +4,8 @@
 # WORK; then mariadb.sh's functions are available too.
 #
 #   rl_write_config FILE NODE PORT [EXTRA-INI-LINES]   a relay-policyd config for the private MariaDB
+#                                                      ([policyd] lines or more sections; RL_DB_EXTRA:
+#                                                      more [database] lines)
 #   rl_start_policyd CONF LOG                          foreground daemon; sets RL_PID; waits for "ready on"
 #   rl_stop_all                                        every daemon started here, by PID (TERM, then KILL)
 #   rl_client ARG...                                   rate_client.py, bounded by timeout(1)
@@ -67,6 +69,7 @@ name = relay_authority
 connect_timeout = 2
 read_timeout = 5
 write_timeout = 5
+${RL_DB_EXTRA:-}
 [cache]
 poll_interval_ms = 200
 max_stale_seconds = 120
