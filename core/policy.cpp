@@ -54,13 +54,11 @@ bool Policy::may_block(const Request& request) const {
 
 Decision Policy::evaluate(const Request& request) { return evaluate(request, cache_.current()); }
 
-Decision Policy::evaluate(const Request& request, const SnapshotPtr& pinned) {
+Decision Policy::evaluate(const Request& request, const SnapshotPtr& snapshot) {
     const TimePoint now = clock_.now();
     Decision decision;
     std::optional<Account> account;
-    SnapshotPtr snapshot;
     try {
-        snapshot = pinned;
         if (!snapshot) {
             // No rules we can trust. Authenticated mail: a temporary failure, never a permit. Unauthenticated
             // requests are answered "not ours" even though one might come from an IP-authorised device:

@@ -6,7 +6,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <utility>
 
 #include "core/errors.hpp"
@@ -226,6 +225,46 @@ TimeZone TimeZone::from_posix(const std::string& text) {
     return zone;
 }
 
+// ",start[/time]" after the comma: Mm.w.d, Jn or n, optionally /[+-]hh[:mm[:ss]]. nullptr when fine.
+const char* TimeZone::parse_rule_date(const std::string& dates, std::size_t& p, RuleDate& date) {
+    if (p < dates.size() && dates[p] == 'M') {
+        ++p;
+        unsigned v[3] = {0, 0, 0};
+        for (int i = 0; i < 3; ++i) {
+            if (i > 0) {
+                if (p >= dates.size() || dates[p] != '.') return "bad Mm.w.d date";
+                ++p;
+            }
+            std::size_t digits = 0;
+            while (p < dates.size() && dates[p] >= '0' && dates[p] <= '9' && digits < 2)
+                v[i] = v[i] * 10 + static_cast<unsigned>(dates[p++] - '0'), ++digits;
+            if (digits == 0) return "bad Mm.w.d date";
+        }
+        if (v[0] < 1 || v[0] > 12 || v[1] < 1 || v[1] > 5 || v[2] > 6) return "Mm.w.d date out of range";
+        date.form = RuleDate::Form::month_week_day;
+        date.month = v[0];
+        date.week = v[1];
+        date.day = v[2];
+    } else {
+        const bool julian = p < dates.size() && dates[p] == 'J';
+        if (julian) ++p;
+        std::size_t digits = 0;
+        unsigned n = 0;
+        while (p < dates.size() && dates[p] >= '0' && dates[p] <= '9' && digits < 3)
+            n = n * 10 + static_cast<unsigned>(dates[p++] - '0'), ++digits;
+        if (digits == 0 || (julian && (n < 1 || n > 365)) || (!julian && n > 365)) return "bad day number";
+        date.form = julian ? RuleDate::Form::julian_no_leap : RuleDate::Form::julian_zero;
+        date.day = n;
+    }
+    if (p < dates.size() && dates[p] == '/') {
+        ++p;
+        auto t = parse_hms(dates, p, true);
+        if (!t) return "bad transition time";
+        date.time = *t;
+    }
+    return nullptr;
+}
+
 std::optional<TimeZone::Rule> TimeZone::parse_rule(const std::string& s, std::string* error) {
     auto fail = [&](const char* why) -> std::optional<Rule> {
         if (error) *error = why;
@@ -253,41 +292,7 @@ std::optional<TimeZone::Rule> TimeZone::parse_rule(const std::string& s, std::st
     for (RuleDate* date : {&rule.start, &rule.end}) {
         if (p >= dates.size() || dates[p] != ',') return fail("expected ',' before a transition date");
         ++p;
-        if (p < dates.size() && dates[p] == 'M') {
-            ++p;
-            unsigned v[3] = {0, 0, 0};
-            for (int i = 0; i < 3; ++i) {
-                if (i > 0) {
-                    if (p >= dates.size() || dates[p] != '.') return fail("bad Mm.w.d date");
-                    ++p;
-                }
-                std::size_t digits = 0;
-                while (p < dates.size() && dates[p] >= '0' && dates[p] <= '9' && digits < 2)
-                    v[i] = v[i] * 10 + static_cast<unsigned>(dates[p++] - '0'), ++digits;
-                if (digits == 0) return fail("bad Mm.w.d date");
-            }
-            if (v[0] < 1 || v[0] > 12 || v[1] < 1 || v[1] > 5 || v[2] > 6) return fail("Mm.w.d date out of range");
-            date->form = RuleDate::Form::month_week_day;
-            date->month = v[0];
-            date->week = v[1];
-            date->day = v[2];
-        } else {
-            const bool julian = p < dates.size() && dates[p] == 'J';
-            if (julian) ++p;
-            std::size_t digits = 0;
-            unsigned n = 0;
-            while (p < dates.size() && dates[p] >= '0' && dates[p] <= '9' && digits < 3)
-                n = n * 10 + static_cast<unsigned>(dates[p++] - '0'), ++digits;
-            if (digits == 0 || (julian && (n < 1 || n > 365)) || (!julian && n > 365)) return fail("bad day number");
-            date->form = julian ? RuleDate::Form::julian_no_leap : RuleDate::Form::julian_zero;
-            date->day = n;
-        }
-        if (p < dates.size() && dates[p] == '/') {
-            ++p;
-            auto t = parse_hms(dates, p, true);
-            if (!t) return fail("bad transition time");
-            date->time = *t;
-        }
+        if (const char* why = parse_rule_date(dates, p, *date)) return fail(why);
     }
     if (p != dates.size()) return fail("unexpected text after the rule");
     return rule;

@@ -76,6 +76,7 @@ private:
     const Type& rule_type_at(const Rule& rule, std::int64_t utc) const;
     static std::int64_t rule_date_start(const RuleDate& date, std::int64_t year);
     static std::optional<Rule> parse_rule(const std::string& text, std::string* error);
+    static const char* parse_rule_date(const std::string& dates, std::size_t& pos, RuleDate& date);
     // Local seconds (wall clock as if it were UTC) of an instant.
     std::int64_t local_seconds(std::int64_t utc) const { return utc + offset_at(utc); }
 

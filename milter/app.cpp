@@ -12,11 +12,11 @@
 #include "core/event_writer.hpp"
 #include "core/mysql_rate_gate.hpp"
 #include "core/policy.hpp"
+#include "core/process.hpp"
 #include "core/snapshot_cache.hpp"
-#include "milter/daemon.hpp"
 #include "milter/options.hpp"
-#include "milter/privileges.hpp"
 #include "milter/session.hpp"
+#include "milter/socket_access.hpp"
 
 namespace relay::milter {
 namespace {
@@ -64,7 +64,7 @@ LogOptions log_options(const Config& config, bool foreground) {
 
 int run_milter(const RunOptions& options, const Config& config, const StoreFactory& make_store, Driver& driver) {
     log_init(log_options(config, options.foreground));
-    Detached detached;
+    Daemon detached;
     try {
         const Options milter_options = options_from_config(config);
         std::unique_ptr<Store> store = make_store(config.database);
@@ -81,9 +81,10 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
 
         driver.open(filter, config.milter.listen, config.milter.timeout);
         hand_over_socket(config.milter.listen, config.milter);
-        if (!options.foreground) detached = Detached::detach();
+        if (!options.foreground) detached = Daemon::detach("relay-milter", true);
         if (!options.pid_file.empty()) write_pid_file(options.pid_file);
-        const std::string identity = drop_privileges(config.milter);
+        const std::string identity =
+            drop_privileges(config.milter.user, config.milter.group, config.milter.allow_root, "[milter]");
 
         // libmilter's signal thread sigwait()s for SIGTERM/SIGHUP/SIGINT; every other thread must have them
         // blocked, or the default action (terminate, no clean stop) hits whichever thread gets them. Our

@@ -7,6 +7,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "core/command_line.hpp"
 #include "core/config.hpp"
 #include "core/mysql_store.hpp"
 #include "milter/app.hpp"
@@ -54,44 +55,25 @@ void print_help(const po::options_description& options) {
 int main(int argc, char** argv) {
     const po::options_description options = command_line_options();
     po::variables_map vm;
-    try {
-        po::store(po::parse_command_line(argc, argv, options), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "relay-milter: " << e.what() << " (try --help)\n";
-        return kExitUsage;
-    }
-    if (vm.count("help")) {
-        print_help(options);
-        return 0;
-    }
-    if (vm.count("version")) {
-        std::cout << "relay-milter " << RELAY_VERSION << " (" << relay::milter::libmilter_version() << ")\n";
-        return 0;
-    }
-    if (vm.count("help-config")) {
-        std::cout << relay::config_reference();
-        return 0;
-    }
+    const std::string version =
+        std::string("relay-milter ") + RELAY_VERSION + " (" + relay::milter::libmilter_version() + ")";
+    if (const auto done = relay::parse_daemon_command_line(argc, argv, options, "relay-milter",
+                                                           [&] { print_help(options); }, version, vm))
+        return *done;
 
     relay::milter::RunOptions run;
     run.config_path = vm["config"].as<std::string>();
     run.foreground = vm.count("foreground") > 0;
     if (vm.count("pid-file")) run.pid_file = vm["pid-file"].as<std::string>();
 
-    relay::Config config;
-    try {
-        config = relay::load_config(run.config_path);
-    } catch (const std::exception& e) {
-        std::cerr << "relay-milter: " << e.what() << "\n";
-        return kExitUsage;
-    }
+    const auto config = relay::load_config_or_report(run.config_path, "relay-milter");
+    if (!config) return kExitUsage;
     if (vm.count("check-config")) {
-        std::cout << relay::dump_config(config);
+        std::cout << relay::dump_config(*config);
         return 0;
     }
     auto driver = relay::milter::make_libmilter_driver();
-    return relay::milter::run_milter(run, config, [](const relay::DatabaseConfig& database) {
+    return relay::milter::run_milter(run, *config, [](const relay::DatabaseConfig& database) {
         return std::make_unique<relay::MysqlStore>(database);
     }, *driver);
 }

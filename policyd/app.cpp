@@ -7,10 +7,9 @@
 #include "core/errors.hpp"
 #include "core/event_writer.hpp"
 #include "core/mysql_rate_gate.hpp"
-#include "policyd/daemon.hpp"
+#include "core/process.hpp"
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
-#include "policyd/privileges.hpp"
 #include "policyd/runtime.hpp"
 
 namespace relay {
@@ -251,7 +250,7 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
     try {
         sockets = bind_all(config.policyd);
         if (!options.foreground) {
-            daemon = Daemon::detach();
+            daemon = Daemon::detach("relay-policyd");
             log_init(log_options(config, false));
         }
         if (!options.pid_file.empty()) write_pid_file(options.pid_file);
@@ -266,7 +265,8 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
     {
         Running r;
         try {
-            log_info(drop_privileges(config.policyd));
+            log_info(drop_privileges(config.policyd.user, config.policyd.group, config.policyd.allow_root,
+                                     "[policyd]"));
             open_store(r, config, make_store);
             r.tracker = std::make_unique<InstanceTracker>(config.policyd.instance_cache_size,
                                                           std::chrono::seconds(config.policyd.instance_ttl), r.clock);

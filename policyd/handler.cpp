@@ -21,6 +21,15 @@ bool RequestHandler::may_block(const Request& request) const {
 
 Decision RequestHandler::decide(const Request& request) {
     try {
+        // Postfix fills recipient_count only from DATA on (SMTPD_POLICY_README): at RCPT it is always 0.
+        // The per-message cap needs the recipients already accepted, which only our tracker knows.
+        if (request.stage == Stage::rcpt && request.recipient_count == 0) {
+            if (const auto record = tracker_.peek(request.instance)) {
+                Request counted = request;
+                counted.recipient_count = record->recipients_allowed;
+                return decider_.evaluate(counted);
+            }
+        }
         return decider_.evaluate(request);
     } catch (const StoreTransientError& e) {
         log_warning(std::string("database unavailable while deciding: ") + sanitize(e.what()));

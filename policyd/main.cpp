@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "core/command_line.hpp"
 #include "core/config.hpp"
 #include "core/errors.hpp"
 #include "core/mysql_store.hpp"
@@ -42,8 +43,8 @@ void print_help(const po::options_description& options) {
                  "Postfix policy server (check_policy_service) of relay-authority: decides per SASL login\n"
                  "whether a message may be relayed, from the SMTP authority rules in MariaDB/MySQL.\n\n"
               << options
-              << "\nThe configuration keys ([general], [database], [cache], [policyd]) are described in\n"
-                 "relay-policyd(8) and printed by --help-config. Signals: SIGHUP reloads the configuration\n"
+              << "\nThe configuration keys ([general], [database], [cache], [policyd], [rate_limits], [abuse])\n"
+                 "are described in relay-policyd(8) and printed by --help-config. Signals: SIGHUP reloads the configuration\n"
                  "file (log level, cache timings, limits; not the listen sockets), SIGTERM/SIGINT stop after\n"
                  "answering the requests in flight. Exit status: 0 stopped, 1 could not start, 2 usage or\n"
                  "configuration error.\n";
@@ -68,38 +69,19 @@ int check_config(const relay::Config& config) {
 int main(int argc, char** argv) {
     const po::options_description options = command_line_options();
     po::variables_map vm;
-    try {
-        po::store(po::parse_command_line(argc, argv, options), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "relay-policyd: " << e.what() << " (try --help)\n";
-        return kExitUsage;
-    }
-    if (vm.count("help")) {
-        print_help(options);
-        return 0;
-    }
-    if (vm.count("version")) {
-        std::cout << "relay-policyd " << RELAY_VERSION << "\n";
-        return 0;
-    }
-    if (vm.count("help-config")) {
-        std::cout << relay::config_reference();
-        return 0;
-    }
+    if (const auto done = relay::parse_daemon_command_line(argc, argv, options, "relay-policyd",
+                                                           [&] { print_help(options); },
+                                                           std::string("relay-policyd ") + RELAY_VERSION, vm))
+        return *done;
 
     relay::PolicydOptions run;
     run.config_path = vm["config"].as<std::string>();
     run.foreground = vm.count("foreground") > 0;
     if (vm.count("pid-file")) run.pid_file = vm["pid-file"].as<std::string>();
 
-    relay::Config config;
-    try {
-        config = relay::load_config(run.config_path);
-    } catch (const std::exception& e) {
-        std::cerr << "relay-policyd: " << e.what() << "\n";
-        return kExitUsage;
-    }
+    auto loaded = relay::load_config_or_report(run.config_path, "relay-policyd");
+    if (!loaded) return kExitUsage;
+    relay::Config& config = *loaded;
     run.allow_root = vm.count("allow-root") > 0;
     if (run.allow_root) config.policyd.allow_root = true;
     if (vm.count("check-config")) return check_config(config);

@@ -40,10 +40,15 @@ reset_counters() {
     esac
 }
 
-start_servers() {
+start_servers_relay_only() {
     [ -n "${RELAY_PID_main:-}" ] && return 0
     start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" || return 1
     wait_ready "$PORT_RELAY" "$ACCOUNTS" || { log "relay-policyd never answered DUNNO"; return 1; }
+}
+
+start_servers() {
+    [ -n "${NULL_PID:-}" ] && return 0
+    start_servers_relay_only || return 1
     start_null || return 1
     start_postfwd || return 1
     start_prl || return 1
@@ -106,30 +111,56 @@ part_enforce() {
     reset_relay_counters "$DB"
 }
 
-# postfix_run PORT RESULT_FILE: smtp-source, 20 sessions; "messages accepted_s delivered_s exit"
+# postfix_run PORT RESULT_BASE: smtp-source, 20 sessions, POSTFIX_MESSAGES messages of 2 kB; writes
+# "messages=N accepted_ms=T delivered_ms=T exit=RC" (accepted: smtp-source done; delivered: all at the sink)
 postfix_run() {
     local port=$1 out=$2 before t0 t1 t2 rc
     before=$(sink_count)
     t0=$(e2e_now_ms)
-    timeout 300 smtp-source -s 20 -m "$POSTFIX_MESSAGES" -l 2000 -M client.example -N \
+    timeout 180 smtp-source -s 20 -m "$POSTFIX_MESSAGES" -l 2000 -M client.example -N \
         -f printer@printers.example -t rcpt@ext0.example "127.0.0.1:$port" >"$out.log" 2>&1
     rc=$?
     t1=$(e2e_now_ms)
-    e2e_wait_until 180 eval "[ \$(sink_count) -ge $((before + POSTFIX_MESSAGES)) ]"
+    [ "$rc" -eq 0 ] && e2e_wait_until 120 eval "[ \$(sink_count) -ge $((before + POSTFIX_MESSAGES)) ]"
     t2=$(e2e_now_ms)
     echo "messages=$(( $(sink_count) - before )) accepted_ms=$((t1 - t0)) delivered_ms=$((t2 - t0)) exit=$rc" >"$out.txt"
+    return "$rc"
+}
+
+# The printer's network decides what relay-policyd does with smtp-source's mail (from 127.0.0.1):
+#   dunno:   no network row -> not ours -> DUNNO at RCPT and END-OF-MESSAGE; permit_mynetworks relays it.
+#            The cost of asking the policy service twice per message, nothing else.
+#   charged: 127.0.0.1/32 -> the IP-authorised printer: OK at RCPT, END-OF-MESSAGE charged in MariaDB.
+#            Every message of the run is charged to the same account: one counter row, one lock.
+printer_network() {
+    local gen_before
+    gen_before=$(db "$DB" "SELECT generation FROM change_generation")
+    case $1 in
+        dunno) db "$DB" "DELETE FROM authority_networks WHERE authority_id = 1" ;;
+        charged) db "$DB" "INSERT IGNORE INTO authority_networks (authority_id, cidr) VALUES (1, '127.0.0.1/32')" ;;
+    esac
+    # relay-policyd polls the change generation every second ([cache] poll_interval_ms); give it three.
+    [ "$(db "$DB" "SELECT generation FROM change_generation")" = "$gen_before" ] || sleep 3
+}
+
+# postfix_pair MODE ROUND: one run with relay-policyd, one without, adjacent
+postfix_pair() {
+    local mode=$1 round=$2
+    log "postfix $mode round $round/$ROUNDS"
+    postfix_run "$PORT_PF_WITH" "$RES/pf-$mode-with-r$round"
+    postfix_run "$PORT_PF_WITHOUT" "$RES/pf-$mode-without-r$round"
 }
 
 part_postfix() {
-    local round policy="check_policy_service inet:127.0.0.1:$PORT_RELAY"
+    local round mode policy="check_policy_service inet:127.0.0.1:$PORT_RELAY"
     log "postfix: smtp-source -> Postfix -> smtp-sink, with and without relay-policyd"
-    [ -n "${RELAY_PID_main:-}" ] || { start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" && wait_ready "$PORT_RELAY" "$ACCOUNTS"; } ||
-        return 1
+    start_servers_relay_only || return 1
     tls_make_cert "$E2E_DIR/tls" || return 1
     sink_start "$E2E_DIR/sink" "$PORT_SINK" || return 1
-    postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "" || return 1
-    # The printer sends from 127.0.0.1: without relay-policyd, permit_mynetworks lets it relay; with it,
-    # relay-policyd answers OK first (contrib/postfix/main.cf order) and charges it at END-OF-MESSAGE.
+    # No SASL here (smtp-source cannot log in), but smtpd insists on a non-empty smtpd_sasl_path.
+    postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "$E2E_DIR/no-sasl" || return 1
+    # Without relay-policyd, permit_mynetworks lets 127.0.0.1 relay; with it, relay-policyd is asked first
+    # (contrib/postfix/main.cf order) at RCPT and at END-OF-MESSAGE.
     postfix_main "mynetworks = 127.0.0.0/8" "smtpd_policy_service_max_idle = 300s" \
         "smtpd_policy_service_timeout = 20s" || return 1
     postfix_listener "$PORT_PF_WITH" smtpd_sasl_auth_enable=no \
@@ -138,13 +169,20 @@ part_postfix() {
     postfix_listener "$PORT_PF_WITHOUT" smtpd_sasl_auth_enable=no \
         "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination" "smtpd_end_of_data_restrictions="
     postfix_start || return 1
-    postfix_run "$PORT_PF_WITH" "$RES/warmup-pf-with"
-    postfix_run "$PORT_PF_WITHOUT" "$RES/warmup-pf-without"
-    for ((round = 1; round <= ROUNDS; round++)); do
-        log "postfix round $round/$ROUNDS"
-        postfix_run "$PORT_PF_WITH" "$RES/pf-with-r$round"
-        postfix_run "$PORT_PF_WITHOUT" "$RES/pf-without-r$round"
+    for mode in dunno charged; do
+        printer_network "$mode"
+        POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITH" "$RES/warmup-pf-$mode-with" &&
+            POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITHOUT" "$RES/warmup-pf-$mode-without" ||
+            { log "Postfix warm-up failed"; e2e_show_file "$POSTFIX_LOG"; postfix_stop; sink_stop; return 1; }
+        for ((round = 1; round <= ROUNDS; round++)); do postfix_pair "$mode" "$round"; done
     done
+    # Where the charged runs' time goes: the same runs with MariaDB not flushing its log at every commit.
+    mariadb_sql -e "SET GLOBAL innodb_flush_log_at_trx_commit = 2"
+    for ((round = 1; round <= ROUNDS; round++)); do postfix_pair charged-flush2 "$round"; done
+    mariadb_sql -e "SET GLOBAL innodb_flush_log_at_trx_commit = 1"
+    printer_network dunno
+    grep 'printers.example' "$E2E_DIR/relay-main.log" | grep 'end_of_message' |
+        sed -n 's/.*latency_us=\([0-9]*\).*/\1/p' >"$RES/pf-eom-latency-us.txt"
     postfix_stop
     sink_stop
 }
@@ -154,7 +192,7 @@ tree_rss_kib() {
 }
 
 part_memory() {
-    local t0 load_ms pid rss_loaded hwm_loaded rss_idle established bench_pid i
+    local t0 load_ms ready_ms pid rss_loaded rss_traffic hwm rss_idle established bench_pid i
     log "memory: relay-policyd with $BIG_ACCOUNTS accounts, then $IDLE idle connections"
     mariadb_apply_schema "$DB_BIG" || return 1
     mariadb_create_app_user "$DB_BIG" relay_big "$POLICYD_DB_PASSWORD" || return 1
@@ -166,14 +204,15 @@ part_memory() {
     t0=$(e2e_now_ms)
     start_relay big "$PORT_BIG" "$DB_BIG" relay_big || return 1
     wait_ready "$PORT_BIG" "$BIG_ACCOUNTS" || { log "relay-policyd (big) never answered DUNNO"; return 1; }
-    local ready_ms=$(( $(e2e_now_ms) - t0 ))
+    ready_ms=$(( $(e2e_now_ms) - t0 ))
     pid=$RELAY_PID_big
-    # Some traffic over many accounts first, so that the figure includes per-account state in use.
+    sleep 2
+    rss_loaded=$(tree_rss_kib "$pid")
+    # Traffic over all accounts (instance tracker, rate-limit memory, connection buffers in use).
     timeout 60 "$BENCH" --target "inet:127.0.0.1:$PORT_BIG" --mix realistic --accounts "$BIG_ACCOUNTS" \
         --connections "$CONNECTIONS" --duration 5 --json >"$RES/memory-traffic.json" 2>&1
     sleep 1
-    rss_loaded=$(tree_rss_kib "$pid")
-    hwm_loaded=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+    rss_traffic=$(tree_rss_kib "$pid")
     "$BENCH" --target "inet:127.0.0.1:$PORT_BIG" --idle "$IDLE" --hold 20 --accounts "$BIG_ACCOUNTS" --json \
         >"$RES/idle.json" 2>"$RES/idle.err" &
     bench_pid=$!
@@ -186,8 +225,10 @@ part_memory() {
     rss_idle=$(tree_rss_kib "$pid")
     established=$(ss -tnH state established "( sport = :$PORT_BIG )" 2>/dev/null | wc -l)
     wait "$bench_pid"
-    printf '{"accounts":%s,"load_sql_ms":%s,"ready_ms":%s,"rss_kib_loaded":%s,"hwm_kib_loaded":%s,"rss_kib_idle":%s,"established_during_hold":%s}\n' \
-        "$BIG_ACCOUNTS" "$load_ms" "$ready_ms" "${rss_loaded:-0}" "${hwm_loaded:-0}" "${rss_idle:-0}" \
-        "${established:-0}" >"$RES/memory.json"
+    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+    grep -E '^(VmRSS|VmHWM|RssAnon|RssFile|Threads)' "/proc/$pid/status" >"$RES/memory-status.txt"
+    printf '{"accounts":%s,"load_sql_ms":%s,"ready_ms":%s,"rss_kib_loaded":%s,"rss_kib_traffic":%s,"rss_kib_idle":%s,"hwm_kib":%s,"established_during_hold":%s,"rss_kib_main_1000":%s}\n' \
+        "$BIG_ACCOUNTS" "$load_ms" "$ready_ms" "${rss_loaded:-0}" "${rss_traffic:-0}" "${rss_idle:-0}" "${hwm:-0}" \
+        "${established:-0}" "$(cat "$RES/rss-relay-main.txt" 2>/dev/null || echo 0)" >"$RES/memory.json"
     e2e_stop_pid "$pid" 15
 }

@@ -106,23 +106,48 @@ def enforcement(res):
     return out
 
 
+POSTFIX_MODES = {
+    "dunno": "relay-policyd asked, answers DUNNO (client not its business)",
+    "charged": "IP-authorised account: OK, charged in MariaDB at END-OF-MESSAGE",
+    "charged-flush2": "same, MariaDB innodb_flush_log_at_trx_commit = 2",
+}
+
+
 def postfix(res):
-    out = {"with": [], "without": [], "ratio_acc": [], "ratio_del": [], "bad": []}
-    for path in sorted(glob.glob(os.path.join(res, "pf-with-r*.txt"))):
-        rnd = re.search(r"-r(\d+)\.txt$", path).group(1)
-        w = read_kv(path)
-        wo = read_kv(os.path.join(res, f"pf-without-r{rnd}.txt"))
-        if not w or not wo:
-            continue
-        for name, kv in (("with", w), ("without", wo)):
-            out[name].append(kv)
-            if kv.get("exit") != 0:
-                out["bad"].append(f"round {rnd} {name}: smtp-source exit {kv.get('exit')}, {kv.get('messages')} delivered")
-        if w["accepted_ms"] > 0 and wo["accepted_ms"] > 0:
-            out["ratio_acc"].append(wo["accepted_ms"] / w["accepted_ms"])
-        if w["delivered_ms"] > 0 and wo["delivered_ms"] > 0:
-            out["ratio_del"].append(wo["delivered_ms"] / w["delivered_ms"])
+    """{mode: {"with": [kv...], "without": [kv...], "ratio_acc": [...], "ratio_del": [...], "bad": [...]}}"""
+    out = {}
+    for mode in POSTFIX_MODES:
+        m = {"with": [], "without": [], "ratio_acc": [], "ratio_del": [], "bad": []}
+        for path in sorted(glob.glob(os.path.join(res, f"pf-{mode}-with-r*.txt"))):
+            rnd = re.search(r"-r(\d+)\.txt$", path).group(1)
+            w = read_kv(path)
+            wo = read_kv(os.path.join(res, f"pf-{mode}-without-r{rnd}.txt"))
+            if not w or not wo:
+                continue
+            for name, kv in (("with", w), ("without", wo)):
+                m[name].append(kv)
+                if kv.get("exit") != 0:
+                    m["bad"].append(f"{mode} round {rnd} {name}: smtp-source exit {kv.get('exit')}, "
+                                    f"{kv.get('messages')} delivered")
+            if w["accepted_ms"] > 0 and wo["accepted_ms"] > 0:
+                m["ratio_acc"].append(wo["accepted_ms"] / w["accepted_ms"])
+            if w["delivered_ms"] > 0 and wo["delivered_ms"] > 0:
+                m["ratio_del"].append(wo["delivered_ms"] / w["delivered_ms"])
+        if m["with"]:
+            out[mode] = m
     return out
+
+
+def latency_file(path):
+    try:
+        with open(path) as f:
+            values = sorted(int(line) for line in f if line.strip())
+    except OSError:
+        return None
+    if not values:
+        return None
+    pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]
+    return {"count": len(values), "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": values[-1]}
 
 
 def print_throughput(table, enf):
@@ -170,28 +195,40 @@ def main():
         for server, (verdict, actions) in enf.items():
             print(f"| {SERVERS[server]} | {verdict} | {actions} |")
         print()
-    if pf["with"]:
+    if pf:
         def rate(kvs, key):
             return median([kv["messages"] / (kv[key] / 1000) for kv in kvs if kv.get(key)])
         print("### Postfix end to end (smtp-source -s 20, 2 kB messages → Postfix → smtp-sink)\n")
-        print("| Postfix | accepted msg/s | delivered msg/s | rounds |")
-        print("|---|---:|---:|---:|")
-        for name in ("with", "without"):
-            label = "with relay-policyd (RCPT + END-OF-MESSAGE)" if name == "with" else "without policy service"
-            print(f"| {label} | {fmt(rate(pf[name], 'accepted_ms'), 1)} | {fmt(rate(pf[name], 'delivered_ms'), 1)} | {len(pf[name])} |")
+        print("| relay-policyd | msg/s with | msg/s without | ratio accepted | ratio delivered | rounds |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for mode, m in pf.items():
+            print(f"| {POSTFIX_MODES[mode]} | {fmt(rate(m['with'], 'accepted_ms'), 1)} "
+                  f"| {fmt(rate(m['without'], 'accepted_ms'), 1)} | {fmt(median(m['ratio_acc']), 3)} "
+                  f"| {fmt(median(m['ratio_del']), 3)} | {len(m['with'])} |")
         print()
-        print(f"Ratio with/without (median of rounds): accepted {fmt(median(pf['ratio_acc']), 3)}, "
-              f"delivered {fmt(median(pf['ratio_del']), 3)}.")
-        for bad in pf["bad"]:
-            print(f"- problem: {bad}")
+        print("msg/s = messages accepted by Postfix per second (smtp-source finished); ratio = median over the "
+              "rounds of (time without) / (time with), each pair run back to back; delivered = until the last "
+              "message reached smtp-sink.")
+        lat = latency_file(os.path.join(res, "pf-eom-latency-us.txt"))
+        if lat:
+            print(f"relay-policyd's own END-OF-MESSAGE latency for the charged printer (its log, {lat['count']} "
+                  f"messages): p50 {lat['p50']:,} µs, p90 {lat['p90']:,} µs, p99 {lat['p99']:,} µs, max {lat['max']:,} µs.")
+        for m in pf.values():
+            for bad in m["bad"]:
+                print(f"- problem: {bad}")
         print()
     if mem:
-        print("### Memory\n")
-        print(f"- relay-policyd with {mem['accounts']:,} accounts, after 5 s of realistic traffic: "
-              f"RSS {mem['rss_kib_loaded'] / 1024:.1f} MiB (peak {mem['hwm_kib_loaded'] / 1024:.1f} MiB); "
-              f"rules loaded {mem['ready_ms'] / 1000:.1f} s after start (SQL load of the accounts: {mem['load_sql_ms'] / 1000:.1f} s)")
+        mib = lambda k: mem.get(k, 0) / 1024
+        print("### Memory (resident set of relay-policyd)\n")
+        print(f"- {mem['accounts']:,} accounts loaded: {mib('rss_kib_loaded'):.1f} MiB; after 5 s of realistic "
+              f"traffic over all of them: {mib('rss_kib_traffic'):.1f} MiB; peak {mib('hwm_kib'):.1f} MiB. "
+              f"Rules ready {mem['ready_ms'] / 1000:.1f} s after start (loading the accounts into MariaDB took "
+              f"{mem['load_sql_ms'] / 1000:.1f} s).")
+        if mem.get("rss_kib_main_1000"):
+            print(f"- for comparison, the instance with {1000:,} accounts after the throughput runs: "
+                  f"{mib('rss_kib_main_1000'):.1f} MiB")
         if idle:
-            print(f"- holding {idle['connections']:,} idle connections: RSS {mem['rss_kib_idle'] / 1024:.1f} MiB, "
+            print(f"- holding {idle['connections']:,} idle connections: {mib('rss_kib_idle'):.1f} MiB, "
                   f"{mem['established_during_hold']} established; answered {idle['answered_first']} before and "
                   f"{idle['answered_after_hold']} after {idle['hold_seconds']:.0f} s idle, "
                   f"{idle['closed_during_hold']} closed by the server")
@@ -210,8 +247,9 @@ def print_targets(table, pf, mem, idle):
     peer_ratio = relay_rps / max(peers) if peers and relay_rps else None
     p99 = med("relay", "rcpt", "p99")
     real_ratio = med("relay", "real", "ratio")
-    pf_ratio = median(pf["ratio_acc"]) if pf["ratio_acc"] else None
-    rss = mem["rss_kib_loaded"] / 1024 if mem else None
+    pf_dunno = median(pf["dunno"]["ratio_acc"]) if "dunno" in pf else None
+    pf_charged = median(pf["charged"]["ratio_acc"]) if "charged" in pf else None
+    rss = max(mem["rss_kib_loaded"], mem.get("rss_kib_traffic", 0)) / 1024 if mem else None
     rss_idle = mem["rss_kib_idle"] / 1024 if mem else None
     held = idle["answered_after_hold"] if idle else None
 
@@ -223,9 +261,11 @@ def print_targets(table, pf, mem, idle):
         ("RCPT warm path ≥ 10 × best peer", fmt(peer_ratio, 1, " ×"), verdict(None if peer_ratio is None else peer_ratio >= 10)),
         ("p99 ≤ 2 ms at 50 connections (RCPT)", fmt(p99 / 1000 if p99 else None, 2, " ms"), verdict(None if p99 is None else p99 <= 2000)),
         ("realistic mix ≥ 0.3 × null server", fmt(real_ratio, 2, " ×"), verdict(None if real_ratio is None else real_ratio >= 0.3)),
-        ("Postfix e2e ≥ 0.95 × without", fmt(pf_ratio, 3, " ×"), verdict(None if pf_ratio is None else pf_ratio >= 0.95)),
-        ("RSS ≤ 64 MiB with 100k accounts", fmt(rss, 1, " MiB") + (f" ({fmt(rss_idle, 1)} MiB with the idle connections)" if rss_idle else ""),
-         verdict(None if rss is None else rss <= 64 and (rss_idle or 0) <= 64)),
+        ("Postfix e2e ≥ 0.95 × without (policy asked, DUNNO)", fmt(pf_dunno, 3, " ×"), verdict(None if pf_dunno is None else pf_dunno >= 0.95)),
+        ("Postfix e2e ≥ 0.95 × without (every message charged)", fmt(pf_charged, 3, " ×"), verdict(None if pf_charged is None else pf_charged >= 0.95)),
+        ("RSS ≤ 64 MiB with 100k accounts (loaded, under traffic)", fmt(rss, 1, " MiB"),
+         verdict(None if rss is None else rss <= 64)),
+        ("… and with the 5,000 idle connections", fmt(rss_idle, 1, " MiB"), verdict(None if rss_idle is None else rss_idle <= 64)),
         ("5,000 idle connections held", fmt(held), verdict(None if held is None else held >= 5000)),
     ]
     print("### Targets (issue 7)\n")

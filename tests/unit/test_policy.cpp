@@ -287,6 +287,18 @@ BOOST_AUTO_TEST_CASE(may_block_only_at_end_of_message_with_a_limiter) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_pinned_snapshot_is_used_instead_of_the_cache) {
+    Rig rig;
+    const SnapshotPtr pinned = rig.cache.current();
+    rig.lose_database();  // the cache has nothing to offer now
+    const Request alice = request(Stage::rcpt, "alice@example.com");
+    BOOST_TEST((rig.policy.evaluate(alice).reason == Reason::store_unavailable));
+    BOOST_TEST((rig.policy.evaluate(alice, pinned).reason == Reason::ok));
+    const Decision none = rig.policy.evaluate(alice, nullptr);
+    BOOST_TEST((none.reason == Reason::store_unavailable), "got " << to_string(none.reason));
+    BOOST_TEST((rig.policy.evaluate(request(Stage::rcpt, ""), nullptr).reason == Reason::not_ours));
+}
+
 BOOST_AUTO_TEST_CASE(works_without_an_event_writer) {
     MemoryStore store(rules());
     ManualClock clock;

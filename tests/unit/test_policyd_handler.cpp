@@ -1,5 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -17,8 +18,10 @@ public:
     bool throw_transient = false;
     bool throw_other = false;
     int calls = 0;
-    Decision evaluate(const Request&) override {
+    std::uint32_t last_recipient_count = 0;
+    Decision evaluate(const Request& r) override {
         ++calls;
+        last_recipient_count = r.recipient_count;
         if (throw_transient) throw StoreTransientError("lost connection");
         if (throw_other) throw std::logic_error("bug");
         return next;
@@ -98,6 +101,28 @@ BOOST_AUTO_TEST_CASE(tracks_recipients_until_end_of_message) {
     eom.recipient_count = 2;
     handler.finish(eom, Decision{}, now);
     BOOST_TEST(!tracker.peek("m1").has_value());
+}
+
+// Postfix sends recipient_count=0 at every RCPT; the engine's per-message cap needs the recipients we
+// already allowed for this instance, so the handler supplies them.
+BOOST_AUTO_TEST_CASE(rcpt_sees_the_recipients_already_allowed) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    RequestHandler handler(decider, tracker);
+    const auto now = std::chrono::steady_clock::now();
+    const std::uint32_t want[] = {0, 1, 1, 2};
+    const bool allow[] = {true, false, true, true};
+    for (int i = 0; i < 4; ++i) {
+        decider.next = allow[i] ? Decision{} : refusal();
+        const Decision d = handler.decide(rcpt("m2"));
+        BOOST_TEST(decider.last_recipient_count == want[i], "rcpt " << i << ": got "
+                   << decider.last_recipient_count << ", want " << want[i]);
+        handler.finish(rcpt("m2"), d, now);
+    }
+    Request other = rcpt("m3");
+    handler.decide(other);
+    BOOST_TEST(decider.last_recipient_count == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(vrfy_is_not_counted_as_a_recipient) {

@@ -138,6 +138,8 @@ BOOST_AUTO_TEST_CASE(keys_needing_restart_table) {
         {"socket mode", [](Config& c) { c.policyd.socket_mode = "0600"; }, "[policyd] socket_mode"},
         {"database password", [](Config& c) { c.database.password = "new"; }, "[database]"},
         {"node", [](Config& c) { c.general.node = "mx9"; }, "[general] node"},
+        {"rate-limit time zone", [](Config& c) { c.rate_limits.time_zone = "Europe/Berlin"; }, "[rate_limits]"},
+        {"abuse window", [](Config& c) { c.abuse.networks_window = 60; }, "[abuse]"},
     };
     for (const auto& c : cases) {
         Config a, b;

@@ -1,0 +1,96 @@
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <unistd.h>
+
+#include "core/process.hpp"
+
+using namespace relay;
+
+namespace {
+
+std::string show(const std::optional<unsigned long>& id) {
+    return id ? std::to_string(*id) : std::string("unknown");
+}
+
+std::string temp_path(const char* name) {
+    const char* dir = std::getenv("TMPDIR");
+    return std::string(dir && *dir ? dir : "/tmp") + "/relay-test-process-" + std::to_string(::getpid()) + "-" + name;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(process)
+
+BOOST_AUTO_TEST_CASE(lookup_user_and_group_table) {
+    // root (0) exists everywhere; 4000000001 and the odd name are assumed not to.
+    struct Case {
+        const char* name;
+        bool group;           // lookup_group instead of lookup_user
+        bool want_primary;    // lookup_user with primary_group asked for
+        const char* input;
+        const char* want;     // the id, or "unknown"
+    } const cases[] = {
+        {"user_by_name", false, false, "root", "0"},
+        {"user_by_name_with_primary", false, true, "root", "0"},
+        {"user_by_number", false, false, "0", "0"},
+        {"unknown_number_taken_as_is", false, false, "123456789", "123456789"},
+        {"unknown_number_has_no_primary_group", false, true, "123456789", "unknown"},
+        {"unknown_user_name", false, false, "no-such-user-relay-test", "unknown"},
+        {"empty_user", false, false, "", "unknown"},
+        {"group_by_name", true, false, "root", "0"},
+        {"group_by_number", true, false, "0", "0"},
+        {"unknown_group_number_taken_as_is", true, false, "123456789", "123456789"},
+        {"unknown_group_name", true, false, "no-such-group-relay-test", "unknown"},
+    };
+    for (const Case& c : cases) {
+        std::optional<unsigned long> got;
+        if (c.group) {
+            if (auto g = lookup_group(c.input)) got = *g;
+        } else {
+            gid_t primary = 12345;
+            if (auto u = lookup_user(c.input, c.want_primary ? &primary : nullptr)) got = *u;
+            if (c.want_primary && got && primary != 0)
+                BOOST_ERROR("case " << c.name << ": primary group got " << primary << ", want 0");
+        }
+        BOOST_CHECK_MESSAGE(show(got) == c.want, "case " << c.name << ": got " << show(got) << ", want " << c.want);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(pid_file_holds_our_pid_and_is_removed_only_when_ours) {
+    const std::string ours = temp_path("ours.pid");
+    write_pid_file(ours);
+    std::ifstream in(ours);
+    long pid = 0;
+    in >> pid;
+    BOOST_CHECK_EQUAL(pid, static_cast<long>(::getpid()));
+    remove_pid_file(ours);
+    BOOST_CHECK_MESSAGE(::access(ours.c_str(), F_OK) != 0, "our pid file was not removed");
+
+    const std::string other = temp_path("other.pid");
+    std::ofstream(other) << (::getpid() + 1) << "\n";
+    remove_pid_file(other);
+    BOOST_CHECK_MESSAGE(::access(other.c_str(), F_OK) == 0, "another process's pid file was removed");
+    ::unlink(other.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(pid_file_refuses_a_symlink) {
+    const std::string link = temp_path("link.pid");
+    ::unlink(link.c_str());
+    BOOST_REQUIRE(::symlink("/dev/null", link.c_str()) == 0);
+    BOOST_CHECK_THROW(write_pid_file(link), std::runtime_error);
+    ::unlink(link.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(foreground_daemon_reports_nothing) {
+    Daemon foreground;  // not detached: ready()/fail() must be harmless no-ops
+    BOOST_CHECK(!foreground.active());
+    foreground.fail("ignored");
+    foreground.ready();
+    BOOST_CHECK(!foreground.active());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
