@@ -32,7 +32,9 @@ struct CounterState {
 };
 
 // A time that never comes (a cost larger than the whole allowance never fits).
-constexpr std::int64_t kNeverUnix = 253402300799;  // 9999-12-31 23:59:59 UTC
+// 2200-01-01 00:00:00 UTC: far enough to mean "never", near enough for TimePoint (nanoseconds since
+// 1970 end in 2262; 9999 overflowed it).
+constexpr std::int64_t kNeverUnix = 7258118400;
 
 struct LimitCheck {
     bool fits = false;        // the cost fits now

@@ -111,13 +111,13 @@ part_enforce() {
     reset_relay_counters "$DB"
 }
 
-# postfix_run PORT RESULT_BASE: smtp-source, 20 sessions, POSTFIX_MESSAGES messages of 2 kB; writes
+# postfix_run PORT RESULT_BASE: smtp-source, POSTFIX_SESSIONS sessions, POSTFIX_MESSAGES messages of 2 kB; writes
 # "messages=N accepted_ms=T delivered_ms=T exit=RC" (accepted: smtp-source done; delivered: all at the sink)
 postfix_run() {
     local port=$1 out=$2 before t0 t1 t2 rc
     before=$(sink_count)
     t0=$(e2e_now_ms)
-    timeout 180 smtp-source -s 20 -m "$POSTFIX_MESSAGES" -l 2000 -M client.example -N \
+    timeout 180 smtp-source -s "$POSTFIX_SESSIONS" -m "$POSTFIX_MESSAGES" -l 2000 -M client.example -N \
         -f printer@printers.example -t rcpt@ext0.example "127.0.0.1:$port" >"$out.log" 2>&1
     rc=$?
     t1=$(e2e_now_ms)
@@ -169,6 +169,7 @@ part_postfix() {
     postfix_listener "$PORT_PF_WITHOUT" smtpd_sasl_auth_enable=no \
         "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination" "smtpd_end_of_data_restrictions="
     postfix_start || return 1
+    echo "sessions=$POSTFIX_SESSIONS messages=$POSTFIX_MESSAGES" >"$RES/postfix-settings.txt"
     for mode in dunno charged; do
         printer_network "$mode"
         POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITH" "$RES/warmup-pf-$mode-with" &&

@@ -16,7 +16,8 @@
 #   BENCH_ACCOUNTS=1000     accounts loaded for the throughput runs
 #   BENCH_BIG_ACCOUNTS=100000  accounts loaded for the memory figure
 #   BENCH_IDLE=5000         idle connections held
-#   BENCH_POSTFIX_MESSAGES=600   messages per Postfix run (smtp-source, 20 sessions)
+#   BENCH_POSTFIX_MESSAGES=600   messages per Postfix run
+#   BENCH_POSTFIX_SESSIONS=20    parallel smtp-source sessions
 #   BENCH_PARTS="throughput enforce postfix memory"   which parts to run
 #
 # Ports (127.0.0.1, issue range 12300-12349): relay-policyd 12300, null server 12301, postfwd 12302,
@@ -46,6 +47,7 @@ ACCOUNTS=${BENCH_ACCOUNTS:-1000}
 BIG_ACCOUNTS=${BENCH_BIG_ACCOUNTS:-100000}
 IDLE=${BENCH_IDLE:-5000}
 POSTFIX_MESSAGES=${BENCH_POSTFIX_MESSAGES:-600}
+POSTFIX_SESSIONS=${BENCH_POSTFIX_SESSIONS:-20}
 PARTS=${BENCH_PARTS:-throughput enforce postfix memory}
 
 PORT_RELAY=12300

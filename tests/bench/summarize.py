@@ -198,7 +198,8 @@ def main():
     if pf:
         def rate(kvs, key):
             return median([kv["messages"] / (kv[key] / 1000) for kv in kvs if kv.get(key)])
-        print("### Postfix end to end (smtp-source -s 20, 2 kB messages → Postfix → smtp-sink)\n")
+        sessions = read_kv(os.path.join(res, "postfix-settings.txt")).get("sessions", 20)
+        print(f"### Postfix end to end (smtp-source -s {sessions}, 2 kB messages → Postfix → smtp-sink)\n")
         print("| relay-policyd | msg/s with | msg/s without | ratio accepted | ratio delivered | rounds |")
         print("|---|---:|---:|---:|---:|---:|")
         for mode, m in pf.items():
