@@ -26,8 +26,10 @@ struct LogState {
 };
 
 LogState& state() {
-    static LogState instance;  // never destroyed before other statics that might log: see log()
-    return instance;
+    // Deliberately never destroyed: destructors of other statics and threads still finishing at exit
+    // (the audit writer's last flush) may log after this translation unit's statics are gone.
+    static LogState* const instance = new LogState;
+    return *instance;
 }
 
 int syslog_priority(LogLevel level) {

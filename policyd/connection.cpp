@@ -47,7 +47,12 @@ void Connection::shutdown() {
     if (state_ != State::reading) return;
     boost::system::error_code ec;
     if (socket_.available(ec) > 0 && !ec) return;
-    close();
+    // The reactor may already have taken the bytes of a request out of the kernel, with on_read queued
+    // behind us: closing now would drop that request unanswered. Cancel instead: a read still waiting
+    // ends with operation_aborted and on_read closes; a read that completed delivers its bytes, which
+    // are answered (stopping_ closes the connection after that answer).
+    socket_.cancel(ec);
+    timer_.cancel();
 }
 
 void Connection::arm_timer() {

@@ -8,10 +8,13 @@
 #   part_postfix      smtp-source -> Postfix -> smtp-sink, with relay-policyd vs without, interleaved
 #   part_memory       relay-policyd with BIG_ACCOUNTS accounts: resident memory, then IDLE idle connections
 
-# The throughput scenarios, in the order they run within a round: NAME PORT MIX SERVER
+# The throughput scenarios, in the order they run within a round: NAME PORT MIX SERVER [OPTION...]
+# (*-paced: latency at a fixed offered load of RATE requests/s instead of as fast as possible)
 SCENARIOS=(
     "null-rcpt $PORT_NULL rcpt-only null"
     "relay-rcpt $PORT_RELAY rcpt-only relay"
+    "null-paced $PORT_NULL rcpt-only null --rate $RATE"
+    "relay-paced $PORT_RELAY rcpt-only relay --rate $RATE"
     "null-real $PORT_NULL realistic null"
     "relay-real $PORT_RELAY realistic relay"
     "postfwd-rcpt $PORT_POSTFWD rcpt-only postfwd"
@@ -70,21 +73,22 @@ load_run() {
 }
 
 part_throughput() {
-    local round sc name port mix server
+    local round sc name port mix server extra
     log "throughput: starting relay-policyd, null server, postfwd, policyd-rate-limit"
     start_servers || { log "a server did not start"; return 1; }
     # Warm-up (not recorded): caches, prepared statements, postfwd's children, the peer's table.
     for sc in "${SCENARIOS[@]}"; do
-        read -r name port mix server <<<"$sc"
+        read -r name port mix server extra <<<"$sc"
         timeout 60 "$BENCH" --target "inet:127.0.0.1:$port" --mix "$mix" --connections "$CONNECTIONS" \
             --accounts "$ACCOUNTS" --duration 1 --json >"$RES/warmup-$name.json" 2>&1
     done
     for ((round = 1; round <= ROUNDS; round++)); do
         for sc in "${SCENARIOS[@]}"; do
-            read -r name port mix server <<<"$sc"
+            read -r name port mix server extra <<<"$sc"
             reset_counters "$server"
             log "round $round/$ROUNDS: $name"
-            load_run "$name" "$port" "$mix" "$RES/tp-$name-r$round" "$(server_pid "$server")"
+            # shellcheck disable=SC2086  # extra holds options
+            load_run "$name" "$port" "$mix" "$RES/tp-$name-r$round" "$(server_pid "$server")" $extra
         done
     done
     echo "$(tree_rss_kib "$RELAY_PID_main")" >"$RES/rss-relay-main.txt"
@@ -114,8 +118,9 @@ part_enforce() {
 # postfix_run PORT RESULT_BASE: smtp-source, POSTFIX_SESSIONS sessions, POSTFIX_MESSAGES messages of 2 kB; writes
 # "messages=N accepted_ms=T delivered_ms=T exit=RC" (accepted: smtp-source done; delivered: all at the sink)
 postfix_run() {
-    local port=$1 out=$2 before t0 t1 t2 rc
+    local port=$1 out=$2 before t0 t1 t2 rc cpu0 cpu1
     before=$(sink_count)
+    cpu0=$(postfix_cpu)
     t0=$(e2e_now_ms)
     timeout 180 smtp-source -s "$POSTFIX_SESSIONS" -m "$POSTFIX_MESSAGES" -l 2000 -M client.example -N \
         -f printer@printers.example -t rcpt@ext0.example "127.0.0.1:$port" >"$out.log" 2>&1
@@ -123,8 +128,21 @@ postfix_run() {
     t1=$(e2e_now_ms)
     [ "$rc" -eq 0 ] && e2e_wait_until 120 eval "[ \$(sink_count) -ge $((before + POSTFIX_MESSAGES)) ]"
     t2=$(e2e_now_ms)
-    echo "messages=$(( $(sink_count) - before )) accepted_ms=$((t1 - t0)) delivered_ms=$((t2 - t0)) exit=$rc" >"$out.txt"
+    cpu1=$(postfix_cpu)
+    echo "messages=$(( $(sink_count) - before )) accepted_ms=$((t1 - t0)) delivered_ms=$((t2 - t0)) exit=$rc" \
+        "$(cpu_delta "$cpu0" "$cpu1") clk_tck=$(getconf CLK_TCK)" >"$out.txt"
     return "$rc"
+}
+
+# CPU ticks so far of: Postfix (master and its children), relay-policyd, MariaDB, smtp-sink
+postfix_cpu() {
+    echo "$(tree_cpu_ticks "$POSTFIX_PID") $(tree_cpu_ticks "$RELAY_PID_main") $(tree_cpu_ticks "$MARIADB_PID")" \
+        "$(tree_cpu_ticks "$SINK_PID")"
+}
+
+cpu_delta() {
+    local a=($1) b=($2)
+    echo "postfix_ticks=$((b[0] - a[0])) policyd_ticks=$((b[1] - a[1])) db_ticks=$((b[2] - a[2])) sink_ticks=$((b[3] - a[3]))"
 }
 
 # The printer's network decides what relay-policyd does with smtp-source's mail (from 127.0.0.1):

@@ -13,6 +13,7 @@
 #   BENCH_ROUNDS=5          rounds of the interleaved throughput runs (medians over them)
 #   BENCH_SECONDS=6         measured seconds per throughput run (plus 1 s warm-up)
 #   BENCH_CONNECTIONS=50    policy connections (Postfix keeps one per smtpd process)
+#   BENCH_RATE=5000         offered requests/s of the latency runs (*-paced)
 #   BENCH_ACCOUNTS=1000     accounts loaded for the throughput runs
 #   BENCH_BIG_ACCOUNTS=100000  accounts loaded for the memory figure
 #   BENCH_IDLE=5000         idle connections held
@@ -43,6 +44,7 @@ BENCH_PACKAGES=(postfwd policyd-rate-limit python3-mysqldb)
 ROUNDS=${BENCH_ROUNDS:-5}
 RUN_SECONDS=${BENCH_SECONDS:-6}
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
+RATE=${BENCH_RATE:-5000}
 ACCOUNTS=${BENCH_ACCOUNTS:-1000}
 BIG_ACCOUNTS=${BENCH_BIG_ACCOUNTS:-100000}
 IDLE=${BENCH_IDLE:-5000}

@@ -18,7 +18,8 @@ SERVERS = {
     "postfwd": "postfwd2",
     "prl": "policyd-rate-limit (MySQL)",
 }
-MIXES = {"rcpt": "RCPT only (warm)", "real": "realistic (RCPT + END-OF-MESSAGE)"}
+MIXES = {"rcpt": "RCPT only (warm)", "paced": "RCPT only at a fixed load (latency)",
+         "real": "realistic (RCPT + END-OF-MESSAGE)"}
 LIMIT = 100
 
 
@@ -207,6 +208,17 @@ def main():
                   f"| {fmt(rate(m['without'], 'accepted_ms'), 1)} | {fmt(median(m['ratio_acc']), 3)} "
                   f"| {fmt(median(m['ratio_del']), 3)} | {len(m['with'])} |")
         print()
+        print("CPU per message (median over the rounds, milliseconds; Postfix = master and all its children):\n")
+        print("| relay-policyd | Postfix with | Postfix without | relay-policyd | MariaDB with | MariaDB without |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for mode, m in pf.items():
+            def cpu(kvs, key):
+                return median([kv[key] / kv["clk_tck"] * 1000 / max(1, kv["messages"]) for kv in kvs
+                               if kv.get("clk_tck") and key in kv])
+            print(f"| {POSTFIX_MODES[mode]} | {fmt(cpu(m['with'], 'postfix_ticks'), 2)} "
+                  f"| {fmt(cpu(m['without'], 'postfix_ticks'), 2)} | {fmt(cpu(m['with'], 'policyd_ticks'), 3)} "
+                  f"| {fmt(cpu(m['with'], 'db_ticks'), 3)} | {fmt(cpu(m['without'], 'db_ticks'), 3)} |")
+        print()
         print("msg/s = messages accepted by Postfix per second (smtp-source finished); ratio = median over the "
               "rounds of (time without) / (time with), each pair run back to back; delivered = until the last "
               "message reached smtp-sink.")
@@ -247,6 +259,9 @@ def print_targets(table, pf, mem, idle):
     relay_rps = med("relay", "rcpt", "rps")
     peer_ratio = relay_rps / max(peers) if peers and relay_rps else None
     p99 = med("relay", "rcpt", "p99")
+    p99_null = med("null", "rcpt", "p99")
+    p99_paced = med("relay", "paced", "p99")
+    p99_paced_null = med("null", "paced", "p99")
     real_ratio = med("relay", "real", "ratio")
     pf_dunno = median(pf["dunno"]["ratio_acc"]) if "dunno" in pf else None
     pf_charged = median(pf["charged"]["ratio_acc"]) if "charged" in pf else None
@@ -254,13 +269,19 @@ def print_targets(table, pf, mem, idle):
     rss_idle = mem["rss_kib_idle"] / 1024 if mem else None
     held = idle["answered_after_hold"] if idle else None
 
+    def ms(us):
+        return fmt(us / 1000 if us is not None else None, 2, " ms")
+
     def verdict(ok):
         return "n/a" if ok is None else ("met" if ok else "**missed**")
 
     rows = [
         ("RCPT warm path ≥ 0.6 × null server", fmt(rcpt_ratio, 2, " ×"), verdict(None if rcpt_ratio is None else rcpt_ratio >= 0.6)),
         ("RCPT warm path ≥ 10 × best peer", fmt(peer_ratio, 1, " ×"), verdict(None if peer_ratio is None else peer_ratio >= 10)),
-        ("p99 ≤ 2 ms at 50 connections (RCPT)", fmt(p99 / 1000 if p99 else None, 2, " ms"), verdict(None if p99 is None else p99 <= 2000)),
+        ("p99 ≤ 2 ms at 50 connections (RCPT), saturated", ms(p99) + f" (null server: {ms(p99_null)})",
+         verdict(None if p99 is None else p99 <= 2000)),
+        ("p99 ≤ 2 ms at 50 connections (RCPT), fixed load", ms(p99_paced) + f" (null server: {ms(p99_paced_null)})",
+         verdict(None if p99_paced is None else p99_paced <= 2000)),
         ("realistic mix ≥ 0.3 × null server", fmt(real_ratio, 2, " ×"), verdict(None if real_ratio is None else real_ratio >= 0.3)),
         ("Postfix e2e ≥ 0.95 × without (policy asked, DUNNO)", fmt(pf_dunno, 3, " ×"), verdict(None if pf_dunno is None else pf_dunno >= 0.95)),
         ("Postfix e2e ≥ 0.95 × without (every message charged)", fmt(pf_charged, 3, " ×"), verdict(None if pf_charged is None else pf_charged >= 0.95)),

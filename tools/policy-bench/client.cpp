@@ -32,9 +32,10 @@ struct Shared {
     Clock::time_point measure_from;
     Clock::time_point deadline;
     Clock::duration timeout{};
+    Clock::duration interval{};  // --rate: each connection sends at most one request per interval; 0: no pacing
 };
 
-enum class ConnState { backoff, connecting, writing, reading, done };
+enum class ConnState { backoff, connecting, pacing, writing, reading, done };
 
 struct Conn {
     unsigned index = 0;
@@ -48,6 +49,7 @@ struct Conn {
     std::string in;
     Clock::time_point started;   // request sent / connect begun
     Clock::time_point retry_at;
+    Clock::time_point next_send{};  // --rate: when this connection may send its next request
 };
 
 class Worker {
@@ -75,11 +77,13 @@ public:
         epoll_event events[256];
         Clock::time_point next_housekeeping = now + kHousekeeping;
         while (!s_.stop.load(std::memory_order_relaxed) && now < s_.deadline && active_ > 0) {
-            const auto wait = std::min(next_housekeeping, s_.deadline) - now;
-            const int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) + 1;
+            const auto wait = std::min({next_housekeeping, s_.deadline, next_pacing()}) - now;
+            const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+            const int ms = wait_ms < 0 ? 0 : static_cast<int>(wait_ms) + (s_.interval.count() ? 0 : 1);
             const int n = epoll_wait(epfd_, events, 256, ms);
             now = Clock::now();
             for (int i = 0; i < n; ++i) handle(*static_cast<Conn*>(events[i].data.ptr), events[i].events, now);
+            if (s_.interval.count()) release_paced(now);
             if (now >= next_housekeeping) {
                 housekeeping(now);
                 next_housekeeping = now + kHousekeeping;
@@ -148,12 +152,23 @@ private:
                 return continue_write(c, now);
             case ConnState::reading: return read_answer(c, now);
             case ConnState::backoff:
+            case ConnState::pacing:
             case ConnState::done: return;
         }
     }
 
     void send_next(Conn& c, Clock::time_point now) {
         if (s_.stop.load(std::memory_order_relaxed) || now >= s_.deadline) return finish(c);
+        if (s_.interval.count()) {
+            // Fixed offered load: one request per interval per connection, on a schedule (not "interval
+            // after the answer"), so a slow answer does not lower the load; a late one is sent at once.
+            if (c.next_send == Clock::time_point{}) c.next_send = now + random_phase(c.index);
+            if (now < c.next_send) {
+                c.state = ConnState::pacing;
+                return;
+            }
+            c.next_send = std::max(c.next_send + s_.interval, now - s_.interval);
+        }
         if (s_.request_limit && s_.requests_issued.fetch_add(1, std::memory_order_relaxed) >= s_.request_limit)
             return finish(c);
         Outgoing out;
@@ -218,6 +233,25 @@ private:
         last_completion = now;
     }
 
+    // Spreads the connections' first requests over one interval, so that they do not send in bursts.
+    Clock::duration random_phase(unsigned index) const {
+        const auto n = static_cast<std::uint64_t>(s_.interval.count());
+        return Clock::duration(static_cast<Clock::rep>((index * 2654435761ULL) % (n ? n : 1)));
+    }
+
+    Clock::time_point next_pacing() const {
+        Clock::time_point next = Clock::time_point::max();
+        if (!s_.interval.count()) return next;
+        for (const auto& c : conns_)
+            if (c->state == ConnState::pacing) next = std::min(next, c->next_send);
+        return next;
+    }
+
+    void release_paced(Clock::time_point now) {
+        for (auto& c : conns_)
+            if (c->state == ConnState::pacing && now >= c->next_send) send_next(*c, now);
+    }
+
     void housekeeping(Clock::time_point now) {
         for (auto& cp : conns_) {
             Conn& c = *cp;
@@ -231,6 +265,7 @@ private:
                 case ConnState::connecting:
                     if (now - c.started > s_.timeout) fail(c, stats.errors.connect, now);
                     break;
+                case ConnState::pacing: break;
                 case ConnState::writing:
                 case ConnState::reading:
                     if (now - c.started > s_.timeout) fail(c, stats.errors.timeout, now);
@@ -268,6 +303,8 @@ Report run_client(const Options& o) {
     s.messages = std::make_unique<MessageBudget>(o.messages);
     s.request_limit = o.requests;
     s.timeout = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout));
+    if (o.rate > 0)
+        s.interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.connections / o.rate));
 
     Report report;
     report.fd_limit = raise_fd_limit();
@@ -300,6 +337,7 @@ Report run_client(const Options& o) {
     report.threads = threads;
     report.accounts = o.accounts;
     report.warmup_s = o.warmup;
+    report.rate = o.rate;
     return report;
 }
 

@@ -74,6 +74,9 @@ void add_options(po::options_description& d, Options& o) {
         ("seed", po::value(&o.seed)->value_name("N"), "random seed of the generator (default 1)")
         ("timeout", po::value(&o.timeout)->value_name("SECONDS"),
          "an answer taking longer is an error; the connection is re-opened (default 10)")
+        ("rate", po::value(&o.rate)->value_name("R"),
+         "offer R requests/s in total, evenly over the connections, instead of as many as they answer "
+         "(for latency at a given load)")
         ("json", po::bool_switch(&o.json), "print the results as one JSON object")
         ("idle", po::value(&o.idle)->value_name("N"),
          "open N connections, one request on each, hold them idle for --hold seconds, then one more request")
@@ -118,6 +121,7 @@ void validate(Options& o, const po::variables_map& vm) {
     check(o.duration > 0 && o.duration <= 86400, "--duration: more than 0, at most 86400 seconds");
     check(o.warmup >= 0 && o.warmup < o.duration, "--warmup: at least 0 and shorter than --duration");
     check(o.timeout > 0 && o.timeout <= 3600, "--timeout: more than 0, at most 3600 seconds");
+    check(o.rate >= 0 && o.rate <= 10000000, "--rate: 0 (unpaced) to 10000000 requests/s");
     check(o.accounts >= 1, "--accounts: at least 1");
     check(o.accounts_per_domain >= 1, "--accounts-per-domain: at least 1");
     check(o.account < o.accounts, "--account: must be below --accounts");

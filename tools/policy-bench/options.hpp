@@ -39,6 +39,7 @@ struct Options {
     unsigned max_recipients = 8;
     std::uint64_t seed = 1;
     double timeout = 10.0;                         // per request, seconds
+    double rate = 0.0;                             // --rate: offered requests/s in total; 0: as fast as answered
     bool json = false;
     unsigned idle = 0;                             // --idle N: hold N idle connections
     double hold = 10.0;                            // seconds the idle connections are held

@@ -32,7 +32,7 @@ void print_json(const Report& r) {
     std::ostringstream o;
     o << "{\"target\":" << json_string(r.target) << ",\"mix\":" << json_string(r.mix)
       << ",\"connections\":" << r.connections << ",\"threads\":" << r.threads << ",\"accounts\":" << r.accounts
-      << ",\"warmup_s\":" << fixed(r.warmup_s, 3) << ",\"measured_s\":" << fixed(r.measured_s, 3)
+      << ",\"offered_rate\":" << fixed(r.rate, 1) << ",\"warmup_s\":" << fixed(r.warmup_s, 3) << ",\"measured_s\":" << fixed(r.measured_s, 3)
       << ",\"requests\":" << s.all.count() << ",\"requests_per_s\":" << fixed(rate(s.all.count(), r.measured_s), 1)
       << ",\"messages_per_s\":" << fixed(rate(s.messages.finished, r.measured_s), 1);
     o << ",\"latency_us\":{\"all\":" << json_latency(s.all) << ",\"by_state\":{";
@@ -71,6 +71,7 @@ void print_text(const Report& r) {
     std::printf("load         %u connections, %u thread(s), mix %s, %u accounts\n", r.connections, r.threads,
                 r.mix.c_str(), r.accounts);
     std::printf("measured     %.2f s (after %.2f s warm-up)\n", r.measured_s, r.warmup_s);
+    if (r.rate > 0) std::printf("offered      %.1f requests/s (--rate)\n", r.rate);
     std::printf("requests/s   %.1f  (%llu requests)\n", rate(s.all.count(), r.measured_s),
                 static_cast<unsigned long long>(s.all.count()));
     if (s.messages.finished)

@@ -103,6 +103,7 @@ struct Report {
     std::uint32_t accounts = 0;
     double warmup_s = 0;
     double measured_s = 0;  // the window the rates are computed over
+    double rate = 0;        // --rate offered, 0: unpaced
     long fd_limit = 0;
     RunStats stats;
 };
