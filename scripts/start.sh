@@ -117,7 +117,6 @@ start_daemon() {
         echo "    $name is not built yet ($bin missing): not started"
         return 0
     fi
-    if port_open "$port"; then die "port 127.0.0.1:$port is already in use (set RELAY_DEMO_*_PORT)"; fi
     if ! "$bin" --config "$CONF" --check-config >"$DEMO/$name.check-config.txt" 2>&1; then
         cat "$DEMO/$name.check-config.txt" >&2
         die "$name --check-config refused $CONF"
@@ -189,6 +188,13 @@ main() {
     fi
     mkdir -p "$DEMO/pids"
     chmod 0755 "$DEMO"
+    local name port
+    for name in relay-policyd:$POLICYD_PORT relay-milter:$MILTER_PORT; do
+        port=${name#*:}
+        if [ -x "$BUILD/${name%%:*}" ] && port_open "$port"; then
+            die "port 127.0.0.1:$port is already in use (another relay-policyd/milter? set RELAY_DEMO_*_PORT)"
+        fi
+    done
     trap cleanup_on_failure EXIT
     start_database
     write_config
