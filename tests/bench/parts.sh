@@ -17,16 +17,19 @@ SCENARIOS=(
     "relay-paced $PORT_RELAY rcpt-only relay --rate $RATE"
     "null-real $PORT_NULL realistic null"
     "relay-real $PORT_RELAY realistic relay"
+    "relay16-real $PORT_RELAY16 realistic relay16"
     "postfwd-rcpt $PORT_POSTFWD rcpt-only postfwd"
     "prl-rcpt $PORT_PRL rcpt-only prl"
     "postfwd-real $PORT_POSTFWD realistic postfwd"
     "prl-real $PORT_PRL realistic prl"
 )
 
+# shellcheck disable=SC2154  # RELAY_PID_* are set by start_relay through printf -v
 server_pid() {
     case $1 in
         null) echo "$NULL_PID" ;;
         relay) echo "$RELAY_PID_main" ;;
+        relay16) echo "$RELAY_PID_tuned" ;;
         postfwd) echo "$POSTFWD_PID" ;;
         prl) echo "$PRL_PID" ;;
     esac
@@ -37,7 +40,7 @@ server_pid() {
 reset_counters() {
     case $1 in
         null) ;;
-        relay) reset_relay_counters "$DB" ;;
+        relay | relay16) reset_relay_counters "$DB" ;;
         postfwd) restart_postfwd ;;
         prl) reset_prl_counters ;;
     esac
@@ -47,11 +50,14 @@ start_servers_relay_only() {
     [ -n "${RELAY_PID_main:-}" ] && return 0
     start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" || return 1
     wait_ready "$PORT_RELAY" "$ACCOUNTS" || { log "relay-policyd never answered DUNNO"; return 1; }
+    tree_rss_kib "$RELAY_PID_main" >"$RES/rss-relay-main-start.txt"
 }
 
 start_servers() {
     [ -n "${NULL_PID:-}" ] && return 0
     start_servers_relay_only || return 1
+    start_relay tuned "$PORT_RELAY16" "$DB" "$POLICYD_DB_USER" 16 || return 1
+    wait_ready "$PORT_RELAY16" "$ACCOUNTS" || return 1
     start_null || return 1
     start_postfwd || return 1
     start_prl || return 1
@@ -91,7 +97,7 @@ part_throughput() {
             load_run "$name" "$port" "$mix" "$RES/tp-$name-r$round" "$(server_pid "$server")" $extra
         done
     done
-    echo "$(tree_rss_kib "$RELAY_PID_main")" >"$RES/rss-relay-main.txt"
+    tree_rss_kib "$RELAY_PID_main" >"$RES/rss-relay-main.txt"
 }
 
 part_enforce() {
@@ -141,7 +147,9 @@ postfix_cpu() {
 }
 
 cpu_delta() {
-    local a=($1) b=($2)
+    local a b
+    read -ra a <<<"$1"
+    read -ra b <<<"$2"
     echo "postfix_ticks=$((b[0] - a[0])) policyd_ticks=$((b[1] - a[1])) db_ticks=$((b[2] - a[2])) sink_ticks=$((b[3] - a[3]))"
 }
 
@@ -190,9 +198,14 @@ part_postfix() {
     echo "sessions=$POSTFIX_SESSIONS messages=$POSTFIX_MESSAGES" >"$RES/postfix-settings.txt"
     for mode in dunno charged; do
         printer_network "$mode"
-        POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITH" "$RES/warmup-pf-$mode-with" &&
-            POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITHOUT" "$RES/warmup-pf-$mode-without" ||
-            { log "Postfix warm-up failed"; e2e_show_file "$POSTFIX_LOG"; postfix_stop; sink_stop; return 1; }
+        if ! POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITH" "$RES/warmup-pf-$mode-with" ||
+            ! POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITHOUT" "$RES/warmup-pf-$mode-without"; then
+            log "Postfix warm-up failed"
+            e2e_show_file "$POSTFIX_LOG"
+            postfix_stop
+            sink_stop
+            return 1
+        fi
         for ((round = 1; round <= ROUNDS; round++)); do postfix_pair "$mode" "$round"; done
     done
     # Where the charged runs' time goes: the same runs with MariaDB not flushing its log at every commit.
@@ -224,6 +237,7 @@ part_memory() {
     start_relay big "$PORT_BIG" "$DB_BIG" relay_big || return 1
     wait_ready "$PORT_BIG" "$BIG_ACCOUNTS" || { log "relay-policyd (big) never answered DUNNO"; return 1; }
     ready_ms=$(( $(e2e_now_ms) - t0 ))
+    # shellcheck disable=SC2154  # set by start_relay through printf -v
     pid=$RELAY_PID_big
     sleep 2
     rss_loaded=$(tree_rss_kib "$pid")
@@ -246,8 +260,9 @@ part_memory() {
     wait "$bench_pid"
     hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
     grep -E '^(VmRSS|VmHWM|RssAnon|RssFile|Threads)' "/proc/$pid/status" >"$RES/memory-status.txt"
-    printf '{"accounts":%s,"load_sql_ms":%s,"ready_ms":%s,"rss_kib_loaded":%s,"rss_kib_traffic":%s,"rss_kib_idle":%s,"hwm_kib":%s,"established_during_hold":%s,"rss_kib_main_1000":%s}\n' \
+    printf '{"accounts":%s,"load_sql_ms":%s,"ready_ms":%s,"rss_kib_loaded":%s,"rss_kib_traffic":%s,"rss_kib_idle":%s,"hwm_kib":%s,"established_during_hold":%s,"main_accounts":%s,"rss_kib_main_start":%s,"rss_kib_main_1000":%s}\n' \
         "$BIG_ACCOUNTS" "$load_ms" "$ready_ms" "${rss_loaded:-0}" "${rss_traffic:-0}" "${rss_idle:-0}" "${hwm:-0}" \
-        "${established:-0}" "$(cat "$RES/rss-relay-main.txt" 2>/dev/null || echo 0)" >"$RES/memory.json"
+        "${established:-0}" "$ACCOUNTS" "$(cat "$RES/rss-relay-main-start.txt" 2>/dev/null || echo 0)" \
+        "$(cat "$RES/rss-relay-main.txt" 2>/dev/null || echo 0)" >"$RES/memory.json"
     e2e_stop_pid "$pid" 15
 }

@@ -5,9 +5,10 @@
 #
 #   tests/bench/run.sh BUILD_DIR            (run on demand; not part of ctest's pass/fail)
 #
-# Needs root (private MariaDB and Postfix, apt-get for the peers). Builds relay-policyd and policy-bench
-# in BUILD_DIR if they are missing. Work dir: BUILD_DIR/e2e-bench; the result table is written to
-# BUILD_DIR/e2e-bench/results.md (and printed). One full run takes about 10-15 minutes.
+# Needs root (private MariaDB and Postfix, apt-get for the peers). Brings relay-policyd and policy-bench
+# in BUILD_DIR up to date first (cmake --build). Work dir: BUILD_DIR/e2e-bench (raw figures in results/);
+# the Markdown tables are written to BUILD_DIR/e2e-bench/results.md (and printed). One full run takes
+# about 12 minutes on 2 cores. tests/bench/profile.sh profiles relay-policyd on the database it leaves.
 #
 # Knobs (environment):
 #   BENCH_ROUNDS=5          rounds of the interleaved throughput runs (medians over them)
@@ -22,14 +23,16 @@
 #   BENCH_PARTS="throughput enforce postfix memory"   which parts to run
 #
 # Ports (127.0.0.1, issue range 12300-12349): relay-policyd 12300, null server 12301, postfwd 12302,
-# policyd-rate-limit 12303, relay-policyd with 100k accounts 12305, Postfix 12310 (with relay-policyd) and
-# 12311 (without), smtp-sink 12312. Everything started is stopped by PID at exit.
+# policyd-rate-limit 12303, relay-policyd with workers = pool_size = 16 on 12304, relay-policyd with 100k
+# accounts 12305, Postfix 12310 (with relay-policyd) and 12311 (without), smtp-sink 12312.
+# Everything started is stopped by PID at exit.
 #
 # The rule every server enforces: each SASL user at most 100 messages per hour.
 #   relay-policyd       rate_limits row: global, each_account, messages, 100 per 3600 s, defer
 #   postfwd             rate(sasl_username/100/3600/450 4.7.1 ...) at END-OF-MESSAGE
 #   policyd-rate-limit  limits [[100, 3600]], limit_by_sasl, MySQL backend on the same MariaDB
 
+# shellcheck source-path=SCRIPTDIR
 set -u
 BUILD_DIR=${1:-}
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -57,6 +60,7 @@ PORT_NULL=12301
 PORT_POSTFWD=12302
 PORT_PRL=12303
 PORT_BIG=12305
+PORT_RELAY16=12304
 PORT_PF_WITH=12310
 PORT_PF_WITHOUT=12311
 PORT_SINK=12312
@@ -69,7 +73,10 @@ PRL_DB_PASSWORD=bench-prl-pw
 LIMIT=100
 
 [ "$(id -u)" -eq 0 ] || { echo "tests/bench/run.sh: run as root (private MariaDB, Postfix, apt-get)" >&2; exit 77; }
-[ -n "$BUILD_DIR" ] && [ -d "$BUILD_DIR" ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+if [ -z "$BUILD_DIR" ] || [ ! -d "$BUILD_DIR" ]; then
+    echo "usage: $0 BUILD_DIR" >&2
+    exit 2
+fi
 
 log() { printf '# %s %s\n' "$(date +%H:%M:%S)" "$*"; }
 has_part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -107,15 +114,15 @@ BENCH=$E2E_BUILD_DIR/policy-bench
 POLICYD=${RELAY_BENCH_POLICYD:-$E2E_BUILD_DIR/relay-policyd}
 RES=$E2E_DIR/results
 mkdir -p "$RES"
-e2e_ports_free $PORT_RELAY $PORT_NULL $PORT_POSTFWD $PORT_PRL $PORT_BIG $PORT_PF_WITH $PORT_PF_WITHOUT $PORT_SINK ||
+e2e_ports_free $PORT_RELAY $PORT_NULL $PORT_POSTFWD $PORT_PRL $PORT_RELAY16 $PORT_BIG $PORT_PF_WITH $PORT_PF_WITHOUT $PORT_SINK ||
     exit 1
 # 5,000 idle connections plus everything else: raise the descriptor limit for us and our children.
 ulimit -Hn 65536 2>/dev/null
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
-# shellcheck source=/dev/null
+# shellcheck source=servers.sh
 . "$SRC_DIR/tests/bench/servers.sh"
-# shellcheck source=/dev/null
+# shellcheck source=parts.sh
 . "$SRC_DIR/tests/bench/parts.sh"
 
 T_START=$(e2e_now_ms)

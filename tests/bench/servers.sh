@@ -3,7 +3,8 @@
 #
 #   setup_database              private MariaDB, schema, ACCOUNTS bench accounts, the 100/hour rule,
 #                               the IP-authorised printer of the Postfix runs, the peer's database
-#   start_relay NAME PORT DB DBUSER   relay-policyd (foreground, allow_root); sets RELAY_PID_<NAME>
+#   start_relay NAME PORT DB DBUSER [WORKERS]   relay-policyd (foreground, allow_root); sets RELAY_PID_<NAME>;
+#                               WORKERS sets [policyd] workers and [database] pool_size
 #   start_null / start_postfwd / start_prl   the reference and the peers
 #   restart_postfwd             postfwd keeps its rate counters in memory: a restart clears them
 #   reset_relay_counters DB / reset_prl_counters   clear the other servers' counters
@@ -61,7 +62,9 @@ setup_database() {
 }
 
 write_relay_conf() {
-    local file=$1 port=$2 dbname=$3 dbuser=$4
+    local file=$1 port=$2 dbname=$3 dbuser=$4 workers=${5:-} tuning=
+    # Optional: more workers and database connections (END-OF-MESSAGE charges run that many at a time).
+    [ -n "$workers" ] && tuning="pool_size = $workers"
     cat >"$file" <<CONF
 # relay-policyd for tests/bench/run.sh: the defaults, except where it listens and the test database.
 [general]
@@ -73,18 +76,20 @@ socket = $MARIADB_SOCKET
 user = $dbuser
 password = $POLICYD_DB_PASSWORD
 name = $dbname
+$tuning
 
 [policyd]
 listen = inet:127.0.0.1:$port
 user = root
 group = root
 allow_root = true
+${workers:+workers = $workers}
 CONF
 }
 
 start_relay() {
-    local name=$1 port=$2 dbname=$3 dbuser=$4 pid
-    write_relay_conf "$E2E_DIR/relay-$name.conf" "$port" "$dbname" "$dbuser"
+    local name=$1 port=$2 dbname=$3 dbuser=$4 workers=${5:-} pid
+    write_relay_conf "$E2E_DIR/relay-$name.conf" "$port" "$dbname" "$dbuser" "$workers"
     e2e_start_bg "$E2E_DIR/relay-$name.log" "$POLICYD" --config "$E2E_DIR/relay-$name.conf" --foreground
     pid=$E2E_BG_PID
     printf -v "RELAY_PID_$name" '%s' "$pid"

@@ -34,6 +34,7 @@ constexpr std::size_t kAnswerLen = sizeof(kAnswer) - 1;
 struct NullConn {
     int fd = -1;
     bool last_newline = false;  // the previous chunk ended with '\n' (an empty line may span two reads)
+    bool want_out = false;      // EPOLLOUT is registered (only while answers are pending)
     std::string pending;        // answers the socket did not take yet
 };
 
@@ -94,7 +95,7 @@ private:
         auto it = conns_.find(fd);
         if (it == conns_.end()) return;
         NullConn& c = it->second;
-        if ((events & EPOLLOUT) && !flush(c)) return drop(fd);
+        if ((events & EPOLLOUT) && !c.pending.empty() && !flush(c)) return drop(fd);
         if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
         std::size_t complete = 0;
         while (true) {
@@ -132,10 +133,14 @@ private:
         const long n = write_some(c.fd, c.pending.data(), c.pending.size());
         if (n < 0) return false;
         c.pending.erase(0, static_cast<std::size_t>(n));
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP | (c.pending.empty() ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
-        ev.data.fd = c.fd;
-        epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+        // Only a full socket buffer needs EPOLLOUT; the usual answer goes out at once, with no epoll_ctl.
+        if (c.want_out != !c.pending.empty()) {
+            c.want_out = !c.pending.empty();
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLRDHUP | (c.want_out ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
+            ev.data.fd = c.fd;
+            epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+        }
         return true;
     }
 
