@@ -10,8 +10,8 @@
 #                                              4/4 (the defaults), 16/16 and 32/32, and 16/16 with
 #                                              innodb_flush_log_at_trx_commit = 2
 #   tests/bench/profile.sh BUILD_DIR syscalls  strace -c of relay-policyd and of the null server (RCPT-only)
-#   tests/bench/profile.sh BUILD_DIR massif    heap profile of relay-policyd loading 100k accounts
-#   tests/bench/profile.sh BUILD_DIR rss       RSS with 100k accounts: default, MALLOC_ARENA_MAX=2,
+#   tests/bench/profile.sh BUILD_DIR massif    heap profile of relay-policyd loading relay_big's accounts
+#   tests/bench/profile.sh BUILD_DIR rss       RSS with relay_big's accounts: default, MALLOC_ARENA_MAX=2,
 #                                              after malloc_trim(0) (gdb)
 #
 # OUT = BUILD_DIR/bench-profile. Ports 12330-12339 (127.0.0.1). Everything started is stopped by PID.
@@ -169,7 +169,8 @@ case $WHAT in
         start big_arena2 12338 relay_big relay_big 4 env MALLOC_ARENA_MAX=2 || exit 1
         b=$PID
         sleep 2
-        echo "100k accounts loaded: $(rss "$a") KiB; with MALLOC_ARENA_MAX=2: $(rss "$b") KiB"
+        n=$(mariadb_sql relay_big -e "SELECT COUNT(*) FROM smtp_authorities")
+        echo "$n accounts loaded: $(rss "$a") KiB; with MALLOC_ARENA_MAX=2: $(rss "$b") KiB"
         gdb -p "$a" -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1
         echo "after malloc_trim(0): $(rss "$a") KiB"
         grep -E '^(VmRSS|RssAnon|RssFile|Threads)' "/proc/$a/status"
