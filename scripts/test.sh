@@ -60,8 +60,15 @@ build_dir() {
     local keep_going=(-k)
     grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja' "$dir/CMakeCache.txt" 2>/dev/null && keep_going=(-k 0)
     say "$label: build $dir (-j$JOBS)"
-    local targets=()
-    [ -n "${BUILD_TARGETS:-}" ] && targets=(--target $BUILD_TARGETS)
+    # BUILD_TARGETS: build only these, of those that exist in this tree (some appear only once their
+    # sources do, e.g. integration_tests).
+    local targets=() known target
+    if [ -n "${BUILD_TARGETS:-}" ]; then
+        known=$(cmake --build "$dir" --target help 2>/dev/null | sed -n 's/^\.\.\. \([^ ]*\).*/\1/p')
+        for target in $BUILD_TARGETS; do
+            grep -qx -- "$target" <<<"$known" && targets+=(--target "$target")
+        done
+    fi
     if ! cmake --build "$dir" -j"$JOBS" "${targets[@]}" -- "${keep_going[@]}"; then
         step_failed "$label: build (see the compiler errors above)"
         return 1
