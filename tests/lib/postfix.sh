@@ -46,8 +46,11 @@ postfix_configure() {
         -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" -e "s|@SASL_PATH@|$sasl_path|g" \
         "$tmpl/main.cf.in" >"$POSTFIX_ETC/main.cf" || return 1
     cp "$tmpl/master.cf.in" "$POSTFIX_ETC/master.cf" || return 1
+    # No SASL path: an instance without SASL (smtp-source cannot log in anyway). An empty
+    # smtpd_sasl_path would make smtpd fail as soon as SASL is enabled, so leave it at its default.
     if [ -z "$sasl_path" ]; then
-        postfix_main "smtpd_sasl_type = dovecot" "smtpd_sasl_path ="
+        postconf -c "$POSTFIX_ETC" -X smtpd_sasl_type smtpd_sasl_path || return 1
+        postfix_main "smtpd_sasl_auth_enable = no" || return 1
     fi
 }
 
