@@ -13,7 +13,7 @@
 
 BUILD_DIR=$1
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-for lib in e2e tls mariadb dovecot sink postfix; do
+for lib in e2e tls mariadb dovecot sink postfix swaks; do
     # shellcheck source=/dev/null
     . "$SRC_DIR/tests/lib/$lib.sh"
 done
@@ -36,8 +36,7 @@ e2e_init postfix_policyd "$BUILD_DIR"
 POLICYD_BIN=${RELAY_E2E_POLICYD:-$E2E_BUILD_DIR/relay-policyd}   # override: test another binary
 mkdir -p "$E2E_DIR/swaks"
 
-NEGATIVE_TOKENS=()   # messages that were refused: none of them may ever reach the sink
-CASE_NO=0
+SWAKS_TIMEOUT=30 SWAKS_SINK_WAIT=15   # smtp_case, expect_case: tests/lib/swaks.sh
 
 db() { mariadb_sql "$DB_NAME" -e "$1"; }
 
@@ -46,54 +45,7 @@ show_diagnostics() {
     tail -n 3 "$E2E_DIR/policyd.log" 2>/dev/null | cut -c1-300 | sed 's/^/#   policyd: /'
 }
 
-# smtp_case DESC WANT_EXIT WANT_REPLY WANT_SINK SWAKS_ARGS...
-#   WANT_REPLY  extended regex for one server reply line, anchored at its start ("550 5.7.1")
-#   WANT_SINK   yes: the message must reach the sink within 15 s; no: it must not be there
-# Sets CASE_TOKEN (in Subject and Message-Id) and CASE_OUT (swaks transcript).
-smtp_case() {
-    local desc=$1 want_exit=$2 want_reply=$3 want_sink=$4 rc problems=
-    shift 4
-    CASE_NO=$((CASE_NO + 1))
-    CASE_TOKEN=$(e2e_token "case$CASE_NO")
-    CASE_OUT=$E2E_DIR/swaks/$CASE_NO.txt
-    echo "# $desc" >"$CASE_OUT"
-    swaks --timeout 30 --ehlo client.example.test --header "Subject: relay-e2e $CASE_TOKEN" \
-        --header "Message-Id: <$CASE_TOKEN@client.example.test>" "$@" >>"$CASE_OUT" 2>&1
-    rc=$?
-    [ "$rc" = "$want_exit" ] || problems+="swaks exit $rc, want $want_exit; "
-    # Server replies are the lines swaks marks "<-", "<~" (TLS) or "<**", "<~*" (unexpected reply).
-    sed -n 's/^<[-~*]\{1,2\} *//p' "$CASE_OUT" | grep -Eq -- "^$want_reply" ||
-        problems+="no reply /$want_reply/; "
-    if [ "$want_sink" = yes ]; then
-        sink_wait_for "$CASE_TOKEN" 15 || problems+="not delivered to the sink; "
-    else
-        NEGATIVE_TOKENS+=("$CASE_TOKEN")
-        ! sink_has "$CASE_TOKEN" || problems+="reached the sink; "
-    fi
-    if [ -z "$problems" ]; then
-        ok "$desc"
-        return 0
-    fi
-    not_ok "$desc" "$problems(transcript: $CASE_OUT)"
-    show_diagnostics "$CASE_OUT"
-    return 1
-}
-
-# What a case expects, as one word plus the reply: "sent" | "rcpt CODE ENH" | "data CODE ENH" |
-# "auth CODE ENH" (refused at RCPT / after DATA / at AUTH; nothing delivered).
-expect_case() {
-    local desc=$1 expect=$2 stage reply
-    shift 2
-    stage=${expect%% *}
-    reply=${expect#* }
-    case $stage in
-        sent) smtp_case "$desc" 0 "250 2\.0\.0 Ok: queued" yes "$@" ;;
-        rcpt) smtp_case "$desc" 24 "$reply " no "$@" ;;
-        data) smtp_case "$desc" 26 "$reply " no "$@" ;;
-        auth) smtp_case "$desc" 28 "$reply " no "$@" ;;
-        *) not_ok "$desc" "bad expectation '$expect'" ;;
-    esac
-}
+case_diagnostics() { show_diagnostics ""; }
 
 password_of() { printf '%s-pw' "${1%@*}"; }
 
