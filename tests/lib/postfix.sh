@@ -24,6 +24,7 @@
 #                       registers postfix_stop with e2e_defer
 #   postfix_stop        SIGTERM to the master PID (it stops its children), bounded wait
 #   postfix_queue_empty / postfix_wait_queue_empty [SECS]   nothing left in the queue (default 20 s)
+#   postfix_check_log_clean             one check: no fatal or panic line in POSTFIX_LOG
 #   postfix_postconf ARGS...              postconf -c POSTFIX_ETC ARGS (read the effective config)
 
 POSTFIX_PID=
@@ -158,4 +159,12 @@ postfix_queue_empty() {
 
 postfix_wait_queue_empty() {
     e2e_wait_until "${1:-20}" postfix_queue_empty
+}
+
+postfix_check_log_clean() {
+    if grep -qE 'fatal|panic' "$POSTFIX_LOG"; then
+        not_ok "no fatal errors in the Postfix log" "$(grep -E 'fatal|panic' "$POSTFIX_LOG" | head -n 3)"
+    else
+        ok "no fatal errors in the Postfix log"
+    fi
 }

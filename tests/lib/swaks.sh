@@ -67,3 +67,17 @@ expect_case() {
         *) not_ok "$desc" "bad expectation '$expect'" ;;
     esac
 }
+
+# check_refused_never_delivered [WHAT]: none of the refused cases' messages is in the sink (run it last,
+# once the MTA's queue is empty, so a message that was accepted by mistake has had time to arrive).
+check_refused_never_delivered() {
+    local tok leaked=()
+    for tok in "${NEGATIVE_TOKENS[@]}"; do
+        sink_has "$tok" && leaked+=("$tok")
+    done
+    if [ ${#leaked[@]} -eq 0 ]; then
+        ok "none of the ${#NEGATIVE_TOKENS[@]} refused messages reached the sink${1:+ ($1)}"
+    else
+        not_ok "none of the refused messages reached the sink" "leaked: ${leaked[*]}"
+    fi
+}
