@@ -13,7 +13,7 @@ RELAY_PACKAGES="
   libmysqlcppconn-dev libboost-program-options-dev libboost-test-dev libboost-dev libboost-system-dev
   libssl-dev libmilter-dev libidn2-dev libcrypt-dev libcurl4-openssl-dev
   mariadb-server mariadb-client
-  postfix dovecot-core dovecot-mysql sasl2-bin libsasl2-modules libsasl2-modules-db
+  postfix dovecot-core dovecot-mysql dovecot-imapd sasl2-bin libsasl2-modules libsasl2-modules-db
   swaks libnet-ssleay-perl libio-socket-ssl-perl miltertest m4 openssl
   python3 util-linux iproute2 procps netcat-openbsd
   libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libwrap0 libssl3

@@ -9,17 +9,24 @@
 #       SQL_CONF  passdb SQL file to use (default: contrib/dovecot/dovecot-sql.conf.ext, the file we ship);
 #                 its "connect =" line is replaced by CONNECT.
 #       Extra dovecot.conf lines: set DOVECOT_EXTRA_CONF before the call (e.g. auth cache settings).
+#       IMAP on loopback: set DOVECOT_IMAP_PORT before the call (e.g. for saslauthd -a rimap): then
+#       protocols = imap with one listener on 127.0.0.1:PORT (no imaps), mail in DIR/mail (user nobody),
+#       the auth penalty per client IP switched off; dovecot_start also waits for that port.
 #       Sets DOVECOT_AUTH_SOCKET (Postfix smtpd_sasl_path; owned by user/group postfix), DOVECOT_PID,
 #       DOVECOT_CONF, DOVECOT_LOG. Registers dovecot_stop with e2e_defer.
 #   dovecot_stop                 SIGTERM to the master PID, bounded wait, then SIGKILL
 #   dovecot_auth_test USER PW    "doveadm auth test" against this instance (exit 0 = success)
 #   dovecot_hash SCHEME PW       print a password hash with its {SCHEME} prefix (SHA512-CRYPT, BLF-CRYPT)
+#   dovecot_imap_login USER PW   IMAP LOGIN on 127.0.0.1:DOVECOT_IMAP_PORT (exit 0 = tagged OK); needs
+#                                DOVECOT_IMAP_PORT; USER and PW without '"' or '\'
 #
-# The instance runs no IMAP/POP (protocols empty), no TLS (Postfix does TLS) and no failure delay.
+# The instance runs no IMAP/POP (protocols empty; unless DOVECOT_IMAP_PORT), no TLS (Postfix does TLS)
+# and no failure delay.
 # disable_plaintext_auth = no: Postfix decides where AUTH is offered (smtpd_tls_auth_only per listener).
 
 DOVECOT_PID=
 DOVECOT_EXTRA_CONF=${DOVECOT_EXTRA_CONF:-}
+DOVECOT_IMAP_PORT=${DOVECOT_IMAP_PORT:-}
 
 dovecot_hash() {
     doveadm pw -s "$1" -p "$2"
@@ -32,9 +39,14 @@ dovecot_write_conf() {
         /^[[:space:]]*connect[[:space:]]*=/ { print connect; next }
         { print }' "$sql_src" >"$dir/dovecot-sql.conf.ext"
     chmod 0600 "$dir/dovecot-sql.conf.ext"
+    local protocols='' imap_conf=''
+    if [ -n "$DOVECOT_IMAP_PORT" ]; then
+        protocols=imap
+        imap_conf=$(dovecot_imap_conf "$dir")$'\n'
+    fi
     cat >"$dir/dovecot.conf" <<CONF
 # Written by tests/lib/dovecot.sh: an auth-only Dovecot for the e2e tests.
-protocols =
+protocols =${protocols:+ $protocols}
 base_dir = $dir/run
 state_dir = $dir/state
 log_path = $dir/dovecot.log
@@ -58,7 +70,37 @@ service auth {
     group = postfix
   }
 }
-$DOVECOT_EXTRA_CONF
+$imap_conf$DOVECOT_EXTRA_CONF
+CONF
+}
+
+# The IMAP part of dovecot.conf (DOVECOT_IMAP_PORT set): only what an IMAP LOGIN needs.
+dovecot_imap_conf() {
+    local dir=$1
+    # After a successful LOGIN the imap process (userdb: uid nobody) opens the mailbox; give it one.
+    mkdir -p "$dir/mail"
+    chown nobody "$dir/mail"
+    chmod 0700 "$dir/mail"
+    cat <<CONF
+# IMAP on loopback only (tests/lib/dovecot.sh, DOVECOT_IMAP_PORT).
+listen = 127.0.0.1
+mail_location = maildir:$dir/mail/%Lu
+# All logins come from 127.0.0.1 (saslauthd): without this, each failed login the tests provoke delays
+# the next login from that address by 2-15 s (Dovecot's auth penalty; login_trusted_networks does not help).
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $DOVECOT_IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
 CONF
 }
 
@@ -82,6 +124,11 @@ dovecot_start() {
         return 1
     fi
     DOVECOT_PID=$(cat "$dir/run/master.pid")
+    if [ -n "$DOVECOT_IMAP_PORT" ] && ! e2e_wait_port 127.0.0.1 "$DOVECOT_IMAP_PORT" 10 "$DOVECOT_PID"; then
+        echo "dovecot does not listen on 127.0.0.1:$DOVECOT_IMAP_PORT (IMAP)" >&2
+        e2e_show_file "$DOVECOT_LOG" >&2
+        return 1
+    fi
 }
 
 dovecot_stop() {
@@ -92,4 +139,15 @@ dovecot_stop() {
 
 dovecot_auth_test() {
     doveadm -c "$DOVECOT_CONF" auth test "$1" "$2" >/dev/null 2>&1
+}
+
+dovecot_imap_login() {
+    local user=$1 pw=$2 reply
+    [ -n "$DOVECOT_IMAP_PORT" ] || return 2
+    # bash's /dev/tcp: greeting, LOGIN, LOGOUT; the tagged reply to LOGIN decides. Bounded by timeout.
+    # shellcheck disable=SC2016  # the inner script expands its own positional parameters
+    reply=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "a1 LOGIN \"%s\" \"%s\"\r\na2 LOGOUT\r\n" "$2" "$3" >&3
+        cat <&3' _ "$DOVECOT_IMAP_PORT" "$user" "$pw" 2>/dev/null)
+    printf '%s\n' "$reply" | grep -q '^a1 OK'
 }

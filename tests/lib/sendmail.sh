@@ -22,8 +22,19 @@
 #                                     registers sendmail_stop with e2e_defer
 #   sendmail_stop                     SIGTERM to the daemon, bounded wait
 #   sendmail_ns CMD...                run CMD inside the daemon's namespaces (nsenter), e.g. sendmail -bp
+#
+# SASL through saslauthd instead of sasldb (one password store: docs/sendmail.md), e.g. rimap to Dovecot:
+#   sendmail_saslauthd_start DIR MECH OPTION [FLAG...]
+#                                     saslauthd -a MECH -O OPTION -m DIR (its mux socket DIR/mux, never the
+#                                     system's) in the foreground (-d), FLAGs added (e.g. -r); sets
+#                                     SASLAUTHD_PID, SASLAUTHD_MUX, SASLAUTHD_LOG; registers its stop
+#   sendmail_saslauthd_stop           SIGTERM to saslauthd by PID, bounded wait
+#   sendmail_saslauthd_test USER PW   testsaslauthd against SASLAUTHD_MUX (service smtp; exit 0 = OK)
+#   sendmail_use_saslauthd MUX        after sendmail_configure: Sendmail.conf says pwcheck_method saslauthd
+#                                     with saslauthd_path MUX (instead of auxprop sasldb)
 
 SENDMAIL_PID=
+SASLAUTHD_PID=
 
 sendmail_available() {
     [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && command -v nsenter >/dev/null &&
@@ -173,4 +184,39 @@ sendmail_stop() {
 
 sendmail_ns() {
     nsenter -t "$SENDMAIL_PID" -m -u "$@"
+}
+
+sendmail_use_saslauthd() {
+    # Cyrus asks saslauthd over its mux socket; the path includes "/mux".
+    printf 'pwcheck_method: saslauthd\nsaslauthd_path: %s\nmech_list: PLAIN LOGIN\n' "$1" \
+        >"$SENDMAIL_DIR/sasl/Sendmail.conf"
+}
+
+sendmail_saslauthd_start() {
+    local dir=$1 mech=$2 option=$3
+    shift 3
+    mkdir -p "$dir"
+    chmod 0755 "$dir"
+    SASLAUTHD_MUX=$dir/mux
+    SASLAUTHD_LOG=$dir/saslauthd.log
+    # -d: foreground, log to stderr (no syslog here); -n 0: one short-lived child per request, so
+    # stopping the parent by PID leaves no worker behind; no -c: every login is checked again.
+    e2e_start_bg "$SASLAUTHD_LOG" saslauthd -a "$mech" -O "$option" -m "$dir" -d -n 0 "$@"
+    SASLAUTHD_PID=$E2E_BG_PID
+    e2e_defer sendmail_saslauthd_stop
+    if ! e2e_wait_until 10 test -S "$SASLAUTHD_MUX" || ! e2e_alive "$SASLAUTHD_PID"; then
+        echo "saslauthd did not create $SASLAUTHD_MUX" >&2
+        e2e_show_file "$SASLAUTHD_LOG" >&2
+        return 1
+    fi
+}
+
+sendmail_saslauthd_stop() {
+    [ -n "$SASLAUTHD_PID" ] || return 0
+    e2e_stop_pid "$SASLAUTHD_PID" 10
+    SASLAUTHD_PID=
+}
+
+sendmail_saslauthd_test() {
+    testsaslauthd -f "$SASLAUTHD_MUX" -s smtp -u "$1" -p "$2" >/dev/null 2>&1
 }
