@@ -1,6 +1,5 @@
 #include "policyd/server.hpp"
 
-#include <algorithm>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -25,39 +24,27 @@ std::string describe_peer(const asio::generic::stream_protocol::endpoint& endpoi
     return sa->sa_family == AF_INET6 ? "[" + std::string(host) + "]:" + port : std::string(host) + ":" + port;
 }
 
-// How often the idle sweep runs: a quarter of the timeout, between 10 ms and 1 s. The default timeout
-// (330 s) thus closes an idle connection within a second of it; no connection re-arms a timer per request.
-std::chrono::milliseconds sweep_interval(std::chrono::milliseconds idle_timeout) {
-    return std::clamp(idle_timeout / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
-}
-
 }  // namespace
 
 Server::Server(RequestHandler& handler, ServerSettings settings, unsigned io_threads, unsigned workers)
     : handler_(handler),
       settings_(std::make_shared<const ServerSettings>(settings)),
       io_thread_count_(io_threads == 0 ? 1 : io_threads),
-      workers_(workers == 0 ? 1 : workers) {
-    for (unsigned i = 0; i < io_thread_count_; ++i) loops_.push_back(std::make_unique<Loop>());
-}
+      io_(static_cast<int>(io_thread_count_)),
+      work_(boost::asio::make_work_guard(io_)),
+      workers_(workers == 0 ? 1 : workers) {}
 
 Server::~Server() {
     stop(std::chrono::milliseconds(0));
-    // The acceptors and the sweep timer belong to the first loop, and its pending handlers may hold
-    // connections of the other loops (an accept in progress): destroy them first, then the loops in order.
-    sweep_timer_.reset();
-    listeners_.clear();
-    for (auto& loop : loops_) loop.reset();
 }
 
 void Server::add_listener(BoundSocket& socket) {
     Listener l;
-    l.acceptor = std::make_unique<Acceptor>(loops_.front()->io.get_executor());
+    l.acceptor = std::make_unique<Acceptor>(asio::make_strand(io_));
     const int protocol = socket.family == AF_UNIX ? 0 : IPPROTO_TCP;
     l.acceptor->assign(asio::generic::stream_protocol(socket.family, protocol), socket.fd);
     socket.fd = -1;
-    l.description = std::make_shared<const std::string>(socket.family == AF_UNIX ? socket.description
-                                                                                 : "inet:" + socket.description);
+    l.description = socket.family == AF_UNIX ? socket.description : "inet:" + socket.description;
     listeners_.push_back(std::move(l));
 }
 
@@ -68,24 +55,17 @@ void Server::start() {
         Listener* listener = &l;
         asio::post(l.acceptor->get_executor(), [this, listener] { accept_next(*listener); });
     }
-    sweep_timer_ = std::make_unique<asio::steady_timer>(loops_.front()->io.get_executor());
-    asio::post(loops_.front()->io.get_executor(), [this] { schedule_sweep(); });
-    for (auto& loop : loops_) {
-        asio::io_context* io = &loop->io;
-        threads_.emplace_back([io] { io->run(); });
-    }
+    for (unsigned i = 0; i < io_thread_count_; ++i) threads_.emplace_back([this] { io_.run(); });
 }
 
 void Server::accept_next(Listener& listener) {
     if (stopping_ || !listener.acceptor->is_open()) return;
-    // New connections go to the I/O threads in turn.
-    Loop& loop = *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
-    auto connection = std::make_shared<Connection>(*this, loop.io.get_executor(), listener.description);
+    auto connection = std::make_shared<Connection>(*this, asio::make_strand(io_), listener.description);
     listener.acceptor->async_accept(connection->socket(), [this, &listener, connection](const boost::system::error_code& ec) {
         if (ec) {
             if (ec == asio::error::operation_aborted || stopping_) return;
             // EMFILE and friends: log, pause briefly by re-posting, never spin
-            log_warning("accept on " + *listener.description + " failed: " + ec.message());
+            log_warning("accept on " + listener.description + " failed: " + ec.message());
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         } else {
             on_accepted(connection);
@@ -139,43 +119,10 @@ std::size_t Server::connection_count() const {
 
 void Server::update_settings(const ServerSettings& settings) {
     std::atomic_store(&settings_, std::make_shared<const ServerSettings>(settings));
-    settings_generation_.fetch_add(1, std::memory_order_acq_rel);  // connections re-read on their next request
 }
 
 std::shared_ptr<const ServerSettings> Server::settings() const {
     return std::atomic_load(&settings_);
-}
-
-// On the first loop. The interval follows the idle timeout, which SIGHUP may change.
-void Server::schedule_sweep() {
-    if (stopping_) return;
-    sweep_timer_->expires_after(sweep_interval(settings()->idle_timeout));
-    sweep_timer_->async_wait([this](const boost::system::error_code& ec) {
-        if (ec || stopping_) return;
-        sweep_idle();
-        schedule_sweep();
-    });
-}
-
-// Finds connections with no activity for idle_timeout; each closes itself on its own thread (where it
-// checks again: it may have become active since).
-void Server::sweep_idle() {
-    const std::int64_t timeout = settings()->idle_timeout.count();
-    const std::int64_t now = Connection::now_ms();
-    std::vector<std::shared_ptr<Connection>> idle;
-    {
-        // ~Connection unregisters under this lock first thing, so every connection listed here is alive
-        // while we look at it.
-        std::lock_guard<std::mutex> lock(connections_mutex_);
-        for (auto& entry : connections_) {
-            if (now - entry.first->last_active_ms() < timeout) continue;
-            if (auto c = entry.second.lock()) idle.push_back(std::move(c));
-        }
-    }
-    for (auto& c : idle) {
-        const Executor ex = c->socket().get_executor();
-        asio::post(ex, [c = std::move(c), now, timeout] { c->close_if_idle(now, timeout); });
-    }
 }
 
 void Server::stop(std::chrono::milliseconds grace) {
@@ -189,10 +136,6 @@ void Server::stop(std::chrono::milliseconds grace) {
             acceptor->close(ignored);
         });
     }
-    if (sweep_timer_) {
-        asio::steady_timer* timer = sweep_timer_.get();
-        asio::post(loops_.front()->io.get_executor(), [timer] { timer->cancel(); });
-    }
     // Collected under the lock, posted and released outside it: dropping what may be the last
     // reference runs ~Connection, which takes the same lock.
     std::vector<std::shared_ptr<Connection>> open;
@@ -202,10 +145,7 @@ void Server::stop(std::chrono::milliseconds grace) {
             if (auto c = entry.second.lock()) open.push_back(std::move(c));
         }
     }
-    for (auto& c : open) {
-        const Executor ex = c->socket().get_executor();
-        asio::post(ex, [c] { c->shutdown(); });
-    }
+    for (auto& c : open) asio::post(c->socket().get_executor(), [c] { c->shutdown(); });
     open.clear();
     if (started_) {
         std::unique_lock<std::mutex> lock(connections_mutex_);
@@ -214,10 +154,8 @@ void Server::stop(std::chrono::milliseconds grace) {
             log_warning(std::to_string(connections_.size()) + " connection(s) still busy at shutdown; closing them");
     }
     workers_.join();
-    for (auto& loop : loops_) {
-        loop->work.reset();
-        loop->io.stop();
-    }
+    work_.reset();
+    io_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
 }
