@@ -128,7 +128,8 @@ const std::vector<Key>& keys() {
         number("database", "write_timeout", FIELD(database.write_timeout), 1, 3600, "seconds",
                "How long to wait while sending a query before the database counts as unavailable."),
         number("database", "pool_size", FIELD(database.pool_size), 1, 256, "connections",
-               "Database connections per process; a worker holds one while it waits on the database."),
+               "Database connections per process (of each of its two pools: rules and audit trail, rate "
+               "limits). Waiting END-OF-MESSAGE charges share a transaction, so they need few."),
 
         list("policyd", "listen", FIELD(policyd.listen),
              "inet:HOST:PORT (IPv6: inet:[ADDR]:PORT) or unix:/absolute/path; repeat the key for more",
@@ -152,7 +153,8 @@ const std::vector<Key>& keys() {
                "I/O threads serving the connections."),
         number("policyd", "workers", FIELD(policyd.workers), 1, 256, "threads",
                "Threads for requests that may wait on the database (END-OF-MESSAGE charging), so "
-               "cached RCPT decisions never wait behind them."),
+               "cached RCPT decisions never wait behind them. Charges waiting together are written in "
+               "one transaction, so more workers mean larger batches."),
         number("policyd", "idle_timeout", FIELD(policyd.idle_timeout), 1, 86400, "seconds",
                "A connection idle this long is closed. Keep it above Postfix's "
                "smtpd_policy_service_max_idle (300 s), so Postfix closes first."),

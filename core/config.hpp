@@ -20,7 +20,7 @@ struct DatabaseConfig {
     unsigned connect_timeout = 5;       // seconds
     unsigned read_timeout = 5;
     unsigned write_timeout = 5;
-    unsigned pool_size = 4;             // connections per process (one per worker at a time)
+    unsigned pool_size = 4;             // connections per process (charges share them: group commit)
 };
 
 struct CacheConfig {
@@ -43,7 +43,7 @@ struct PolicydConfig {
     std::string socket_group;
     std::string socket_mode = "0660";
     unsigned threads = 2;               // I/O threads
-    unsigned workers = 4;               // threads for work that may wait on the database
+    unsigned workers = 32;              // threads for work that may wait on the database
     unsigned idle_timeout = 330;        // seconds; above Postfix's smtpd_policy_service_max_idle (300)
     unsigned max_connections = 10000;
     unsigned max_line_length = 4096;

@@ -84,9 +84,13 @@ Decision allowed(Verdict verdict, Reason reason) {
 std::optional<Decision> Rules::account_status(const Account& account) const {
     const Authority& a = *account.authority;
     const std::string who = shown(account.login);
-    auto customer_of_domain = snap.customers.find(account.domain->customer_id);
-    const bool domain_customer_active =
-        customer_of_domain != snap.customers.end() && customer_of_domain->second.active;
+    bool domain_customer_active = false;
+    if (account.domain_customer) {
+        domain_customer_active = account.domain_customer->active;
+    } else {
+        auto customer_of_domain = snap.customers.find(account.domain->customer_id);
+        domain_customer_active = customer_of_domain != snap.customers.end() && customer_of_domain->second.active;
+    }
     if (!a.active || !account.user->active)
         return refuse("authority", Verdict::reject, Reason::account_disabled, 550, "5.7.1",
                       "Relay access for " + who + " is disabled");

@@ -81,28 +81,36 @@ void EventWriter::flush() {
         }
     }
 
-    // Last-use stamps: only the latest per account matters.
-    std::vector<Use> uses;
+    // Last-use stamps: only the latest per account matters, all of them in one store call.
+    std::vector<Store::UseStamp> uses;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         std::unordered_map<Id, std::size_t> latest;
         for (Use& use : uses_) {
             auto [it, inserted] = latest.emplace(use.authority_id, uses.size());
-            if (inserted) uses.push_back(std::move(use));
-            else if (use.when >= uses[it->second].when) uses[it->second] = std::move(use);
+            if (inserted) uses.push_back(Store::UseStamp{use.authority_id, use.when, std::move(use.client_address)});
+            else if (use.when >= uses[it->second].when) {
+                uses[it->second] = Store::UseStamp{use.authority_id, use.when, std::move(use.client_address)};
+            }
         }
         uses_.clear();
     }
-    for (std::size_t i = 0; i < uses.size(); ++i) {
-        try {
-            store_.record_use(uses[i].authority_id, uses[i].when, uses[i].client_address);
-        } catch (const StoreTransientError&) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            for (std::size_t k = uses.size(); k > i && uses_.size() < max_queue_; --k) {
-                uses_.push_front(std::move(uses[k - 1]));
-            }
-            throw;
+    if (uses.empty()) return;
+    try {
+        store_.record_uses(uses);
+    } catch (const StoreTransientError&) {
+        // Back to the front (within the bound); newer stamps of the same account queued meanwhile win
+        // when the next flush coalesces them.
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (std::size_t k = uses.size(); k > 0 && uses_.size() < max_queue_; --k) {
+            Store::UseStamp& u = uses[k - 1];
+            uses_.push_front(Use{u.authority_id, u.when, std::move(u.client_address)});
         }
+        throw;
+    } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        dropped_ += uses.size();
+        throw;
     }
 }
 

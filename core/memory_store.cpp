@@ -11,24 +11,24 @@ namespace relay {
 
 Id SnapshotBuilder::add_customer(const std::string& name, bool active) {
     const Id id = next_id_++;
-    snapshot_.customers[id] = Customer{id, name, active};
+    customers_[id] = Customer{id, name, active};
     return id;
 }
 
 Id SnapshotBuilder::add_domain(Id customer_id, const std::string& name, bool active, bool is_local) {
     const Id id = next_id_++;
-    snapshot_.domains[id] = Domain{id, customer_id, name, active, is_local};
+    domains_[id] = Domain{id, customer_id, name, active, is_local};
     return id;
 }
 
 Id SnapshotBuilder::add_user(Id domain_id, const std::string& local_part, bool active) {
     const Id id = next_id_++;
-    snapshot_.users[id] = User{id, domain_id, local_part, active};
+    users_[id] = User{id, domain_id, local_part, active};
     return id;
 }
 
 Id SnapshotBuilder::default_customer() {
-    for (const auto& [id, c] : snapshot_.customers) {
+    for (const auto& [id, c] : customers_) {
         if (c.name == "Default customer") return id;
     }
     return add_customer("Default customer");
@@ -36,7 +36,7 @@ Id SnapshotBuilder::default_customer() {
 
 Domain& SnapshotBuilder::domain(const std::string& name) {
     const auto wanted = normalize_domain(name);
-    for (auto& [id, d] : snapshot_.domains) {
+    for (auto& [id, d] : domains_) {
         if (d.name == name || (wanted && normalize_domain(d.name) == wanted)) return d;
     }
     throw std::out_of_range("SnapshotBuilder: no domain " + name);
@@ -54,20 +54,20 @@ Authority& SnapshotBuilder::add_account(const std::string& login, Id customer_id
     }
     const Id user_id = add_user(domain_id, login.substr(0, at));
     const Id id = next_id_++;
-    Authority& a = snapshot_.authorities[id];
+    Authority& a = authorities_[id];
     a.id = id;
     a.user_id = user_id;
-    a.customer_id = customer_id != 0 ? customer_id : snapshot_.domains.at(domain_id).customer_id;
+    a.customer_id = customer_id != 0 ? customer_id : domains_.at(domain_id).customer_id;
     return a;
 }
 
 Authority& SnapshotBuilder::authority(const std::string& login) {
     const AddressResult wanted = parse_address(login);
-    for (auto& [id, a] : snapshot_.authorities) {
-        auto u = snapshot_.users.find(a.user_id);
-        if (u == snapshot_.users.end()) continue;
-        auto d = snapshot_.domains.find(u->second.domain_id);
-        if (d == snapshot_.domains.end()) continue;
+    for (auto& [id, a] : authorities_) {
+        auto u = users_.find(a.user_id);
+        if (u == users_.end()) continue;
+        auto d = domains_.find(u->second.domain_id);
+        if (d == domains_.end()) continue;
         const AddressResult have = parse_address(u->second.local_part + "@" + d->second.name);
         if (wanted.ok && have.ok && have.address.str() == wanted.address.str()) return a;
     }
@@ -78,29 +78,28 @@ void SnapshotBuilder::add_sender(Id authority_id, const std::string& pattern) {
     std::string error;
     auto p = parse_sender_pattern(pattern, &error);
     if (!p) throw std::invalid_argument("SnapshotBuilder: sender pattern " + pattern + ": " + error);
-    snapshot_.authorities.at(authority_id).senders.push_back(*p);
+    authorities_.at(authority_id).senders.push_back(*p);
 }
 
 void SnapshotBuilder::add_network(Id authority_id, const std::string& cidr) {
     std::string error;
     auto c = Cidr::parse(cidr, &error);
     if (!c) throw std::invalid_argument("SnapshotBuilder: network " + cidr + ": " + error);
-    snapshot_.authorities.at(authority_id).networks.push_back(*c);
+    authorities_.at(authority_id).networks.push_back(*c);
 }
 
 void SnapshotBuilder::add_rate_limit(RateLimit limit) {
     if (limit.id == 0) limit.id = next_id_++;
-    snapshot_.rate_limits.push_back(std::move(limit));
+    rate_limits_.push_back(std::move(limit));
 }
 
 Snapshot SnapshotBuilder::build(std::vector<std::string>* warnings) const {
     Snapshot s;
-    s.generation = snapshot_.generation;
-    s.customers = snapshot_.customers;
-    s.domains = snapshot_.domains;
-    s.users = snapshot_.users;
-    s.authorities = snapshot_.authorities;
-    s.rate_limits = snapshot_.rate_limits;
+    for (const auto& [id, row] : customers_) s.customers.emplace(id, row);
+    for (const auto& [id, row] : domains_) s.domains.emplace(id, row);
+    for (const auto& [id, row] : users_) s.users.emplace(id, row);
+    for (const auto& [id, row] : authorities_) s.authorities.emplace(id, row);
+    s.rate_limits = rate_limits_;
     std::vector<std::string> found = s.build_indexes();
     if (warnings) {
         *warnings = std::move(found);
@@ -155,7 +154,7 @@ std::shared_ptr<Snapshot> MemoryStore::load_snapshot() {
     std::lock_guard<std::mutex> lock(mutex_);
     ++load_calls_;
     maybe_throw("load_snapshot");
-    auto copy = std::make_shared<Snapshot>(rules_);  // the copy constructor rebuilds the indexes
+    auto copy = std::make_shared<Snapshot>(rules_);  // indexes included (they hold positions, not pointers)
     copy->generation = generation_;
     return copy;
 }

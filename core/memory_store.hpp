@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,14 +47,13 @@ public:
     void add_network(Id authority_id, const std::string& cidr);    // throws std::invalid_argument if bad
     void add_rate_limit(RateLimit limit);
 
-    Customer& customer(Id id) { return snapshot_.customers.at(id); }
-    Domain& domain(Id id) { return snapshot_.domains.at(id); }
+    // Any row, to change a field or to break a foreign key deliberately.
+    Customer& customer(Id id) { return customers_.at(id); }
+    Domain& domain(Id id) { return domains_.at(id); }
     Domain& domain(const std::string& name);  // throws std::out_of_range
-    User& user(Id id) { return snapshot_.users.at(id); }
-    Authority& authority(Id id) { return snapshot_.authorities.at(id); }
+    User& user(Id id) { return users_.at(id); }
+    Authority& authority(Id id) { return authorities_.at(id); }
     Authority& authority(const std::string& login);  // throws std::out_of_range
-    // The raw tables, to add deliberately broken rows.
-    Snapshot& raw() { return snapshot_; }
 
     // A copy with indexes built. Any build_indexes() warning throws std::invalid_argument unless
     // warnings is given, in which case they are returned there.
@@ -63,7 +63,12 @@ public:
 private:
     Id default_customer();
     Id next_id_ = 1;  // ids are unique across all tables, which makes mix-ups visible in tests
-    Snapshot snapshot_;
+    // std::map, not the Snapshot's tables: references handed out must survive later additions.
+    std::map<Id, Customer> customers_;
+    std::map<Id, Domain> domains_;
+    std::map<Id, User> users_;
+    std::map<Id, Authority> authorities_;
+    std::vector<RateLimit> rate_limits_;
 };
 
 class MemoryStore : public Store {

@@ -8,15 +8,6 @@
 namespace relay {
 namespace {
 
-template <typename Map>
-std::vector<Id> sorted_ids(const Map& map) {
-    std::vector<Id> ids;
-    ids.reserve(map.size());
-    for (const auto& entry : map) ids.push_back(entry.first);
-    std::sort(ids.begin(), ids.end());
-    return ids;
-}
-
 std::string row(const char* table, Id id) {
     return std::string(table) + " id " + std::to_string(id);
 }
@@ -57,42 +48,45 @@ std::optional<AuthMode> auth_mode_from_string(std::string_view s) {
     return std::nullopt;
 }
 
-Snapshot::Snapshot(const Snapshot& other)
-    : generation(other.generation),
-      loaded_at(other.loaded_at),
-      customers(other.customers),
-      domains(other.domains),
-      users(other.users),
-      authorities(other.authorities),
-      rate_limits(other.rate_limits) {
-    build_indexes();
-}
-
-Snapshot& Snapshot::operator=(const Snapshot& other) {
-    if (this != &other) {
-        Snapshot copy(other);
-        *this = std::move(copy);
-    }
-    return *this;
-}
-
 // Rows are visited in id order so that, when two rows collide (which the database's UNIQUE keys should
 // prevent), the lower id wins every time and the warning names the loser.
 std::vector<std::string> Snapshot::build_indexes() {
-    domain_by_name_.clear();
-    authority_by_login_.clear();
-    authority_by_user_.clear();
-    login_by_authority_.clear();
+    links_.assign(authorities.size(), AccountLinks{});
+    logins_.clear();
+    account_count_ = 0;
     ip_networks_.clear();
     std::vector<std::string> warnings;
 
-    for (Id id : sorted_ids(domains)) {
-        Domain& d = domains.at(id);
-        if (!customers.count(d.customer_id)) {
+    index_domains(warnings);
+    for (auto& entry : users) entry.second.local_part = ascii_lower(entry.second.local_part);
+
+    authority_by_login_.reset(authorities.size());
+    logins_.reserve(authorities.size() * 24);
+    std::vector<bool> user_taken(users.size(), false);
+    for (std::size_t i = 0; i < authorities.size(); ++i) index_authority(i, warnings, user_taken);
+    logins_.shrink_to_fit();
+
+    std::stable_sort(ip_networks_.begin(), ip_networks_.end(), [this](const auto& a, const auto& b) {
+        if (a.first.prefix != b.first.prefix) return a.first.prefix > b.first.prefix;
+        return authorities.row_at(a.second).first < authorities.row_at(b.second).first;
+    });
+    ip_networks_.shrink_to_fit();
+    return warnings;
+}
+
+void Snapshot::index_domains(std::vector<std::string>& warnings) {
+    domain_by_name_.reset(domains.size());
+    domain_customer_.assign(domains.size(), kNone);
+    const auto name_at = [this](std::uint32_t position) { return domain_name_at(position); };
+    for (std::size_t position = 0; position < domains.size(); ++position) {
+        auto& [id, d] = domains.row_at(position);
+        auto customer = customers.find(d.customer_id);
+        if (customer == customers.end()) {
             warnings.push_back(row("domains", id) + " (" + printable(d.name, 100) + "): customer_id " +
                                std::to_string(d.customer_id) + " does not exist; domain ignored");
             continue;
         }
+        domain_customer_[position] = static_cast<std::uint32_t>(customers.position(customer));
         std::string error;
         auto name = normalize_domain(d.name, &error);
         if (!name) {
@@ -101,21 +95,14 @@ std::vector<std::string> Snapshot::build_indexes() {
             continue;
         }
         d.name = std::move(*name);
-        if (!domain_by_name_.emplace(d.name, &d).second)
+        if (!domain_by_name_.insert(d.name, static_cast<std::uint32_t>(position), name_at))
             warnings.push_back(row("domains", id) + ": duplicate name " + d.name + "; domain ignored");
     }
-    for (auto& entry : users) entry.second.local_part = ascii_lower(entry.second.local_part);
-
-    for (Id id : sorted_ids(authorities)) index_authority(authorities.at(id), warnings);
-
-    std::stable_sort(ip_networks_.begin(), ip_networks_.end(), [](const auto& a, const auto& b) {
-        if (a.first.prefix != b.first.prefix) return a.first.prefix > b.first.prefix;
-        return a.second->id < b.second->id;
-    });
-    return warnings;
 }
 
-void Snapshot::index_authority(const Authority& a, std::vector<std::string>& warnings) {
+void Snapshot::index_authority(std::size_t position, std::vector<std::string>& warnings,
+                               std::vector<bool>& user_taken) {
+    const Authority& a = authorities.row_at(position).second;
     const std::string name = row("smtp_authorities", a.id);
     auto user = users.find(a.user_id);
     if (user == users.end()) {
@@ -128,7 +115,8 @@ void Snapshot::index_authority(const Authority& a, std::vector<std::string>& war
                            " does not exist or is ignored; ignored");
         return;
     }
-    if (!customers.count(a.customer_id)) {
+    auto customer = customers.find(a.customer_id);
+    if (customer == customers.end()) {
         warnings.push_back(name + ": customer_id " + std::to_string(a.customer_id) + " does not exist; ignored");
         return;
     }
@@ -141,48 +129,73 @@ void Snapshot::index_authority(const Authority& a, std::vector<std::string>& war
         return;
     }
     const std::string key = login.address.str();
-    if (authority_by_user_.count(a.user_id) || authority_by_login_.count(key)) {
+    const std::size_t user_position = users.position(user);
+    const auto login_at = [this](std::uint32_t p) { return login_of(p); };
+    if (user_taken[user_position] || authority_by_login_.find(key, login_at) != kNone) {
         warnings.push_back(name + ": a second authority for " + key + "; ignored");
         return;
     }
-    authority_by_user_.emplace(a.user_id, &a);
-    authority_by_login_.emplace(key, &a);
-    login_by_authority_.emplace(a.id, key);
+    AccountLinks& links = links_[position];
+    links.user = static_cast<std::uint32_t>(user_position);
+    links.domain = static_cast<std::uint32_t>(domains.position(domain));
+    links.customer = static_cast<std::uint32_t>(customers.position(customer));
+    links.login_offset = static_cast<std::uint32_t>(logins_.size());
+    links.login_size = static_cast<std::uint32_t>(key.size());
+    logins_ += key;
+    authority_by_login_.insert(key, static_cast<std::uint32_t>(position), login_at);
+    user_taken[user_position] = true;
+    ++account_count_;
     if (a.active && a.auth_mode == AuthMode::ip) {
-        for (const Cidr& net : a.networks) ip_networks_.emplace_back(net, &a);
+        for (const Cidr& net : a.networks) ip_networks_.emplace_back(net, static_cast<std::uint32_t>(position));
     }
 }
 
-const Domain* Snapshot::find_domain(const std::string& normalised_name) const {
-    auto it = domain_by_name_.find(normalised_name);
-    return it == domain_by_name_.end() ? nullptr : it->second;
+std::string_view Snapshot::login_of(std::uint32_t authority_position) const {
+    const AccountLinks& links = links_[authority_position];
+    return std::string_view(logins_).substr(links.login_offset, links.login_size);
+}
+
+Account Snapshot::account_at(std::uint32_t authority_position) const {
+    const AccountLinks& links = links_[authority_position];
+    Account account;
+    account.authority = &authorities.row_at(authority_position).second;
+    account.user = &users.row_at(links.user).second;
+    account.domain = &domains.row_at(links.domain).second;
+    account.customer = &customers.row_at(links.customer).second;
+    account.login = std::string(login_of(authority_position));
+    // Indexed accounts only have domains whose customer exists (index_domains checked it).
+    account.domain_customer = &customers.row_at(domain_customer_[links.domain]).second;
+    return account;
+}
+
+const Domain* Snapshot::find_domain(std::string_view normalised_name) const {
+    const std::uint32_t position =
+        domain_by_name_.find(normalised_name, [this](std::uint32_t p) { return domain_name_at(p); });
+    return position == kNone ? nullptr : &domains.row_at(position).second;
 }
 
 std::optional<Account> Snapshot::find_account(std::string_view login) const {
     const AddressResult parsed = parse_address(login);
     if (!parsed.ok) return std::nullopt;
-    auto it = authority_by_login_.find(parsed.address.str());
-    if (it == authority_by_login_.end()) return std::nullopt;
-    return account_by_authority(it->second->id);
+    const std::uint32_t position =
+        authority_by_login_.find(parsed.address.str(), [this](std::uint32_t p) { return login_of(p); });
+    if (position == kNone) return std::nullopt;
+    return account_at(position);
 }
 
 std::optional<Account> Snapshot::account_by_authority(Id authority_id) const {
-    auto login = login_by_authority_.find(authority_id);
-    if (login == login_by_authority_.end()) return std::nullopt;
-    // Everything below was checked by build_indexes(), so at() cannot throw for an indexed authority.
-    Account account;
-    account.authority = &authorities.at(authority_id);
-    account.user = &users.at(account.authority->user_id);
-    account.domain = &domains.at(account.user->domain_id);
-    account.customer = &customers.at(account.authority->customer_id);
-    account.login = login->second;
-    return account;
+    auto it = authorities.find(authority_id);
+    if (it == authorities.end()) return std::nullopt;
+    const std::size_t position = authorities.position(it);
+    if (position >= links_.size() || links_[position].user == kNone) return std::nullopt;
+    return account_at(static_cast<std::uint32_t>(position));
 }
 
 std::vector<std::pair<const Authority*, unsigned>> Snapshot::ip_accounts_for(const IpAddress& client) const {
     std::vector<std::pair<const Authority*, unsigned>> out;
-    for (const auto& [net, authority] : ip_networks_) {
+    for (const auto& [net, position] : ip_networks_) {
         if (!net.contains(client)) continue;
+        const Authority* authority = &authorities.row_at(position).second;
         // ip_networks_ is sorted by prefix, so the first hit per authority is its most specific one.
         const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& e) { return e.first == authority; });
         if (!seen) out.emplace_back(authority, net.prefix);
@@ -190,7 +203,7 @@ std::vector<std::pair<const Authority*, unsigned>> Snapshot::ip_accounts_for(con
     return out;
 }
 
-bool Snapshot::is_local_domain(const std::string& normalised_name) const {
+bool Snapshot::is_local_domain(std::string_view normalised_name) const {
     const Domain* d = find_domain(normalised_name);
     return d != nullptr && d->is_local;
 }

@@ -6,19 +6,20 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "core/address.hpp"
 #include "core/cidr.hpp"
 #include "core/clock.hpp"
+#include "core/model_compact.hpp"
 
 namespace relay {
 
 using Id = std::int64_t;
 
-enum class SenderPolicy { own_address, own_domain, customer_domains, listed_only };
-enum class AuthMode { sasl, ip, sasl_and_ip };
+enum class SenderPolicy : std::uint8_t { own_address, own_domain, customer_domains, listed_only };
+enum class AuthMode : std::uint8_t { sasl, ip, sasl_and_ip };
 
 const char* to_string(SenderPolicy p);
 const char* to_string(AuthMode m);
@@ -46,6 +47,8 @@ struct User {
     bool active = true;
 };
 
+// One per account, so it is kept small (88 bytes): the fields every account has inline, the ones most
+// accounts leave empty (suspend_reason, senders, networks) out of line, allocated only when set.
 struct Authority {
     Id id = 0;
     Id user_id = 0;
@@ -57,12 +60,12 @@ struct Authority {
     AuthMode auth_mode = AuthMode::sasl;
     bool allow_null_sender = false;
     std::optional<std::uint32_t> max_recipients_per_message;  // nullopt: no per-account cap
-    std::optional<std::uint64_t> max_message_bytes;
-    std::optional<TimePoint> valid_until;
-    std::optional<TimePoint> suspended_until;
-    std::string suspend_reason;
-    std::vector<SenderPattern> senders;  // authority_senders
-    std::vector<Cidr> networks;          // authority_networks
+    PackedOptional<std::uint64_t, MaxIsEmpty<std::uint64_t>> max_message_bytes;
+    PackedOptional<TimePoint, MinTimeIsEmpty<TimePoint>> valid_until;
+    PackedOptional<TimePoint, MinTimeIsEmpty<TimePoint>> suspended_until;
+    RareString suspend_reason;
+    RareVector<SenderPattern> senders;  // authority_senders
+    RareVector<Cidr> networks;          // authority_networks
 };
 
 enum class RateScope { global, customer, domain, authority, client_network };
@@ -94,48 +97,65 @@ struct Account {
     const Domain* domain = nullptr;     // the login's domain
     const Customer* customer = nullptr; // authority.customer_id (on whose behalf it sends)
     std::string login;                  // local_part@domain
+    // The login domain's customer (domain->customer_id), resolved once when the snapshot was built;
+    // nullptr in an Account put together by hand (then look it up in Snapshot::customers).
+    const Customer* domain_customer = nullptr;
 };
 
+// The tables are sorted vectors (IdTable) and the indexes hold positions in them, not pointers, so a
+// copy or a move of a Snapshot is complete by itself and never points into another Snapshot.
 class Snapshot {
 public:
-    Snapshot() = default;
-    // A copy gets its own indexes (rebuilt from the copied maps): the private indexes hold pointers into
-    // the maps and must never point into another Snapshot. Moving keeps the map nodes, so it is safe.
-    Snapshot(const Snapshot& other);
-    Snapshot& operator=(const Snapshot& other);
-    Snapshot(Snapshot&&) = default;
-    Snapshot& operator=(Snapshot&&) = default;
-
     std::uint64_t generation = 0;
     TimePoint loaded_at{};
 
-    std::unordered_map<Id, Customer> customers;
-    std::unordered_map<Id, Domain> domains;
-    std::unordered_map<Id, User> users;
-    std::unordered_map<Id, Authority> authorities;
+    IdTable<Id, Customer> customers;
+    IdTable<Id, Domain> domains;
+    IdTable<Id, User> users;
+    IdTable<Id, Authority> authorities;
     std::vector<RateLimit> rate_limits;
 
-    // Builds the look-up indexes below from the maps above. Call once after filling them; rows whose
+    // Builds the look-up indexes below from the tables above. Call once after filling them; rows whose
     // foreign keys point nowhere are left out of the indexes (and reported in the returned warnings).
+    // The tables must not change afterwards (the indexes hold positions in them).
     std::vector<std::string> build_indexes();
 
-    const Domain* find_domain(const std::string& normalised_name) const;
+    const Domain* find_domain(std::string_view normalised_name) const;
     // login as typed (any case, U-label or A-label domain); nullopt when there is no authority for it
     std::optional<Account> find_account(std::string_view login) const;
     std::optional<Account> account_by_authority(Id authority_id) const;
     // active auth_mode=ip authorities whose networks contain the address, most specific prefix first
     std::vector<std::pair<const Authority*, unsigned>> ip_accounts_for(const IpAddress& client) const;
-    bool is_local_domain(const std::string& normalised_name) const;
-    std::size_t account_count() const { return authority_by_login_.size(); }
+    bool is_local_domain(std::string_view normalised_name) const;
+    std::size_t account_count() const { return account_count_; }
 
 private:
-    void index_authority(const Authority& authority, std::vector<std::string>& warnings);
+    static constexpr std::uint32_t kNone = NameIndex::npos;
 
-    std::unordered_map<std::string, const Domain*> domain_by_name_;
-    std::unordered_map<std::string, const Authority*> authority_by_login_;
-    std::unordered_map<Id, const Authority*> authority_by_user_;
-    std::unordered_map<Id, std::string> login_by_authority_;  // only authorities that made it into the index
-    std::vector<std::pair<Cidr, const Authority*>> ip_networks_;
+    // What build_indexes() resolved for authorities.row_at(i): positions of its user, the login's domain
+    // and its customer, and its login (local_part@domain, parsed form) in logins_. user == kNone: the
+    // authority is not in the indexes.
+    struct AccountLinks {
+        std::uint32_t user = kNone;
+        std::uint32_t domain = kNone;
+        std::uint32_t customer = kNone;
+        std::uint32_t login_offset = 0;
+        std::uint32_t login_size = 0;
+    };
+
+    void index_domains(std::vector<std::string>& warnings);
+    void index_authority(std::size_t position, std::vector<std::string>& warnings, std::vector<bool>& user_taken);
+    std::string_view login_of(std::uint32_t authority_position) const;
+    Account account_at(std::uint32_t authority_position) const;
+    std::string_view domain_name_at(std::uint32_t position) const { return domains.row_at(position).second.name; }
+
+    NameIndex domain_by_name_;          // positions in domains
+    std::vector<std::uint32_t> domain_customer_;  // parallel to domains: position of its customer or kNone
+    NameIndex authority_by_login_;      // positions in authorities
+    std::vector<AccountLinks> links_;   // parallel to authorities
+    std::string logins_;                // every indexed login once, back to back
+    std::size_t account_count_ = 0;
+    std::vector<std::pair<Cidr, std::uint32_t>> ip_networks_;  // position in authorities
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

@@ -241,6 +241,9 @@ MysqlConnection::MysqlConnection(const DatabaseConfig& config) {
 MysqlConnection::~MysqlConnection() {
     if (!connection_) return;
     try {
+        // The statements first: closing one needs its connection.
+        cache_index_.clear();
+        cache_.clear();
         connection_->close();
     } catch (const sql::SQLException&) {
         // closing a connection whose server is gone: nothing to do
@@ -251,14 +254,29 @@ std::unique_ptr<sql::PreparedStatement> MysqlConnection::prepare(const std::stri
     return std::unique_ptr<sql::PreparedStatement>(connection_->prepareStatement(statement));
 }
 
+sql::PreparedStatement& MysqlConnection::cached(const std::string& statement) {
+    auto found = cache_index_.find(statement);
+    if (found != cache_index_.end()) {
+        cache_.splice(cache_.begin(), cache_, found->second);
+        return *found->second->second;
+    }
+    auto prepared = prepare(statement);  // throws before the cache changes
+    if (cache_.size() >= kMaxCachedStatements) {
+        cache_index_.erase(cache_.back().first);
+        cache_.pop_back();
+    }
+    cache_.emplace_front(statement, std::move(prepared));
+    cache_index_.emplace(statement, cache_.begin());
+    return *cache_.front().second;
+}
+
 std::unique_ptr<sql::ResultSet> MysqlConnection::query(const std::string& statement) {
     auto prepared = prepare(statement);
     return std::unique_ptr<sql::ResultSet>(prepared->executeQuery());
 }
 
 void MysqlConnection::execute(const std::string& statement) {
-    auto prepared = prepare(statement);
-    prepared->execute();
+    cached(statement).execute();
 }
 
 void MysqlConnection::transaction(const std::function<void()>& fn, bool consistent_read) {

@@ -15,8 +15,9 @@ namespace relay {
 
 namespace {
 
-constexpr int kLockDeadlock = 1213;  // ER_LOCK_DEADLOCK
-constexpr int kMaxAttempts = 6;      // deadlock retries and "create the missing rows" rounds, together
+constexpr int kLockWaitTimeout = 1205;  // ER_LOCK_WAIT_TIMEOUT
+constexpr int kLockDeadlock = 1213;     // ER_LOCK_DEADLOCK
+constexpr int kMaxAttempts = 6;         // deadlock retries and "create the missing rows" rounds, together
 // FROM_UNIXTIME() answers NULL after 2038-01-19 on MariaDB 10.11: a suspension never reaches past that.
 constexpr std::int64_t kLastDatetimeUnix = 2147483647;
 
@@ -24,6 +25,16 @@ std::string repeat(const std::string& item, std::size_t n, const char* separator
     std::string out;
     for (std::size_t i = 0; i < n; ++i) out += (i ? separator : "") + item;
     return out;
+}
+
+// Statements whose length depends on a count are prepared for the next power of two and the rest of the
+// placeholders repeat the last item (harmless in every statement below: a repeated key selects or
+// inserts nothing more, a repeated counter row writes the same state again and adds nothing), so that a
+// connection keeps a handful of shapes prepared instead of one per count.
+std::size_t shape(std::size_t n) {
+    std::size_t s = 1;
+    while (s < n) s *= 2;
+    return s;
 }
 
 std::string select_counters_sql(std::size_t n) {
@@ -37,8 +48,8 @@ std::string insert_missing_sql(std::size_t n) {
 }
 
 // One statement writes every changed row: the rows exist and are locked by us, so each VALUES row is an
-// update. A charged row gets its new state and last_charge_at; a refusing row keeps its state and counts
-// the refusal.
+// update. A charged row gets its new state and last_charge_at; refusals are added to the row's count
+// (a row may have refused several charges of a batch); NULL times leave the column as it is.
 std::string write_counters_sql(std::size_t n) {
     return "INSERT INTO rate_counters (rate_limit_id, subject_id, tat_us, period_end, used, last_charge_at, "
            "last_refusal_at, refusals) VALUES " +
@@ -68,73 +79,64 @@ const char* const kForgetRefusals = "DELETE FROM abuse_rate_refusals WHERE autho
 const char* const kPurgeNetworks = "DELETE FROM abuse_client_networks WHERE last_seen_at < FROM_UNIXTIME(?) LIMIT 10000";
 const char* const kPurgeRefusals = "DELETE FROM abuse_rate_refusals WHERE refused_at < FROM_UNIXTIME(?) LIMIT 10000";
 
-void bind_keys(sql::PreparedStatement& st, const std::vector<CounterKey>& keys) {
+bool key_less(const CounterKey& a, const CounterKey& b) {
+    return a.limit_id != b.limit_id ? a.limit_id < b.limit_id : a.subject_id < b.subject_id;
+}
+
+bool key_equal(const CounterKey& a, const CounterKey& b) {
+    return a.limit_id == b.limit_id && a.subject_id == b.subject_id;
+}
+
+// Position of key in the sorted, duplicate-free keys (it is there).
+std::size_t position(const std::vector<CounterKey>& keys, const CounterKey& key) {
+    return static_cast<std::size_t>(std::lower_bound(keys.begin(), keys.end(), key, key_less) - keys.begin());
+}
+
+// Binds keys, padded to `slots` by repeating the last one.
+void bind_keys(sql::PreparedStatement& st, const std::vector<CounterKey>& keys, std::size_t slots) {
     unsigned p = 1;
-    for (const CounterKey& k : keys) {
+    for (std::size_t i = 0; i < slots; ++i) {
+        const CounterKey& k = keys[std::min(i, keys.size() - 1)];
         st.setUInt64(p++, static_cast<std::uint64_t>(k.limit_id));
         st.setUInt64(p++, static_cast<std::uint64_t>(k.subject_id));
     }
 }
 
-// The locked states in the order of keys; false when some row does not exist yet.
-bool lock_counters(MysqlConnection& c, const std::vector<CounterKey>& keys, std::vector<CounterState>& states) {
-    auto st = c.prepare(select_counters_sql(keys.size()));
-    bind_keys(*st, keys);
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+// Locks the rows of the sorted keys; their states in the same order. Returns the keys with no row yet.
+std::vector<CounterKey> lock_counters(MysqlConnection& c, const std::vector<CounterKey>& keys,
+                                      std::vector<CounterState>& states) {
+    const std::size_t slots = shape(keys.size());
+    sql::PreparedStatement& st = c.cached(select_counters_sql(slots));
+    bind_keys(st, keys, slots);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
     std::vector<bool> found(keys.size(), false);
     states.assign(keys.size(), CounterState{});
     while (rs->next()) {
-        const Id limit = static_cast<Id>(rs->getUInt64(1));
-        const Id subject = static_cast<Id>(rs->getUInt64(2));
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-            if (keys[i].limit_id != limit || keys[i].subject_id != subject) continue;
-            states[i] = CounterState{rs->getInt64(3), rs->getInt64(4), rs->getUInt64(5)};
-            found[i] = true;
-        }
+        const CounterKey key{static_cast<Id>(rs->getUInt64(1)), static_cast<Id>(rs->getUInt64(2))};
+        const std::size_t i = position(keys, key);
+        if (i == keys.size() || !key_equal(keys[i], key)) continue;
+        states[i] = CounterState{rs->getInt64(3), rs->getInt64(4), rs->getUInt64(5)};
+        found[i] = true;
     }
-    return std::all_of(found.begin(), found.end(), [](bool f) { return f; });
-}
-
-void write_counters(MysqlConnection& c, const std::vector<CounterKey>& keys, const std::vector<CounterState>& states,
-                    const CounterWrite& write, TimePoint now) {
-    std::vector<std::size_t> rows;
+    std::vector<CounterKey> missing;
     for (std::size_t i = 0; i < keys.size(); ++i) {
-        const bool charged = i < write.charged.size() && write.charged[i];
-        const bool refused = i < write.refused.size() && write.refused[i];
-        if (charged || refused) rows.push_back(i);
+        if (!found[i]) missing.push_back(keys[i]);
     }
-    if (rows.empty()) return;
-    auto st = c.prepare(write_counters_sql(rows.size()));
-    unsigned p = 1;
-    for (std::size_t i : rows) {
-        const bool charged = i < write.charged.size() && write.charged[i];
-        const bool refused = i < write.refused.size() && write.refused[i];
-        const CounterState& s = charged ? *write.charged[i] : states[i];
-        st->setUInt64(p++, static_cast<std::uint64_t>(keys[i].limit_id));
-        st->setUInt64(p++, static_cast<std::uint64_t>(keys[i].subject_id));
-        st->setInt64(p++, s.tat_us);
-        st->setInt64(p++, s.period_end);
-        st->setUInt64(p++, s.used);
-        if (charged) st->setInt64(p++, to_unix(now));
-        else st->setNull(p++, sql::DataType::BIGINT);
-        if (refused) st->setInt64(p++, to_unix(now));
-        else st->setNull(p++, sql::DataType::BIGINT);
-        st->setUInt(p++, refused ? 1 : 0);
-    }
-    st->executeUpdate();
+    return missing;
 }
 
 void insert_missing(MysqlConnection& c, const std::vector<CounterKey>& keys) {
-    auto st = c.prepare(insert_missing_sql(keys.size()));
-    bind_keys(*st, keys);
-    st->executeUpdate();
+    const std::size_t slots = shape(keys.size());
+    sql::PreparedStatement& st = c.cached(insert_missing_sql(slots));
+    bind_keys(st, keys, slots);
+    st.executeUpdate();
 }
 
 std::uint64_t count(MysqlConnection& c, const char* statement, Id authority_id, TimePoint since) {
-    auto st = c.prepare(statement);
-    st->setUInt64(1, static_cast<std::uint64_t>(authority_id));
-    st->setInt64(2, to_unix(since));
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+    sql::PreparedStatement& st = c.cached(statement);
+    st.setUInt64(1, static_cast<std::uint64_t>(authority_id));
+    st.setInt64(2, to_unix(since));
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
     return rs->next() ? rs->getUInt64(1) : 0;
 }
 
@@ -142,38 +144,192 @@ std::uint64_t count(MysqlConnection& c, const char* statement, Id authority_id, 
 
 // ---- MysqlRateCounters
 
-MysqlRateCounters::MysqlRateCounters(MysqlPool& pool) : pool_(pool) {}
+// One caller of update(), waiting on its own stack until a transaction has decided its charge.
+struct MysqlRateCounters::Waiter {
+    const std::vector<CounterKey>* keys;
+    TimePoint now;
+    const std::function<CounterWrite(const std::vector<CounterState>&)>* decide;
+    std::exception_ptr error;  // what update() throws; null: stored
+    bool taken = false;        // in a batch (no longer queued)
+    bool done = false;
+    std::condition_variable wake;
+};
 
-void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint now,
-                               const std::function<CounterWrite(const std::vector<CounterState>&)>& decide) {
+// A locked counter row while a batch is decided: its state after the charges decided so far.
+struct MysqlRateCounters::Row {
+    CounterState state;
+    bool charged = false;
+    TimePoint charged_at{};
+    std::uint32_t refusals = 0;
+    TimePoint refused_at{};
+    bool changed() const { return charged || refusals > 0; }
+};
+
+namespace {
+
+using Decide = std::function<CounterWrite(const std::vector<CounterState>&)>;
+
+}  // namespace
+
+MysqlRateCounters::MysqlRateCounters(MysqlPool& pool, std::size_t max_batch, unsigned max_in_flight)
+    : pool_(pool), max_batch_(std::max<std::size_t>(max_batch, 1)), max_in_flight_(std::max(max_in_flight, 1u)) {}
+
+void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint now, const Decide& decide) {
     if (keys.empty()) return;
-    // A retry after a lost connection may charge twice if the first COMMIT reached the server: rare, and
-    // counting a message twice errs on the side of the limit.
-    pool_.run("charging rate limits (rate_counters)", [&](MysqlConnection& c) {
-        for (int attempt = 1;; ++attempt) {
-            try {
-                bool complete = false;
-                c.transaction([&] {
-                    std::vector<CounterState> states;
-                    complete = lock_counters(c, keys, states);
-                    if (!complete) return;  // nothing locked worth keeping: create the rows first
-                    write_counters(c, keys, states, decide(states), now);
-                });
-                if (complete) return;
-                if (attempt >= kMaxAttempts) {
-                    throw StoreTransientError("rate_counters rows could not be created (was a limit or account just "
-                                              "deleted?)");
-                }
-                // In its own autocommit statement, so no transaction ever holds the shared lock INSERT IGNORE
-                // takes on a duplicate while it waits for an exclusive one.
-                insert_missing(c, keys);
-            } catch (const sql::SQLException& e) {
-                if (e.getErrorCode() != kLockDeadlock || attempt >= kMaxAttempts) throw;
-                ++deadlocks_;
-                log_debug("rate limits: deadlock while charging, retrying (attempt " + std::to_string(attempt) + ")");
-            }
+    Waiter me{&keys, now, &decide, nullptr, false, false, {}};
+    std::unique_lock<std::mutex> lock(mutex_);
+    queue_.push_back(&me);
+    while (!me.done) {
+        // Still queued and no transaction of ours running (or room for one more): lead one now with
+        // whatever is queued, ourselves included. Otherwise the leader of the batch we are in, or of the
+        // one before us, wakes us when it is done.
+        if (!me.taken && in_flight_ < max_in_flight_) {
+            lead(lock);
+        } else {
+            me.wake.wait(lock);
         }
-    });
+    }
+    lock.unlock();
+    if (me.error) std::rethrow_exception(me.error);
+}
+
+// Called and returns with the lock held; runs the transaction without it.
+void MysqlRateCounters::lead(std::unique_lock<std::mutex>& lock) {
+    std::vector<Waiter*> batch;
+    while (!queue_.empty() && batch.size() < max_batch_) {
+        batch.push_back(queue_.front());
+        batch.back()->taken = true;
+        queue_.pop_front();
+    }
+    ++in_flight_;
+    lock.unlock();
+    run_batch(batch);
+    batches_ += 1;
+    batched_charges_ += batch.size();
+    lock.lock();
+    --in_flight_;
+    // Notified under the lock: a waiter cannot return (and destroy its Waiter) before we let go of it.
+    for (Waiter* w : batch) {
+        w->done = true;
+        w->wake.notify_one();
+    }
+    if (!queue_.empty()) queue_.front()->wake.notify_one();  // the next leader
+}
+
+void MysqlRateCounters::run_batch(const std::vector<Waiter*>& batch) {
+    try {
+        std::vector<CounterKey> keys;  // every counter of the batch, sorted: the lock order
+        for (const Waiter* w : batch) keys.insert(keys.end(), w->keys->begin(), w->keys->end());
+        std::sort(keys.begin(), keys.end(), key_less);
+        keys.erase(std::unique(keys.begin(), keys.end(), key_equal), keys.end());
+        if (keys.empty()) return;  // update() queues no charge without keys
+        // A retry after a lost connection may charge twice if the first COMMIT reached the server: rare,
+        // and counting a message twice errs on the side of the limit.
+        pool_.run("charging rate limits (rate_counters)",
+                  [&](MysqlConnection& c) { charge_batch(c, keys, batch); });
+    } catch (...) {
+        // Nothing of the batch was stored: every charge in it fails alike (the caller then applies
+        // [rate_limits] on_store_unavailable).
+        const std::exception_ptr error = std::current_exception();
+        for (Waiter* w : batch) w->error = error;
+    }
+}
+
+namespace {
+
+// Decides one charge against the rows as the charges before it in the batch left them.
+template <typename Waiter, typename Row>
+void decide_one(Waiter& w, const std::vector<CounterKey>& keys, std::vector<Row>& rows) {
+    w.error = nullptr;
+    std::vector<std::size_t> at;
+    std::vector<CounterState> states;
+    for (const CounterKey& k : *w.keys) {
+        at.push_back(position(keys, k));
+        states.push_back(rows[at.back()].state);
+    }
+    CounterWrite write;
+    try {
+        write = (*w.decide)(states);
+    } catch (...) {
+        w.error = std::current_exception();  // this charge only; the others go on
+        return;
+    }
+    for (std::size_t j = 0; j < at.size(); ++j) {
+        Row& row = rows[at[j]];
+        if (j < write.charged.size() && write.charged[j]) {
+            row.state = *write.charged[j];
+            row.charged = true;
+            row.charged_at = std::max(row.charged_at, w.now);
+        }
+        if (j < write.refused.size() && write.refused[j]) {
+            ++row.refusals;
+            row.refused_at = std::max(row.refused_at, w.now);
+        }
+    }
+}
+
+template <typename Row>
+void write_rows(MysqlConnection& c, const std::vector<CounterKey>& keys, const std::vector<Row>& rows) {
+    std::vector<std::size_t> changed;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (rows[i].changed()) changed.push_back(i);
+    }
+    if (changed.empty()) return;
+    const std::size_t slots = shape(changed.size());
+    sql::PreparedStatement& st = c.cached(write_counters_sql(slots));
+    unsigned p = 1;
+    for (std::size_t n = 0; n < slots; ++n) {
+        // Padding repeats the last row with no times and no refusals: the same state written again.
+        const bool pad = n >= changed.size();
+        const std::size_t i = changed[std::min(n, changed.size() - 1)];
+        const Row& row = rows[i];
+        st.setUInt64(p++, static_cast<std::uint64_t>(keys[i].limit_id));
+        st.setUInt64(p++, static_cast<std::uint64_t>(keys[i].subject_id));
+        st.setInt64(p++, row.state.tat_us);
+        st.setInt64(p++, row.state.period_end);
+        st.setUInt64(p++, row.state.used);
+        if (row.charged && !pad) st.setInt64(p++, to_unix(row.charged_at));
+        else st.setNull(p++, sql::DataType::BIGINT);
+        if (row.refusals > 0 && !pad) st.setInt64(p++, to_unix(row.refused_at));
+        else st.setNull(p++, sql::DataType::BIGINT);
+        st.setUInt(p++, pad ? 0 : row.refusals);
+    }
+    st.executeUpdate();
+}
+
+}  // namespace
+
+void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys,
+                                     const std::vector<Waiter*>& batch) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            std::vector<CounterKey> missing;
+            c.transaction([&] {
+                std::vector<CounterState> states;
+                missing = lock_counters(c, keys, states);
+                if (!missing.empty()) return;  // nothing locked worth keeping: create the rows first
+                std::vector<Row> rows(keys.size());
+                for (std::size_t i = 0; i < keys.size(); ++i) rows[i].state = states[i];
+                for (Waiter* w : batch) decide_one(*w, keys, rows);
+                write_rows(c, keys, rows);
+            });
+            if (missing.empty()) return;
+            if (attempt >= kMaxAttempts) {
+                throw StoreTransientError("rate_counters rows could not be created (was a limit or account just "
+                                          "deleted?)");
+            }
+            // In its own autocommit statement, so no transaction ever holds the shared lock INSERT IGNORE
+            // takes on a duplicate while it waits for an exclusive one.
+            insert_missing(c, missing);
+        } catch (const sql::SQLException& e) {
+            const int code = e.getErrorCode();
+            if ((code != kLockDeadlock && code != kLockWaitTimeout) || attempt >= kMaxAttempts) throw;
+            ++deadlocks_;
+            log_debug("rate limits: " + std::string(code == kLockDeadlock ? "deadlock" : "lock wait timeout") +
+                      " while charging " + std::to_string(batch.size()) + " messages, retrying (attempt " +
+                      std::to_string(attempt) + ")");
+        }
+    }
 }
 
 // ---- MysqlAbuseStore
@@ -185,16 +341,18 @@ std::uint64_t MysqlAbuseStore::record_networks(Id authority_id, const std::vecto
     std::uint64_t result = 0;
     pool_.run("recording client networks (abuse_client_networks)", [&](MysqlConnection& c) {
         if (!networks.empty()) {
-            auto st = c.prepare(std::string(kUpsertNetworkPrefix) + repeat(kUpsertNetworkRow, networks.size(), ", ") +
-                                kUpsertNetworkSuffix);
+            // A repeated network (padding) only sets last_seen_at to the same time again.
+            const std::size_t slots = shape(networks.size());
+            sql::PreparedStatement& st = c.cached(std::string(kUpsertNetworkPrefix) +
+                                                  repeat(kUpsertNetworkRow, slots, ", ") + kUpsertNetworkSuffix);
             unsigned p = 1;
-            for (const std::string& n : networks) {
-                st->setUInt64(p++, static_cast<std::uint64_t>(authority_id));
-                st->setString(p++, n);
-                st->setInt64(p++, to_unix(now));
-                st->setInt64(p++, to_unix(now));
+            for (std::size_t i = 0; i < slots; ++i) {
+                st.setUInt64(p++, static_cast<std::uint64_t>(authority_id));
+                st.setString(p++, networks[std::min(i, networks.size() - 1)]);
+                st.setInt64(p++, to_unix(now));
+                st.setInt64(p++, to_unix(now));
             }
-            st->executeUpdate();
+            st.executeUpdate();
         }
         result = count(c, kCountNetworks, authority_id, since);
     });
@@ -204,11 +362,11 @@ std::uint64_t MysqlAbuseStore::record_networks(Id authority_id, const std::vecto
 std::uint64_t MysqlAbuseStore::record_refusals(Id authority_id, std::uint64_t n, TimePoint now, TimePoint since) {
     std::uint64_t result = 0;
     pool_.run("recording rate-limit refusals (abuse_rate_refusals)", [&](MysqlConnection& c) {
-        auto st = c.prepare(kUpsertRefusals);
-        st->setUInt64(1, static_cast<std::uint64_t>(authority_id));
-        st->setInt64(2, to_unix(now));
-        st->setUInt64(3, std::min<std::uint64_t>(n, 4000000000u));
-        st->executeUpdate();
+        sql::PreparedStatement& st = c.cached(kUpsertRefusals);
+        st.setUInt64(1, static_cast<std::uint64_t>(authority_id));
+        st.setInt64(2, to_unix(now));
+        st.setUInt64(3, std::min<std::uint64_t>(n, 4000000000u));
+        st.executeUpdate();
         result = count(c, kCountRefusals, authority_id, since);
     });
     return result;
@@ -218,17 +376,17 @@ bool MysqlAbuseStore::suspend(Id authority_id, TimePoint until, const std::strin
     bool done = false;
     pool_.run("suspending an account (smtp_authorities)", [&](MysqlConnection& c) {
         c.transaction([&] {
-            auto st = c.prepare(kSuspend);
-            st->setInt64(1, std::min(to_unix(until), kLastDatetimeUnix));
-            st->setString(2, reason.substr(0, 255));
-            st->setUInt64(3, static_cast<std::uint64_t>(authority_id));
-            st->setInt64(4, to_unix(now));
-            done = st->executeUpdate() == 1;
+            sql::PreparedStatement& st = c.cached(kSuspend);
+            st.setInt64(1, std::min(to_unix(until), kLastDatetimeUnix));
+            st.setString(2, reason.substr(0, 255));
+            st.setUInt64(3, static_cast<std::uint64_t>(authority_id));
+            st.setInt64(4, to_unix(now));
+            done = st.executeUpdate() == 1;
             if (!done) return;
             for (const char* forget : {kForgetNetworks, kForgetRefusals}) {
-                auto del = c.prepare(forget);
-                del->setUInt64(1, static_cast<std::uint64_t>(authority_id));
-                del->executeUpdate();
+                sql::PreparedStatement& del = c.cached(forget);
+                del.setUInt64(1, static_cast<std::uint64_t>(authority_id));
+                del.executeUpdate();
             }
         });
     }, false);
@@ -254,7 +412,12 @@ MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWrit
     options.allow_when_unavailable = config.rate_limits.on_store_unavailable == "allow";
     options.unavailable_allowance = config.rate_limits.unavailable_allowance;
     options.node = config.general.node;
-    counters_ = std::make_unique<MysqlRateCounters>(pool_);
+    // Two charge transactions at a time: while one waits for its COMMIT (the log flush), the next batch
+    // already locks and decides (measured: about twice the charges per second of one at a time with
+    // 16 workers, docs/performance.md). Not more: each is a connection of the pool, which the abuse
+    // thread needs too.
+    counters_ = std::make_unique<MysqlRateCounters>(pool_, MysqlRateCounters::kDefaultMaxBatch,
+                                                    config.database.pool_size >= 3 ? 2u : 1u);
     abuse_store_ = std::make_unique<MysqlAbuseStore>(pool_);
     abuse_ = std::make_unique<AbuseMonitor>(*abuse_store_, config.abuse, clock, events, config.general.node);
     limiter_ = std::make_unique<RateLimiter>(*counters_, std::move(options), events, abuse_.get());

@@ -72,9 +72,11 @@ const std::pair<const char*, RateAction> kActions[] = {
 // ---- the rule tables. Broken rows are logged naming table and id, and never widen access.
 
 const char* const kSelectGeneration = "SELECT generation FROM change_generation WHERE id = 1";
-const char* const kSelectCustomers = "SELECT id, name, active FROM customers";
-const char* const kSelectDomains = "SELECT id, customer_id, name, active, is_local FROM domains";
-const char* const kSelectUsers = "SELECT id, domain_id, local_part, active FROM users";
+// ORDER BY id (the primary key, so no sort): the snapshot's tables are sorted vectors, rows in id order
+// are appended.
+const char* const kSelectCustomers = "SELECT id, name, active FROM customers ORDER BY id";
+const char* const kSelectDomains = "SELECT id, customer_id, name, active, is_local FROM domains ORDER BY id";
+const char* const kSelectUsers = "SELECT id, domain_id, local_part, active FROM users ORDER BY id";
 const char* const kSelectSenders = "SELECT id, authority_id, pattern FROM authority_senders ORDER BY id";
 const char* const kSelectNetworks = "SELECT id, authority_id, cidr FROM authority_networks ORDER BY id";
 const char* const kSelectRateLimits =
@@ -86,11 +88,13 @@ const char* const kUpdateUse =
 std::string select_authorities_sql() {
     return "SELECT id, user_id, customer_id, active, sender_policy, may_relay_external, require_tls, auth_mode, "
            "allow_null_sender, max_recipients_per_message, max_message_bytes, " +
-           unix_time("valid_until") + ", " + unix_time("suspended_until") + ", suspend_reason FROM smtp_authorities";
+           unix_time("valid_until") + ", " + unix_time("suspended_until") +
+           ", suspend_reason FROM smtp_authorities ORDER BY id";
 }
 
 void load_customers(MysqlConnection& c, Snapshot& s) {
     auto rs = c.query(kSelectCustomers);
+    s.customers.reserve(rs->rowsCount());  // the result is buffered: its size is known, no regrowth
     while (rs->next()) {
         Customer cu;
         cu.id = rs->getInt64(1);
@@ -102,6 +106,7 @@ void load_customers(MysqlConnection& c, Snapshot& s) {
 
 void load_domains(MysqlConnection& c, Snapshot& s) {
     auto rs = c.query(kSelectDomains);
+    s.domains.reserve(rs->rowsCount());
     while (rs->next()) {
         Domain d;
         d.id = rs->getInt64(1);
@@ -124,6 +129,7 @@ void load_domains(MysqlConnection& c, Snapshot& s) {
 
 void load_users(MysqlConnection& c, Snapshot& s) {
     auto rs = c.query(kSelectUsers);
+    s.users.reserve(rs->rowsCount());
     while (rs->next()) {
         User u;
         u.id = rs->getInt64(1);
@@ -140,6 +146,7 @@ void load_users(MysqlConnection& c, Snapshot& s) {
 
 void load_authorities(MysqlConnection& c, Snapshot& s) {
     auto rs = c.query(select_authorities_sql());
+    s.authorities.reserve(rs->rowsCount());
     while (rs->next()) {
         Authority a;
         a.id = rs->getInt64(1);
@@ -306,8 +313,33 @@ std::string clean_text(std::string_view in, std::size_t max_chars) {
     return out;
 }
 
-constexpr std::size_t kEventsPerInsert = 100;
+// Rows per INSERT: powers of two up to this, so a connection keeps at most 8 shapes of the statement
+// prepared (a batch of 200 is 128 + 64 + 8).
+constexpr std::size_t kEventsPerInsert = 128;
 constexpr std::size_t kParamsPerEvent = 14;  // placeholders per row in insert_events_sql()
+
+// The largest power of two not above n (n > 0).
+std::size_t chunk_rows(std::size_t n) {
+    std::size_t rows = 1;
+    while (rows * 2 <= n && rows * 2 <= kEventsPerInsert) rows *= 2;
+    return rows;
+}
+
+// ---- smtp_authorities.last_used_at: many accounts in one UPDATE, shapes padded to powers of two by
+// repeating the last stamp (writing the same values twice changes nothing).
+constexpr std::size_t kUsesPerUpdate = 128;
+
+std::string update_uses_sql(std::size_t n) {
+    std::string when_case, address_case, ids;
+    for (std::size_t i = 0; i < n; ++i) {
+        when_case += " WHEN ? THEN FROM_UNIXTIME(?)";
+        address_case += " WHEN ? THEN ?";
+        ids += i ? ", ?" : "?";
+    }
+    return "UPDATE smtp_authorities SET last_used_at = CASE id" + when_case +
+           " ELSE last_used_at END, last_client_address = CASE id" + address_case +
+           " ELSE last_client_address END WHERE id IN (" + ids + ")";
+}
 
 std::string insert_events_sql(std::size_t rows) {
     std::string sql =
@@ -381,13 +413,14 @@ void MysqlStore::record_events(const std::vector<Event>& events) {
     // after an error never writes one twice.
     pool_.run("writing relay_events", [&](MysqlConnection& c) {
         c.transaction([&] {
-            for (std::size_t first = 0; first < events.size(); first += kEventsPerInsert) {
-                const std::size_t rows = std::min(kEventsPerInsert, events.size() - first);
-                auto st = c.prepare(insert_events_sql(rows));
+            for (std::size_t first = 0; first < events.size();) {
+                const std::size_t rows = chunk_rows(events.size() - first);
+                sql::PreparedStatement& st = c.cached(insert_events_sql(rows));
                 for (std::size_t i = 0; i < rows; ++i) {
-                    bind_event(*st, static_cast<unsigned>(i * kParamsPerEvent), events[first + i]);
+                    bind_event(st, static_cast<unsigned>(i * kParamsPerEvent), events[first + i]);
                 }
-                st->executeUpdate();
+                st.executeUpdate();
+                first += rows;
             }
         });
     });
@@ -395,12 +428,39 @@ void MysqlStore::record_events(const std::vector<Event>& events) {
 
 void MysqlStore::record_use(Id authority_id, TimePoint when, const std::string& client_address) {
     pool_.run("recording the last use of an SMTP authority", [&](MysqlConnection& c) {
-        auto st = c.prepare(kUpdateUse);
-        st->setInt64(1, to_unix(when));
-        if (client_address.empty()) st->setNull(2, sql::DataType::VARCHAR);
-        else st->setString(2, clean_text(client_address, 45));
-        st->setInt64(3, authority_id);
-        st->executeUpdate();
+        sql::PreparedStatement& st = c.cached(kUpdateUse);
+        st.setInt64(1, to_unix(when));
+        if (client_address.empty()) st.setNull(2, sql::DataType::VARCHAR);
+        else st.setString(2, clean_text(client_address, 45));
+        st.setInt64(3, authority_id);
+        st.executeUpdate();
+    });
+}
+
+void MysqlStore::record_uses(const std::vector<UseStamp>& uses) {
+    // One autocommit UPDATE per chunk (no transaction: each stamp stands alone, and a repeat after an
+    // error only writes the same values again). The rows are locked in the order of the primary key.
+    pool_.run("recording the last use of SMTP authorities", [&](MysqlConnection& c) {
+        for (std::size_t first = 0; first < uses.size(); first += kUsesPerUpdate) {
+            const std::size_t rows = std::min(kUsesPerUpdate, uses.size() - first);
+            std::size_t slots = 1;
+            while (slots < rows) slots *= 2;
+            sql::PreparedStatement& st = c.cached(update_uses_sql(slots));
+            unsigned p = 1;
+            for (std::size_t i = 0; i < slots; ++i) {  // last_used_at
+                const UseStamp& u = uses[first + std::min(i, rows - 1)];
+                st.setInt64(p++, u.authority_id);
+                st.setInt64(p++, to_unix(u.when));
+            }
+            for (std::size_t i = 0; i < slots; ++i) {  // last_client_address
+                const UseStamp& u = uses[first + std::min(i, rows - 1)];
+                st.setInt64(p++, u.authority_id);
+                if (u.client_address.empty()) st.setNull(p++, sql::DataType::VARCHAR);
+                else st.setString(p++, clean_text(u.client_address, 45));
+            }
+            for (std::size_t i = 0; i < slots; ++i) st.setInt64(p++, uses[first + std::min(i, rows - 1)].authority_id);
+            st.executeUpdate();
+        }
     });
 }
 
@@ -429,7 +489,7 @@ void MysqlStore::check_schema() {
              {std::string(kSelectGeneration), std::string(kSelectCustomers), std::string(kSelectDomains),
               std::string(kSelectUsers), select_authorities_sql(), std::string(kSelectSenders),
               std::string(kSelectNetworks), std::string(kSelectRateLimits), insert_events_sql(1),
-              std::string(kUpdateUse)}) {
+              std::string(kUpdateUse), update_uses_sql(1)}) {
             c.prepare(statement);
         }
     });

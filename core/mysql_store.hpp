@@ -31,6 +31,7 @@ public:
     std::shared_ptr<Snapshot> load_snapshot() override;
     void record_events(const std::vector<Event>& events) override;
     void record_use(Id authority_id, TimePoint when, const std::string& client_address) override;
+    void record_uses(const std::vector<UseStamp>& uses) override;
     void check_schema() override;
 
     // MAX(schema_version.version); 0 when the table is empty.

@@ -66,8 +66,11 @@ bool SnapshotCache::refresh() {
             current = snapshot_;
         }
         std::shared_ptr<Snapshot> loaded;
+        std::chrono::milliseconds load_time{0};
         if (!current || current->generation != generation) {
+            const auto started = std::chrono::steady_clock::now();
             loaded = store_.load_snapshot();
+            load_time = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
             loaded->loaded_at = clock_.now();
         }
         const TimePoint now = clock_.now();
@@ -85,7 +88,8 @@ bool SnapshotCache::refresh() {
         if (loaded) {
             log_info("relay rules loaded: generation " + std::to_string(loaded->generation) + ", " +
                      std::to_string(loaded->account_count()) + " accounts, " +
-                     std::to_string(loaded->rate_limits.size()) + " rate limits");
+                     std::to_string(loaded->rate_limits.size()) + " rate limits, in " +
+                     std::to_string(load_time.count()) + " ms");
         }
         if (recovered) {
             log(LogLevel::notice, "the database answers again" +

@@ -31,6 +31,17 @@ public:
     // Sets smtp_authorities.last_used_at / last_client_address (does not move the change generation).
     virtual void record_use(Id authority_id, TimePoint when, const std::string& client_address) = 0;
 
+    // The same for several accounts at once (at most one stamp per account). The default calls record_use
+    // for each; MysqlStore writes them with one statement. Repeating a call after an error is harmless.
+    struct UseStamp {
+        Id authority_id = 0;
+        TimePoint when{};
+        std::string client_address;
+    };
+    virtual void record_uses(const std::vector<UseStamp>& uses) {
+        for (const UseStamp& u : uses) record_use(u.authority_id, u.when, u.client_address);
+    }
+
     // Refuses to go on (StorePermanentError naming the cause) when the schema is missing or older than
     // this build needs.
     virtual void check_schema() = 0;

@@ -2,8 +2,6 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <netdb.h>
-#include <sys/socket.h>
 
 #include "core/log.hpp"
 
@@ -16,17 +14,43 @@ namespace {
 // The first bytes of what a client sent, printable, for the "malformed request" log line.
 constexpr std::size_t kLoggedBytes = 80;
 
+// One read buffer per I/O thread instead of one per connection: a Postfix request is well under 1 KiB,
+// and only the thread that runs a connection's handler reads into it, finishing with it before it
+// returns (a request left incomplete is copied into the connection's own buffer).
+constexpr std::size_t kReadChunk = 16384;
+thread_local char t_chunk[kReadChunk];
+
+// The request being decided on this I/O thread, reused so its strings keep their capacity: no
+// allocation per request once warm. Only a decision handed to a worker gets a copy of its own.
+thread_local Request t_request;
+
+bool would_block(const boost::system::error_code& ec) {
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
 }  // namespace
 
-Connection::Connection(Server& server, Server::Strand strand, std::string listener)
-    : server_(server), socket_(strand), timer_(strand), listener_(std::move(listener)) {}
+Connection::Connection(Server& server, Server::Executor executor, std::shared_ptr<const std::string> listener)
+    : server_(server), socket_(executor), listener_(std::move(listener)), last_active_ms_(now_ms()) {}
 
 Connection::~Connection() {
     server_.unregister_connection(this);
 }
 
+std::int64_t Connection::now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 std::string Connection::who() const {
-    return peer_ + " on " + listener_;
+    return peer_ + " on " + *listener_;
+}
+
+void Connection::refresh_settings() {
+    const std::uint64_t generation = server_.settings_generation();
+    if (generation == settings_generation_ && settings_) return;
+    settings_ = server_.settings();
+    settings_generation_ = generation;
 }
 
 void Connection::start(std::string peer) {
@@ -35,124 +59,194 @@ void Connection::start(std::string peer) {
         close();
         return;
     }
-    log_debug("connect from " + who());
-    read_more();
-}
-
-void Connection::shutdown() {
-    stopping_ = true;
-    // Deciding or writing: the answer goes out first (on_written closes). Reading: if the kernel
-    // already holds bytes for us, a request may have arrived just now; let the pending read take them
-    // (process_buffer answers a complete request, and closes on an incomplete one). Otherwise close.
-    if (state_ != State::reading) return;
     boost::system::error_code ec;
-    if (socket_.available(ec) > 0 && !ec) return;
-    // The reactor may already have taken the bytes of a request out of the kernel, with on_read queued
-    // behind us: closing now would drop that request unanswered. Cancel instead: a read still waiting
-    // ends with operation_aborted and on_read closes; a read that completed delivers its bytes, which
-    // are answered (stopping_ closes the connection after that answer).
-    socket_.cancel(ec);
-    timer_.cancel();
-}
-
-void Connection::arm_timer() {
-    timer_.expires_after(server_.settings()->idle_timeout);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        if (ec || self->state_ == State::closed || self->state_ == State::deciding) return;
-        log_info("closing idle connection from " + self->who());
-        self->close();
-    });
-}
-
-void Connection::read_more() {
-    state_ = State::reading;
-    arm_timer();
-    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                               std::size_t n) {
-        self->on_read(ec, n);
-    });
-}
-
-void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
-    if (state_ == State::closed) return;
+    socket_.non_blocking(true, ec);  // our reads and writes are attempts: the event loop does the waiting
     if (ec) {
-        if (ec != asio::error::eof && ec != asio::error::operation_aborted && !buffer_.empty())
-            log_debug("read from " + who() + " failed: " + ec.message());
-        if (ec == asio::error::eof && !buffer_.empty())
-            log_info("connection from " + who() + " closed in the middle of a request");
+        log_warning("closing connection from " + who() + ": " + ec.message());
         close();
         return;
     }
-    buffer_.append(chunk_.data(), n);
-    process_buffer();
+    touch();
+    log_debug("connect from " + who());
+    wait_readable();
 }
 
-// Parse what we have: answer one complete request, or read more, or give up on a client in trouble.
-void Connection::process_buffer() {
-    const auto settings = server_.settings();
-    ParseResult parsed = parse_policy_request(buffer_, settings->parse);
-    switch (parsed.status) {
-        case ParseStatus::need_more:
-            if (stopping_) {
+// Stopping. Waiting for a request: cancel the wait; on_readable then reads whatever has arrived (a
+// request sent just before the signal is answered) and closes. Deciding or writing: the answer goes out
+// first; afterwards the connection reads once more for a request already sent, answers it, and closes.
+void Connection::shutdown() {
+    stopping_ = true;
+    if (state_ != State::waiting) return;
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+}
+
+void Connection::close_if_idle(std::int64_t now_ms, std::int64_t timeout_ms) {
+    if (state_ != State::waiting && state_ != State::writing) return;  // deciding: not the client's fault
+    if (now_ms - last_active_ms() < timeout_ms) return;                // active since the sweep looked
+    log_info("closing idle connection from " + who());
+    close();
+}
+
+void Connection::wait_readable() {
+    state_ = State::waiting;
+    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+        self->on_readable(ec);
+    });
+}
+
+void Connection::on_readable(const boost::system::error_code& ec) {
+    if (state_ == State::closed) return;
+    // operation_aborted: shutdown() cancelled the wait; what has arrived is still read and answered.
+    if (ec && ec != asio::error::operation_aborted) {
+        log_debug("waiting for " + who() + " failed: " + ec.message());
+        close();
+        return;
+    }
+    read_and_process();
+}
+
+// Reads what the kernel holds (never blocks) and answers the complete requests in it. Returns with a
+// wait, a decision or a write pending, or the connection closed.
+void Connection::read_and_process() {
+    while (true) {
+        boost::system::error_code ec;
+        const std::size_t n = socket_.read_some(asio::buffer(t_chunk, kReadChunk), ec);
+        if (would_block(ec)) {
+            if (stopping_) {  // nothing more was sent: done
                 close();
                 return;
             }
-            read_more();
+            wait_readable();
             return;
-        case ParseStatus::malformed:
-            log_warning("closing connection from " + who() + ": malformed request (" + parsed.error +
-                        "), starting with \"" + sanitize(std::string_view(buffer_).substr(0, kLoggedBytes), kLoggedBytes) +
-                        "\"");
+        }
+        if (ec) {
+            if (ec == asio::error::eof && !buffer_.empty())
+                log_info("connection from " + who() + " closed in the middle of a request");
+            else if (ec != asio::error::eof && !buffer_.empty())
+                log_debug("read from " + who() + " failed: " + ec.message());
             close();
             return;
-        case ParseStatus::complete:
-            buffer_.erase(0, parsed.consumed);
-            dispatch(parsed.attributes);
+        }
+        touch();
+        Next next;
+        if (buffer_.empty()) {
+            next = process(std::string_view(t_chunk, n), false);
+        } else {
+            buffer_.append(t_chunk, n);
+            next = process(buffer_, true);
+        }
+        if (next != Next::read_more) return;
+        if (!stopping_) {
+            wait_readable();
             return;
+        }
+        // stopping: a request may have arrived meanwhile; read once more before closing
     }
 }
 
-void Connection::dispatch(const PolicyAttributes& attributes) {
-    state_ = State::deciding;
-    timer_.cancel();
-    const SteadyTime started = std::chrono::steady_clock::now();
-    MapResult mapped = map_policy_request(attributes);
-    switch (mapped.status) {
-        case MapStatus::ignore:
-            log_debug("answering DUNNO to " + who() + ": " + sanitize(mapped.error));
-            answer(RequestHandler::ignored_answer());
-            return;
-        case MapStatus::invalid:
-            log_warning("closing connection from " + who() + ": unusable request (" + sanitize(mapped.error) + ")");
-            close();
-            return;
-        case MapStatus::ok: break;
-    }
+// Answers every complete request at the start of data (the I/O thread's chunk, or buffer_ itself),
+// keeps what is left in buffer_, and says what comes next.
+Connection::Next Connection::process(std::string_view data, bool data_is_buffer) {
+    refresh_settings();
     RequestHandler& handler = server_.handler_;
-    if (!handler.may_block(mapped.request)) {
-        const Decision decision = handler.decide(mapped.request);
-        answer(handler.finish(mapped.request, decision, started));
+    std::size_t pos = 0;
+    while (true) {
+        const std::string_view rest = data.substr(pos);
+        const ParseResult parsed = parse_policy_request(rest, settings_->parse);
+        switch (parsed.status) {
+            case ParseStatus::need_more:
+                keep(rest, data_is_buffer);
+                return Next::read_more;
+            case ParseStatus::malformed:
+                log_warning("closing connection from " + who() + ": malformed request (" + parsed.error +
+                            "), starting with \"" + sanitize(rest.substr(0, kLoggedBytes), kLoggedBytes) + "\"");
+                close();
+                return Next::closed;
+            case ParseStatus::complete: break;
+        }
+        pos += parsed.consumed;
+        const SteadyTime started = std::chrono::steady_clock::now();
+        std::string error;
+        switch (map_policy_request(parsed.attributes, t_request, error)) {
+            case MapStatus::ignore:
+                log_debug("answering DUNNO to " + who() + ": " + sanitize(error));
+                if (!answer(RequestHandler::ignored_answer())) return pending(data.substr(pos), data_is_buffer);
+                continue;
+            case MapStatus::invalid:
+                log_warning("closing connection from " + who() + ": unusable request (" + sanitize(error) + ")");
+                close();
+                return Next::closed;
+            case MapStatus::ok: break;
+        }
+        if (handler.may_block(t_request)) {
+            keep(data.substr(pos), data_is_buffer);
+            decide_on_worker(Request(t_request), started);
+            return Next::busy;
+        }
+        const Decision decision = handler.decide(t_request);
+        if (!answer(handler.finish(t_request, decision, started))) return pending(data.substr(pos), data_is_buffer);
+    }
+}
+
+// An answer is being written (or the connection closed while writing): keep the rest for later.
+Connection::Next Connection::pending(std::string_view rest, bool data_is_buffer) {
+    if (state_ == State::closed) return Next::closed;
+    keep(rest, data_is_buffer);
+    return Next::busy;
+}
+
+void Connection::keep(std::string_view rest, bool data_is_buffer) {
+    if (rest.empty()) {
+        // An idle connection holds no memory for requests it does not have.
+        if (buffer_.capacity() > 15) std::string().swap(buffer_);
+        else buffer_.clear();
         return;
     }
-    asio::post(server_.workers_, [self = shared_from_this(), request = std::move(mapped.request), started]() {
-        RequestHandler& h = self->server_.handler_;
-        Decision decision = h.decide(request);
-        asio::post(self->socket_.get_executor(), [self, request, decision = std::move(decision), started]() {
+    if (data_is_buffer)
+        buffer_.erase(0, static_cast<std::size_t>(rest.data() - buffer_.data()));
+    else
+        buffer_.assign(rest.data(), rest.size());
+}
+
+void Connection::decide_on_worker(Request request, SteadyTime started) {
+    state_ = State::deciding;
+    asio::post(server_.workers_, [self = shared_from_this(), request = std::move(request), started]() mutable {
+        Decision decision = self->server_.handler_.decide(request);
+        const Server::Executor ex = self->socket_.get_executor();
+        asio::post(ex, [self = std::move(self), request = std::move(request), decision = std::move(decision),
+                        started]() {
             if (self->state_ == State::closed) return;
-            self->answer(self->server_.handler_.finish(request, decision, started));
+            if (!self->answer(self->server_.handler_.finish(request, decision, started))) return;
+            self->after_answer();
         });
     });
 }
 
-void Connection::answer(std::string bytes) {
-    if (state_ == State::closed) return;
+// Sends the answer without waiting when the socket takes it (it nearly always does: a few bytes).
+// true: sent, go on; false: the rest is being written (on_written continues) or the connection closed.
+bool Connection::answer(const std::string& bytes) {
+    if (state_ == State::closed) return false;
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(bytes), ec);
+    if (would_block(ec)) {
+        n = 0;
+        ec.clear();
+    }
+    if (ec) {
+        log_debug("write to " + who() + " failed: " + ec.message());
+        close();
+        return false;
+    }
+    if (n == bytes.size()) return true;
+    touch();  // idle time of a client that does not read its answer counts from here
     state_ = State::writing;
-    out_ = std::move(bytes);
-    arm_timer();
+    out_.assign(bytes, n, std::string::npos);
     asio::async_write(socket_, asio::buffer(out_),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                          self->on_written(ec);
+                      [self = shared_from_this()](const boost::system::error_code& e, std::size_t) {
+                          self->on_written(e);
                       });
+    return false;
 }
 
 void Connection::on_written(const boost::system::error_code& ec) {
@@ -162,20 +256,27 @@ void Connection::on_written(const boost::system::error_code& ec) {
         close();
         return;
     }
-    if (stopping_) {
-        close();
-        return;
-    }
-    process_buffer();  // a pipelined request may already be here
+    std::string().swap(out_);
+    after_answer();
+}
+
+// An answer that had to wait (worker, slow socket) is out: a pipelined request may already be here.
+void Connection::after_answer() {
+    if (process(buffer_, true) != Next::read_more) return;
+    if (stopping_)
+        read_and_process();  // a request sent meanwhile is still answered, then the connection closes
+    else
+        wait_readable();
 }
 
 void Connection::close() {
     if (state_ == State::closed) return;
     state_ = State::closed;
     boost::system::error_code ignored;
-    timer_.cancel();
     socket_.shutdown(asio::socket_base::shutdown_both, ignored);
     socket_.close(ignored);
+    std::string().swap(buffer_);
+    std::string().swap(out_);
 }
 
 }  // namespace relay

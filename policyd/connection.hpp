@@ -1,15 +1,21 @@
-// One Postfix connection: read until the parser has a complete request, answer it, repeat. Everything
-// of one connection runs on its strand; only the decision may leave it (to the worker pool) and comes
-// back to it with the answer.
+// One Postfix connection: wait until the socket is readable, read what is there into the I/O thread's
+// buffer, answer every complete request in it, keep the unparsed rest, wait again. Everything of one
+// connection runs on its strand, one handler at a time; only the decision may leave it (to the worker
+// pool) and comes back to it with the answer.
+//
+// An idle connection holds no read buffer (Postfix keeps thousands of them open): only the bytes of a
+// request that has not fully arrived yet. Its idle time is checked by the server's periodic sweep, not
+// by a timer of its own.
 #pragma once
 
-#include <array>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "policyd/server.hpp"
 
@@ -17,38 +23,51 @@ namespace relay {
 
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-    using Socket = boost::asio::basic_stream_socket<boost::asio::generic::stream_protocol, Server::Strand>;
+    using Socket = boost::asio::basic_stream_socket<boost::asio::generic::stream_protocol, Server::Executor>;
 
-    Connection(Server& server, Server::Strand strand, std::string listener);
+    // listener: the description of the listening socket, for log lines
+    Connection(Server& server, Server::Executor executor, std::shared_ptr<const std::string> listener);
     ~Connection();
 
     Socket& socket() { return socket_; }
-    void start(std::string peer);   // on the strand
-    void shutdown();                // on the strand: server stopping
+    void start(std::string peer);  // on the strand
+    void shutdown();               // on the strand: server stopping
+    // On the strand, from the server's sweep: close if nothing happened for idle_timeout.
+    void close_if_idle(std::int64_t now_ms, std::int64_t timeout_ms);
+    std::int64_t last_active_ms() const { return last_active_ms_.load(std::memory_order_relaxed); }
+
+    static std::int64_t now_ms();
 
 private:
-    enum class State { reading, deciding, writing, closed };
+    enum class State { waiting, deciding, writing, closed };
+    enum class Next { read_more, busy, closed };  // after process(): wait for bytes, an answer/decision is pending, gone
 
-    void read_more();
-    void on_read(const boost::system::error_code& ec, std::size_t n);
-    void process_buffer();
-    void dispatch(const PolicyAttributes& attributes);
-    void answer(std::string bytes);
+    void wait_readable();
+    void on_readable(const boost::system::error_code& ec);
+    void read_and_process();
+    Next process(std::string_view data, bool data_is_buffer);
+    Next pending(std::string_view rest, bool data_is_buffer);
+    void keep(std::string_view rest, bool data_is_buffer);
+    void decide_on_worker(Request request, SteadyTime started);
+    bool answer(const std::string& bytes);
     void on_written(const boost::system::error_code& ec);
-    void arm_timer();
+    void after_answer();
+    void refresh_settings();
     void close();
+    void touch() { last_active_ms_.store(now_ms(), std::memory_order_relaxed); }
     std::string who() const;
 
     Server& server_;
     Socket socket_;
-    boost::asio::steady_timer timer_;
-    std::string listener_;
+    std::shared_ptr<const std::string> listener_;
     std::string peer_;
-    State state_ = State::reading;
+    State state_ = State::waiting;
     bool stopping_ = false;
-    std::string buffer_;            // unparsed bytes; the parser caps it at max_request_bytes
-    std::array<char, 4096> chunk_{};
-    std::string out_;
+    std::atomic<std::int64_t> last_active_ms_{0};
+    std::uint64_t settings_generation_ = 0;
+    std::shared_ptr<const ServerSettings> settings_;
+    std::string buffer_;  // bytes received but not yet answered; usually empty between requests
+    std::string out_;     // the rest of an answer the socket did not take at once
 };
 
 }  // namespace relay

@@ -91,7 +91,9 @@ std::string RequestHandler::finish(const Request& r, const Decision& d, SteadyTi
     switch (r.stage) {
         case Stage::mail: tracker_.begin(r.instance); break;
         case Stage::rcpt:
-            if (r.sender_known) tracker_.note_recipient(r.instance, allowed(d));
+            // Only messages we decide on (authenticated or IP-authorised): inbound mail that is not ours
+            // would fill the tracker with entries nobody reads (most of it never reaches END-OF-MESSAGE).
+            if (r.sender_known && d.reason != Reason::not_ours) tracker_.note_recipient(r.instance, allowed(d));
             break;
         case Stage::end_of_message: {
             const auto record = tracker_.finish(r.instance);

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,21 +44,36 @@ public:
     std::uint64_t evicted() const;  // dropped for room (not counting expiry): a sign capacity is too small
 
 private:
-    using Lru = std::list<std::string>;  // most recently used first
+    // Keyed by a 64-bit hash of the instance, checked against a second, independent one: no copy of the
+    // instance string, one small node per message, and a lookup that touches no key bytes (this runs
+    // twice for every RCPT). Two instances agreeing on both hashes (128 bits) do not happen in practice.
     struct Entry {
+        std::uint64_t hash = 0;   // the key, for erasing from the least-recently-used end
+        std::uint64_t check = 0;  // the second hash
         MessageRecord record;
-        Lru::iterator position;
+        Entry* newer = nullptr;   // least-recently-used list through the map's values (they never move)
+        Entry* older = nullptr;
     };
+    using Map = std::unordered_map<std::uint64_t, Entry>;
+    struct Key {
+        std::uint64_t hash;
+        std::uint64_t check;
+    };
+    static Key key_of(const std::string& instance);
+    Entry* find(const Key& key) const;  // nullptr if absent or a different instance
     bool expired(const Entry& entry, TimePoint now) const;
     void make_room();  // with mutex_ held
-    void erase(std::unordered_map<std::string, Entry>::iterator it);
+    void erase(Entry* entry);
+    void unlink(Entry* entry);
+    void push_front(Entry* entry);
 
     const Clock& clock_;
     mutable std::mutex mutex_;
     std::size_t capacity_;
     std::chrono::seconds ttl_;
-    Lru lru_;
-    std::unordered_map<std::string, Entry> entries_;
+    Map entries_;
+    Entry* newest_ = nullptr;
+    Entry* oldest_ = nullptr;
     std::uint64_t evicted_ = 0;
 };
 

@@ -10,7 +10,7 @@ namespace {
 
 struct KnownAttribute {
     std::string_view name;
-    std::string PolicyAttributes::*field;
+    std::string_view PolicyAttributes::*field;
 };
 
 // The attributes we keep; everything else Postfix sends is read and dropped.
@@ -34,6 +34,28 @@ constexpr std::array<KnownAttribute, 18> kKnown{{
     {"encryption_protocol", &PolicyAttributes::encryption_protocol},
     {"encryption_cipher", &PolicyAttributes::encryption_cipher},
 }};
+
+// Index into kKnown, or -1. Looks only at names of the same length: this runs for every line of every
+// request (Postfix sends about 30), most of them attributes we drop.
+int known_index(std::string_view name) {
+    static const auto by_length = [] {
+        std::array<std::array<std::int8_t, 4>, 24> table{};
+        for (auto& row : table) row.fill(-1);
+        for (std::size_t i = 0; i < kKnown.size(); ++i) {
+            auto& row = table[kKnown[i].name.size()];
+            std::size_t slot = 0;
+            while (row[slot] >= 0) ++slot;  // at most 3 known names share a length
+            row[slot] = static_cast<std::int8_t>(i);
+        }
+        return table;
+    }();
+    if (name.size() >= by_length.size()) return -1;
+    for (const std::int8_t i : by_length[name.size()]) {
+        if (i < 0) return -1;
+        if (kKnown[static_cast<std::size_t>(i)].name == name) return i;
+    }
+    return -1;
+}
 
 bool valid_name_char(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -67,14 +89,12 @@ std::string take_line(std::string_view line, PolicyAttributes& out, std::uint32_
     for (unsigned char c : value) {
         if (!valid_value_char(c)) return "attribute value with a control byte";
     }
-    for (std::size_t i = 0; i < kKnown.size(); ++i) {
-        if (kKnown[i].name != name) continue;
-        const std::uint32_t bit = 1u << i;
-        if (seen & bit) return "attribute " + std::string(name) + " sent twice";
-        seen |= bit;
-        out.*(kKnown[i].field) = std::string(value);
-        break;
-    }
+    const int i = known_index(name);
+    if (i < 0) return {};
+    const std::uint32_t bit = 1u << i;
+    if (seen & bit) return "attribute " + std::string(name) + " sent twice";
+    seen |= bit;
+    out.*(kKnown[static_cast<std::size_t>(i)].field) = value;
     return {};
 }
 
@@ -127,7 +147,7 @@ ParseResult parse_policy_request(std::string_view input, const ParseLimits& limi
 namespace {
 
 template <typename T>
-bool parse_number(const std::string& text, T& out) {
+bool parse_number(std::string_view text, T& out) {
     if (text.empty()) {
         out = 0;
         return true;
@@ -174,45 +194,52 @@ constexpr std::array<StateInfo, 8> kStates{{
 
 }  // namespace
 
-MapResult map_policy_request(const PolicyAttributes& a) {
-    MapResult result;
+MapStatus map_policy_request(const PolicyAttributes& a, Request& r, std::string& error) {
     if (a.protocol_state.empty()) {
-        result.error = "request without protocol_state";
-        return result;
+        error = "request without protocol_state";
+        return MapStatus::invalid;
     }
     const StateInfo* state = nullptr;
     for (const auto& s : kStates) {
         if (iequals(s.name, a.protocol_state)) state = &s;
     }
     if (state == nullptr) {
-        result.status = MapStatus::ignore;
-        result.error = "no rules for protocol_state " + a.protocol_state;
-        return result;
+        error = "no rules for protocol_state " + std::string(a.protocol_state);
+        return MapStatus::ignore;
     }
-    Request& r = result.request;
     if (!parse_number(a.recipient_count, r.recipient_count)) {
-        result.error = "recipient_count is not a number";
-        return result;
+        error = "recipient_count is not a number";
+        return MapStatus::invalid;
     }
     if (!parse_number(a.size, r.size)) {
-        result.error = "size is not a number";
-        return result;
+        error = "size is not a number";
+        return MapStatus::invalid;
     }
     r.stage = state->stage;
     r.sender_known = state->sender_known;
     // Postfix writes "unknown" for what it does not know; Request uses "" for that.
-    r.client_address = iequals(a.client_address, "unknown") ? std::string() : a.client_address;
-    r.client_name = a.client_name;
-    r.helo_name = a.helo_name;
-    r.sasl_login = a.sasl_username;
-    r.sasl_method = a.sasl_method;
-    r.sender = a.sender;
-    r.recipient = a.recipient;
-    r.tls_protocol = a.encryption_protocol;
-    r.tls_cipher = a.encryption_cipher;
-    r.queue_id = a.queue_id;
-    r.instance = a.instance;
-    result.status = MapStatus::ok;
+    // assign(), not a new string: a reused Request keeps its capacity.
+    if (iequals(a.client_address, "unknown"))
+        r.client_address.clear();
+    else
+        r.client_address.assign(a.client_address);
+    r.client_name.assign(a.client_name);
+    r.helo_name.assign(a.helo_name);
+    r.sasl_login.assign(a.sasl_username);
+    r.sasl_method.assign(a.sasl_method);
+    r.sender.assign(a.sender);
+    r.recipient.assign(a.recipient);
+    r.tls_protocol.assign(a.encryption_protocol);
+    r.tls_cipher.assign(a.encryption_cipher);
+    r.queue_id.assign(a.queue_id);
+    r.instance.assign(a.instance);
+    r.header_from.clear();
+    return MapStatus::ok;
+}
+
+MapResult map_policy_request(const PolicyAttributes& a) {
+    MapResult result;
+    result.status = map_policy_request(a, result.request, result.error);
     return result;
 }
 

@@ -22,41 +22,44 @@ struct ParseLimits {
     std::size_t max_request_bytes = 32768; // the whole request including the empty line
 };
 
-// The attributes we use. Unknown names are accepted and dropped (Postfix adds attributes over time);
-// a known name sent twice is malformed (two logins in one request must never be resolved by guessing).
+// The attributes we use, as views of the caller's input (no copies: the parser runs for every request
+// on the hot path). They are valid only while that input is unchanged. Unknown names are accepted and
+// dropped (Postfix adds attributes over time); a known name sent twice is malformed (two logins in one
+// request must never be resolved by guessing).
 struct PolicyAttributes {
-    std::string request;              // must be "smtpd_access_policy"
-    std::string protocol_state;       // CONNECT, EHLO, HELO, MAIL, RCPT, VRFY, ETRN, DATA, END-OF-MESSAGE
-    std::string protocol_name;        // SMTP, ESMTP
-    std::string client_address;
-    std::string client_name;
-    std::string reverse_client_name;
-    std::string helo_name;
-    std::string sender;
-    std::string recipient;
-    std::string recipient_count;
-    std::string queue_id;
-    std::string instance;
-    std::string size;
-    std::string sasl_method;
-    std::string sasl_username;
-    std::string sasl_sender;
-    std::string encryption_protocol;
-    std::string encryption_cipher;
+    std::string_view request;              // must be "smtpd_access_policy"
+    std::string_view protocol_state;       // CONNECT, EHLO, HELO, MAIL, RCPT, VRFY, ETRN, DATA, END-OF-MESSAGE
+    std::string_view protocol_name;        // SMTP, ESMTP
+    std::string_view client_address;
+    std::string_view client_name;
+    std::string_view reverse_client_name;
+    std::string_view helo_name;
+    std::string_view sender;
+    std::string_view recipient;
+    std::string_view recipient_count;
+    std::string_view queue_id;
+    std::string_view instance;
+    std::string_view size;
+    std::string_view sasl_method;
+    std::string_view sasl_username;
+    std::string_view sasl_sender;
+    std::string_view encryption_protocol;
+    std::string_view encryption_cipher;
 };
 
 enum class ParseStatus { complete, need_more, malformed };
 
 struct ParseResult {
     ParseStatus status = ParseStatus::need_more;
-    PolicyAttributes attributes;  // complete only
+    PolicyAttributes attributes;  // complete only; views into the input
     std::size_t consumed = 0;     // complete only: bytes of this request, including the empty line
     std::string error;            // malformed only: a sentence for the log (no untrusted bytes in it)
 };
 
 // Parses the first request at the start of input. Bytes after it (a pipelined next request) are left
 // alone: the caller drops `consumed` bytes and calls again. A lone trailing "\r" before "\n" is
-// tolerated (hand-typed telnet sessions); other control bytes, NUL and invalid UTF-8 are malformed.
+// tolerated (hand-typed telnet sessions); other control bytes, NUL and DEL are malformed (bytes >= 0x80
+// are passed on unchecked: SMTPUTF8).
 ParseResult parse_policy_request(std::string_view input, const ParseLimits& limits);
 
 // The attributes as the engine sees them.
@@ -73,5 +76,10 @@ struct MapResult {
 };
 
 MapResult map_policy_request(const PolicyAttributes& attributes);
+
+// The same into an existing Request, whose strings keep their capacity from one request to the next
+// (the server reuses one per I/O thread: no allocation per request once warm). `error` is set for
+// invalid / ignore only.
+MapStatus map_policy_request(const PolicyAttributes& attributes, Request& out, std::string& error);
 
 }  // namespace relay

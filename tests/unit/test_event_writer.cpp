@@ -136,6 +136,36 @@ BOOST_AUTO_TEST_CASE(last_use_stamps_survive_an_outage) {
     BOOST_TEST(store.uses().size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(last_use_stamps_go_to_the_store_in_one_call_per_flush) {
+    // Counts the batched calls (MysqlStore writes each call with one UPDATE per 128 accounts).
+    struct CountingStore : MemoryStore {
+        std::vector<std::size_t> calls;
+        void record_uses(const std::vector<UseStamp>& uses) override {
+            calls.push_back(uses.size());
+            MemoryStore::record_uses(uses);
+        }
+    } store;
+    EventWriter writer(store);
+    for (Id id = 1; id <= 300; ++id) writer.submit_use(id, from_unix(100 + id), "192.0.2.1");
+    writer.submit_use(5, from_unix(1000), "192.0.2.5");  // coalesced with the earlier stamp of 5
+    writer.flush();
+    BOOST_TEST(store.calls == (std::vector<std::size_t>{300}), boost::test_tools::per_element());
+    writer.flush();  // nothing queued: no call
+    BOOST_TEST(store.calls.size() == 1u);
+    BOOST_TEST(store.uses().size() == 300u);
+}
+
+BOOST_AUTO_TEST_CASE(last_use_stamps_are_not_lost_at_stop) {
+    MemoryStore store;
+    {
+        EventWriter writer(store);
+        writer.start();
+        for (Id id = 1; id <= 50; ++id) writer.submit_use(id, from_unix(100), "192.0.2.1");
+        writer.stop();
+    }
+    BOOST_TEST(store.uses().size() == 50u);
+}
+
 BOOST_AUTO_TEST_CASE(background_thread_writes_and_retries) {
     MemoryStore store;
     EventWriter writer(store);

@@ -6,6 +6,7 @@
 #include "core/errors.hpp"
 #include "core/memory_store.hpp"
 #include "core/model.hpp"
+#include "core/text.hpp"
 
 using namespace relay;
 
@@ -254,6 +255,121 @@ BOOST_AUTO_TEST_CASE(memory_store_basics) {
     BOOST_TEST(store.uses()[0].client_address == "192.0.2.1");
     BOOST_TEST(store.events().size() == 2u);
     BOOST_TEST(store.load_calls() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(many_accounts_all_found) {
+    // Enough accounts and domains that both name indexes grow past their first size.
+    SnapshotBuilder b;
+    const Id customer = b.add_customer("Bulk");
+    for (int d = 0; d < 40; ++d) b.add_domain(customer, "bulk" + std::to_string(d) + ".example");
+    for (int n = 0; n < 1000; ++n) b.add_account("user" + std::to_string(n) + "@bulk" + std::to_string(n % 40) + ".example");
+    const Snapshot s = b.build();
+    BOOST_TEST(s.account_count() == 1000u);
+    int missing = 0, wrong = 0;
+    for (int n = 0; n < 1000; ++n) {
+        const std::string login = "User" + std::to_string(n) + "@BULK" + std::to_string(n % 40) + ".example";
+        const auto account = s.find_account(login);
+        if (!account) {
+            ++missing;
+            continue;
+        }
+        const auto back = s.account_by_authority(account->authority->id);
+        if (!back || back->login != ascii_lower(login) || account->login != ascii_lower(login) ||
+            account->domain != s.find_domain("bulk" + std::to_string(n % 40) + ".example") ||
+            account->domain_customer != account->customer)
+            ++wrong;
+    }
+    BOOST_TEST(missing == 0);
+    BOOST_TEST(wrong == 0);
+    BOOST_TEST(!s.find_account("user1000@bulk0.example"));
+    BOOST_TEST(!s.find_account("user1@bulk2.example"));  // user1 lives in bulk1
+}
+
+BOOST_AUTO_TEST_CASE(unindexed_authority_has_no_account) {
+    SnapshotBuilder b = fixture();
+    const Id alice = b.authority("alice@acme.example").id;
+    b.authority(alice).user_id = 4242;
+    std::vector<std::string> warnings;
+    const Snapshot s = b.build(&warnings);
+    BOOST_TEST(s.authorities.count(alice) == 1u);
+    BOOST_TEST(!s.account_by_authority(alice).has_value());
+    BOOST_TEST(s.account_count() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(id_table_behaves_like_a_map) {
+    IdTable<Id, std::string> t;
+    struct Case {
+        const char* name;
+        Id id;
+        const char* value;
+        bool inserted;
+    } const cases[] = {
+        {"first", 10, "ten", true},      {"append", 20, "twenty", true}, {"before_all", 5, "five", true},
+        {"middle", 15, "fifteen", true}, {"duplicate_kept", 10, "TEN", false}, {"last_again", 20, "x", false},
+    };
+    for (const auto& c : cases) {
+        const auto [it, inserted] = t.emplace(c.id, c.value);
+        BOOST_CHECK_MESSAGE(inserted == c.inserted && it->first == c.id,
+                            "case " << c.name << ": got inserted=" << inserted << " id=" << it->first
+                                    << ", want inserted=" << c.inserted << " id=" << c.id);
+    }
+    std::string order;
+    for (const auto& [id, value] : t) order += std::to_string(id) + "=" + value + " ";
+    BOOST_TEST(order == "5=five 10=ten 15=fifteen 20=twenty ");
+    BOOST_TEST(t.size() == 4u);
+    BOOST_TEST(t.count(15) == 1u);
+    BOOST_TEST(t.count(16) == 0u);
+    BOOST_TEST((t.find(7) == t.end()));
+    BOOST_TEST(t.at(20) == "twenty");
+    BOOST_CHECK_THROW(t.at(21), std::out_of_range);
+    t[30] = "thirty";
+    BOOST_TEST(t.position(t.find(30)) == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(name_index_grows_and_finds) {
+    std::vector<std::string> names;
+    for (int i = 0; i < 500; ++i) names.push_back("name-" + std::to_string(i * 7919));
+    NameIndex index;
+    index.reset(3);  // far too small on purpose: it must grow
+    const auto key_of = [&](std::uint32_t row) { return std::string_view(names[row]); };
+    for (std::uint32_t i = 0; i < names.size(); ++i) BOOST_REQUIRE(index.insert(names[i], i, key_of));
+    BOOST_TEST(!index.insert(names[7], 9999, key_of));  // duplicate: the first one stays
+    BOOST_TEST(index.size() == names.size());
+    int wrong = 0;
+    for (std::uint32_t i = 0; i < names.size(); ++i) wrong += index.find(names[i], key_of) != i;
+    BOOST_TEST(wrong == 0);
+    BOOST_TEST(index.find("name-1", key_of) == NameIndex::npos);
+    BOOST_TEST(NameIndex().find("anything", key_of) == NameIndex::npos);
+}
+
+BOOST_AUTO_TEST_CASE(compact_fields_keep_their_meaning) {
+    Authority a;
+    BOOST_TEST(!a.max_message_bytes.has_value());
+    BOOST_TEST(!a.valid_until);
+    BOOST_TEST(a.suspend_reason.empty());
+    BOOST_TEST(a.senders.empty());
+    BOOST_TEST(a.networks.size() == 0u);
+    a.max_message_bytes = 300;
+    a.valid_until = from_unix(0);  // the epoch is a value, not "none"
+    a.suspended_until = std::optional<TimePoint>();
+    a.suspend_reason = "abuse ticket 42";
+    a.networks.push_back(*Cidr::parse("192.0.2.0/24"));
+    Authority copy = a;
+    a.networks.clear();
+    a.suspend_reason = "";
+    BOOST_TEST(copy.max_message_bytes.value_or(0) == 300u);
+    BOOST_REQUIRE(copy.valid_until.has_value());
+    BOOST_TEST(to_unix(*copy.valid_until) == 0);
+    BOOST_TEST(!copy.suspended_until.has_value());
+    BOOST_TEST(copy.suspend_reason == "abuse ticket 42");
+    BOOST_REQUIRE_EQUAL(copy.networks.size(), 1u);
+    BOOST_TEST(copy.networks[0].str() == "192.0.2.0/24");
+    BOOST_TEST(a.networks.empty());
+    BOOST_TEST(a.suspend_reason.empty());
+    copy.max_message_bytes = std::nullopt;
+    BOOST_TEST(!copy.max_message_bytes);
+    BOOST_CHECK_THROW(copy.max_message_bytes.value(), std::bad_optional_access);
+    BOOST_TEST(sizeof(Authority) <= 88u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -253,7 +253,8 @@ BOOST_AUTO_TEST_CASE(map_table) {
         {"size too big", "protocol_state=RCPT\nsize=18446744073709551616\n", MapStatus::invalid, Stage::rcpt, false},
     };
     for (const auto& c : cases) {
-        const ParseResult parsed = parse_policy_request("request=smtpd_access_policy\n" + c.extra + "\n", ParseLimits{});
+        const std::string input = "request=smtpd_access_policy\n" + c.extra + "\n";  // the views point into it
+        const ParseResult parsed = parse_policy_request(input, ParseLimits{});
         BOOST_REQUIRE_MESSAGE(parsed.status == ParseStatus::complete, "case " << c.name << ": did not parse");
         const MapResult m = map_policy_request(parsed.attributes);
         BOOST_CHECK_MESSAGE(m.status == c.want,
@@ -314,6 +315,62 @@ BOOST_AUTO_TEST_CASE(map_unauthenticated_and_unknown_values) {
     BOOST_TEST(m.request.sender == "");
     BOOST_TEST(m.request.sender_known);
     BOOST_TEST(m.request.recipient_count == 0u);
+}
+
+// The attributes are views of the input, not copies: the server parses in place for every request.
+BOOST_AUTO_TEST_CASE(attributes_are_views_of_the_input) {
+    const std::string_view input = kPostfixRcpt;
+    const ParseResult r = parse_policy_request(input, ParseLimits{});
+    BOOST_REQUIRE(r.status == ParseStatus::complete);
+    for (const std::string_view v : {r.attributes.request, r.attributes.sender, r.attributes.instance,
+                                     r.attributes.sasl_username, r.attributes.encryption_cipher}) {
+        BOOST_CHECK_MESSAGE(v.data() >= input.data() && v.data() + v.size() <= input.data() + input.size(),
+                            "case " << v << ": got a view outside the input, want one inside it");
+    }
+}
+
+// The server maps every request into one reused Request per I/O thread: nothing of the previous
+// request may survive into the next one.
+BOOST_AUTO_TEST_CASE(map_into_a_reused_request_leaves_nothing_behind) {
+    const std::string first =
+        "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\nclient_address=192.0.2.1\n"
+        "client_name=mail.example.test\nhelo_name=helo.example.test\nsasl_username=alice@example.test\n"
+        "sasl_method=PLAIN\nsender=alice@example.test\nrecipient=bob@example.org\nrecipient_count=3\nsize=264\n"
+        "encryption_protocol=TLSv1.3\nencryption_cipher=TLS_AES_256_GCM_SHA384\nqueue_id=19E31A74258\n"
+        "instance=3ede.6b026ccf.197fa.0\n\n";
+    const std::string second = "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=unknown\n\n";
+    Request reused;
+    reused.header_from.push_back("left@over.example");
+    std::string error;
+    BOOST_REQUIRE(map_policy_request(parse_policy_request(first, ParseLimits{}).attributes, reused, error) ==
+                  MapStatus::ok);
+    BOOST_TEST(reused.sasl_login == "alice@example.test");
+    BOOST_REQUIRE(map_policy_request(parse_policy_request(second, ParseLimits{}).attributes, reused, error) ==
+                  MapStatus::ok);
+    const Request fresh = map_policy_request(parse_policy_request(second, ParseLimits{}).attributes).request;
+    struct Field {
+        const char* name;
+        std::string got, want;
+    };
+    const Field fields[] = {
+        {"client_address", reused.client_address, fresh.client_address},
+        {"client_name", reused.client_name, fresh.client_name},
+        {"helo_name", reused.helo_name, fresh.helo_name},
+        {"sasl_login", reused.sasl_login, fresh.sasl_login},
+        {"sasl_method", reused.sasl_method, fresh.sasl_method},
+        {"sender", reused.sender, fresh.sender},
+        {"recipient", reused.recipient, fresh.recipient},
+        {"tls_protocol", reused.tls_protocol, fresh.tls_protocol},
+        {"tls_cipher", reused.tls_cipher, fresh.tls_cipher},
+        {"queue_id", reused.queue_id, fresh.queue_id},
+        {"instance", reused.instance, fresh.instance},
+        {"recipient_count", std::to_string(reused.recipient_count), std::to_string(fresh.recipient_count)},
+        {"size", std::to_string(reused.size), std::to_string(fresh.size)},
+        {"stage", to_string(reused.stage), to_string(fresh.stage)},
+        {"header_from", std::to_string(reused.header_from.size()), std::to_string(fresh.header_from.size())},
+    };
+    for (const auto& f : fields)
+        BOOST_CHECK_MESSAGE(f.got == f.want, "case " << f.name << ": got '" << f.got << "', want '" << f.want << "'");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -41,6 +41,13 @@ Request rcpt(const std::string& instance) {
     return r;
 }
 
+// An allowed decision for an account of ours (Decision{} is "not ours": untracked).
+Decision allowed_ours() {
+    Decision d;
+    d.reason = Reason::ok;
+    return d;
+}
+
 Decision refusal() {
     return make_refusal(Verdict::reject, Reason::sender_not_owned, 550, "5.7.1", "not yours");
 }
@@ -89,9 +96,9 @@ BOOST_AUTO_TEST_CASE(tracks_recipients_until_end_of_message) {
     Request mail = rcpt("m1");
     mail.stage = Stage::mail;
     handler.finish(mail, Decision{}, now);
-    handler.finish(rcpt("m1"), Decision{}, now);
+    handler.finish(rcpt("m1"), allowed_ours(), now);
     handler.finish(rcpt("m1"), refusal(), now);
-    handler.finish(rcpt("m1"), Decision{}, now);
+    handler.finish(rcpt("m1"), allowed_ours(), now);
     const auto record = tracker.peek("m1");
     BOOST_REQUIRE(record.has_value());
     BOOST_TEST(record->recipients_seen == 3u);
@@ -101,6 +108,25 @@ BOOST_AUTO_TEST_CASE(tracks_recipients_until_end_of_message) {
     eom.recipient_count = 2;
     handler.finish(eom, Decision{}, now);
     BOOST_TEST(!tracker.peek("m1").has_value());
+}
+
+// Inbound mail that is not ours (unauthenticated, no IP-authorised account) is never tracked: on an MX
+// most of it never reaches END-OF-MESSAGE and would only fill the tracker.
+BOOST_AUTO_TEST_CASE(mail_that_is_not_ours_is_not_tracked) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    RequestHandler handler(decider, tracker);
+    const auto now = std::chrono::steady_clock::now();
+    Request inbound = rcpt("in1");
+    inbound.sasl_login.clear();
+    BOOST_TEST(handler.finish(inbound, Decision{}, now) == "action=DUNNO\n\n");
+    BOOST_TEST(tracker.size() == 0u);
+    Decision ip_account = allowed_ours();
+    ip_account.verdict = Verdict::permit;
+    ip_account.reason = Reason::ip_authorised;
+    BOOST_TEST(handler.finish(inbound, ip_account, now) == "action=OK\n\n");
+    BOOST_TEST(tracker.size() == 1u);
 }
 
 // Postfix sends recipient_count=0 at every RCPT; the engine's per-message cap needs the recipients we
@@ -114,7 +140,7 @@ BOOST_AUTO_TEST_CASE(rcpt_sees_the_recipients_already_allowed) {
     const std::uint32_t want[] = {0, 1, 1, 2};
     const bool allow[] = {true, false, true, true};
     for (int i = 0; i < 4; ++i) {
-        decider.next = allow[i] ? Decision{} : refusal();
+        decider.next = allow[i] ? allowed_ours() : refusal();
         const Decision d = handler.decide(rcpt("m2"));
         BOOST_TEST(decider.last_recipient_count == want[i], "rcpt " << i << ": got "
                    << decider.last_recipient_count << ", want " << want[i]);
@@ -132,7 +158,7 @@ BOOST_AUTO_TEST_CASE(vrfy_is_not_counted_as_a_recipient) {
     RequestHandler handler(decider, tracker);
     Request vrfy = rcpt("m1");
     vrfy.sender_known = false;  // what map_policy_request makes of VRFY
-    handler.finish(vrfy, Decision{}, std::chrono::steady_clock::now());
+    handler.finish(vrfy, allowed_ours(), std::chrono::steady_clock::now());
     BOOST_TEST(tracker.size() == 0u);
 }
 

@@ -252,6 +252,45 @@ BOOST_AUTO_TEST_CASE(stop_answers_requests_in_flight_and_closes_idle_connections
     BOOST_TEST(!late.connected());
 }
 
+// SIGTERM in the same instant as a request on a persistent connection (the answer to the previous one
+// still being written, the connection waiting, or the bytes already taken out of the kernel): the
+// request is answered, then the connection is closed. Many rounds with different delays, because the
+// race this guards against hit only some of them.
+BOOST_AUTO_TEST_CASE(stop_answers_a_request_sent_just_before_it) {
+    const std::chrono::microseconds delays[] = {0us, 0us, 20us, 50us, 100us, 300us};
+    for (int round = 0; round < 60; ++round) {
+        Fixture f;
+        Client c(f.path);
+        c.send(request("alice@example.com"));
+        BOOST_REQUIRE(c.answer() == "DUNNO");
+        c.send(request("blocked@example.com"));
+        std::this_thread::sleep_for(delays[round % 6]);
+        f.server->stop(2s);
+        const std::string got = c.answer();
+        BOOST_CHECK_MESSAGE(got == "550 5.7.1 no authority",
+                            "case round " << round << ": got " << got << ", want 550 5.7.1 no authority");
+        BOOST_TEST(c.answer() == "CLOSED");
+    }
+}
+
+// A client that sends a long pipelined burst and reads the answers only later: the socket stops taking
+// answers, the connection writes the rest when it can, and every request is answered, in order.
+BOOST_AUTO_TEST_CASE(pipelined_burst_larger_than_the_socket_buffers) {
+    Fixture f;
+    Client c(f.path);
+    constexpr int kRequests = 30000;  // about 500 kB of answers: more than a unix socket buffers
+    std::thread sender([&] {
+        std::string burst;
+        for (int i = 0; i < kRequests; ++i) burst += request(i % 3 ? "alice@example.com" : "blocked@example.com");
+        c.send(burst);
+    });
+    std::this_thread::sleep_for(300ms);  // let the answers pile up first
+    int right = 0;
+    for (int i = 0; i < kRequests; ++i) right += c.answer() == (i % 3 ? "DUNNO" : "550 5.7.1 no authority");
+    sender.join();
+    BOOST_TEST(right == kRequests);
+}
+
 BOOST_AUTO_TEST_CASE(idle_connections_time_out) {
     ServerSettings s;
     s.idle_timeout = 200ms;
