@@ -9,7 +9,7 @@ set -euo pipefail
 
 # One list, one package a word. Add what your part needs here (and say so in your report).
 RELAY_PACKAGES="
-  build-essential cmake pkg-config ccache
+  build-essential cmake pkg-config ccache clang
   libmysqlcppconn-dev libboost-program-options-dev libboost-test-dev libboost-dev libboost-system-dev
   libssl-dev libmilter-dev libidn2-dev libcrypt-dev libcurl4-openssl-dev
   mariadb-server mariadb-client

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command, and exactly what CI runs (.ci/run):
 #   1. installs missing Debian packages (scripts/install-deps.sh; needs root only when something is missing)
-#   2. builds build/ (RelWithDebInfo) and runs every ctest test there: unit, integration_*, e2e_*
-#   3. builds build-asan/ (-DRELAY_SANITIZE=ON: ASan + UBSan) and runs the tests again except e2e_* and
+#   2. builds build/ (RelWithDebInfo) and runs every ctest test there: unit, integration_*, e2e_*, fuzz
+#   3. builds build-asan/ (-DRELAY_SANITIZE=ON: ASan + UBSan) and runs the tests again except e2e_*, fuzz and
 #      bench* (so: unit and integration_*; the end-to-end runs are slow and test the MTAs' side)
 #   4. prints a summary and, last, "N passed, N failed" (ctest tests of both passes, plus any failed
 #      configure/build step); exits 0 only if nothing failed.
@@ -130,7 +130,7 @@ else
     # and bench tests, which this pass leaves out.
     if BUILD_TARGETS="unit_tests integration_tests relay-policyd relayctl" build_dir "$ROOT/build-asan" "asan" -DRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" ||
         [ -f "$ROOT/build-asan/CTestTestfile.cmake" ]; then
-        run_ctest "$ROOT/build-asan" "asan" -E '^(e2e|bench)'
+        run_ctest "$ROOT/build-asan" "asan" -E '^(e2e|bench|fuzz)'
     fi
 fi
 

@@ -1,4 +1,4 @@
-// libFuzzer target for the address and network parsers (not part of the CMake build).
+// libFuzzer target for the address and network parsers (ctest `fuzz` builds and runs it: tests/fuzz/run.sh).
 //
 // Build and run (from the repository root; needs clang and libidn2-dev):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_address.cpp \

@@ -1,5 +1,5 @@
 // libFuzzer target for the Postfix policy protocol parser, the attribute mapping and the answer
-// formatting of relay-policyd (not part of the CMake build).
+// formatting of relay-policyd (ctest `fuzz` builds and runs it: tests/fuzz/run.sh).
 //
 // Build and run (from the repository root; needs clang):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_policy_protocol.cpp \
