@@ -458,11 +458,4 @@ cases_live_changes
 cases_database_down
 final_checks
 
-e2e_log "run time $(( ($(e2e_now_ms) - E2E_START_MS) / 1000 )) s; work dir $E2E_DIR"
-if e2e_summary; then
-    # Stop everything now, then drop the database files (over 100 MB); the logs stay.
-    e2e_run_deferred
-    rm -rf "$E2E_DIR/db/data"
-    exit 0
-fi
-exit 1
+e2e_finish

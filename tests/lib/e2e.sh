@@ -9,6 +9,8 @@
 #   ok DESC / not_ok DESC [DETAIL] count and print one line per check ("ok - DESC" / "not ok - DESC")
 #   check DESC CMD [ARG...]        ok when CMD succeeds, else not_ok
 #   e2e_summary                    print "N passed, N failed"; returns 0 only if all passed (and some ran)
+#   e2e_finish                     the end of a test: run time, summary, exit 0/1; after a pass, stop
+#                                  everything and drop the database files (over 100 MB), keeping the logs
 #   e2e_alive PID                  true while PID runs (a zombie counts as dead: /proc/PID/stat state)
 #   e2e_stop_pid PID [SECONDS]     SIGTERM, wait up to SECONDS (default 10), then SIGKILL; reaps our children
 #   e2e_start_bg LOGFILE CMD...    start CMD in the background (setsid, stdio redirected); sets E2E_BG_PID
@@ -69,6 +71,16 @@ check() {
 e2e_summary() {
     printf '%d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
     [ "$E2E_FAILED" -eq 0 ] && [ "$E2E_PASSED" -gt 0 ]
+}
+
+e2e_finish() {
+    e2e_log "run time $(( ($(e2e_now_ms) - E2E_START_MS) / 1000 )) s; work dir $E2E_DIR"
+    if e2e_summary; then
+        e2e_run_deferred
+        rm -rf "$E2E_DIR/db/data"
+        exit 0
+    fi
+    exit 1
 }
 
 e2e_show_file() {

@@ -8,6 +8,7 @@
 #                                     foreground on inet:PORT@127.0.0.1; sets MILTER_PID, MILTER_LOG;
 #                                     registers its stop with e2e_defer. EXTRA_INI is appended to [milter].
 #   milter_log_has REGEX [SECS]       wait until relay-milter's log has a line matching REGEX (default 3 s)
+#   milter_check_log_clean            one check: no internal error or crash in any relay-milter log
 #   password_of LOGIN                 "alice-pw" for alice@example.test (all fixtures follow this rule)
 #
 # Fixture accounts (password LOCALPART-pw, stored as {PLAIN} so Dovecot and sasldb can use the same):
@@ -135,4 +136,15 @@ CONF
 
 milter_log_has() {
     e2e_wait_until "${2:-3}" grep -Eq -- "$1" "$MILTER_LOG"
+}
+
+# milter_check_log_clean: one check: no internal error, uncaught exception or crash in any relay-milter
+# log of this test (every instance it started logs to $E2E_DIR/relay-milter*.log).
+milter_check_log_clean() {
+    local pattern='internal error|terminate called|Segmentation'
+    if grep -qiE "$pattern" "$E2E_DIR"/relay-milter*.log; then
+        not_ok "no internal errors in relay-milter's log" "$(grep -hiE "$pattern" "$E2E_DIR"/relay-milter*.log | head -n 3)"
+    else
+        ok "no internal errors in relay-milter's log"
+    fi
 }
