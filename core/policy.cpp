@@ -48,8 +48,8 @@ Policy::Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, 
                EventWriter* events)
     : cache_(cache), clock_(clock), options_(std::move(options)), limiter_(limiter), events_(events) {}
 
-bool Policy::may_block(const Request& request) const {
-    return limiter_ != nullptr && request.stage == Stage::end_of_message;
+bool Policy::may_block(const Request& request, const RateGate* limiter) {
+    return limiter != nullptr && request.stage == Stage::end_of_message;
 }
 
 Decision Policy::evaluate(const Request& request) { return evaluate(request, cache_.current()); }

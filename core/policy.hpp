@@ -32,7 +32,10 @@ public:
     // stages of a session see the same rules). A null snapshot means "no rules we can trust", exactly as
     // when the cache has none.
     Decision evaluate(const Request& request, const SnapshotPtr& pinned);
-    bool may_block(const Request& request) const;
+    bool may_block(const Request& request) const { return may_block(request, limiter_); }
+    // The same rule for callers that hold the rate gate but not a Policy (relay-policyd asks it for
+    // every request, before choosing the thread: no need to load the current rules for that).
+    static bool may_block(const Request& request, const RateGate* limiter);
 
 private:
     SnapshotCache& cache_;

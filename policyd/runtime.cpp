@@ -65,8 +65,7 @@ Decision PolicyDecider::evaluate(const Request& request) {
 }
 
 bool PolicyDecider::may_block(const Request& request) const {
-    const auto bundle = current();
-    return bundle ? bundle->policy->may_block(request) : false;
+    return Policy::may_block(request, limiter_);
 }
 
 bool PolicyDecider::has_rules() const {
