@@ -130,13 +130,8 @@ check "calendar day ends at the next midnight in Europe/Berlin" \
 
 out=$(rl_client --target "$A" --connections 5 --attempts 30 --login shadow@rl.example)
 check "shadow limit of 10: all 30 accepted" "$(rl_json "$out" eom_accepted)" "30"
-got=0
-for ((i = 0; i < 50; i++)); do  # the audit trail is written in the background
-    got=$(rl_sql "SELECT COUNT(*) FROM relay_events WHERE login = 'shadow@rl.example' AND reason = 'rate_limited'
-                  AND verdict = 'continue' AND detail LIKE 'shadow rate limit % would have deferred%'")
-    [ "$got" = 20 ] && break
-    sleep 0.2
-done
+got=$(rl_sql_wait 20 50 0.2 "SELECT COUNT(*) FROM relay_events WHERE login = 'shadow@rl.example'
+    AND reason = 'rate_limited' AND verdict = 'continue' AND detail LIKE 'shadow rate limit % would have deferred%'")
 check "shadow limit: 20 'would have deferred' events in relay_events" "$got" "20"
 
 out=$(rl_client --target "$A" --connections 1 --attempts 8 --login hold@rl.example)
@@ -161,12 +156,8 @@ for ((i = 0; i < 50; i++)); do [ -f "$WORK/notified" ] && break; sleep 0.2; done
 check "abuse: notify_command got the event as arguments" \
     "$(sed -n '1p;2p;5p;6p' "$WORK/notified" 2>/dev/null | tr '\n' '|')" \
     "suspended|networks@rl.example|automatic: used from 4 client networks within 3600 s (max_networks 3)|rl-c|"
-for ((i = 0; i < 50; i++)); do  # the audit trail is written in the background
-    got=$(rl_sql "SELECT COUNT(*) FROM relay_events WHERE login = 'networks@rl.example' AND reason = 'account_suspended'
-                  AND node = 'rl-c' AND detail LIKE 'automatic suspension until %'")
-    [ "$got" = 1 ] && break
-    sleep 0.2
-done
+got=$(rl_sql_wait 1 50 0.2 "SELECT COUNT(*) FROM relay_events WHERE login = 'networks@rl.example'
+    AND reason = 'account_suspended' AND node = 'rl-c' AND detail LIKE 'automatic suspension until %'")
 check "abuse: event in relay_events" "$got" "1"
 answer=""
 for ((i = 0; i < 25; i++)); do  # every daemon reloads the rules within poll_interval_ms
@@ -213,13 +204,9 @@ for ((i = 0; i < 50; i++)); do
     sleep 0.2
 done
 check "database back: charged again" "$accepted" "1"
-got=0
-for ((i = 0; i < 60; i++)); do  # queued events are retried with a backoff of up to 30 s
-    got=$(rl_sql "SELECT COUNT(*) FROM relay_events WHERE login = 'allow@rl.example' AND node = 'rl-d'
-                  AND reason = 'store_unavailable' AND detail LIKE 'rate limits NOT charged%'")
-    [ "$got" = 2 ] && break
-    sleep 1
-done
+# Queued events are retried with a backoff of up to 30 s.
+got=$(rl_sql_wait 2 60 1 "SELECT COUNT(*) FROM relay_events WHERE login = 'allow@rl.example' AND node = 'rl-d'
+    AND reason = 'store_unavailable' AND detail LIKE 'rate limits NOT charged%'")
 check "the uncounted messages reach relay_events once the database is back" "$got" "2"
 
 finish

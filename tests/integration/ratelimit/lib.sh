@@ -104,3 +104,15 @@ rl_json() {
 }
 
 rl_sql() { mariadb_sql relay_authority -e "$1" 2>&1; }
+
+# rl_sql_wait WANT TRIES PAUSE QUERY: run QUERY until it prints WANT, at most TRIES times PAUSE s apart;
+# prints the last answer. For rows the daemons write in the background (the audit trail).
+rl_sql_wait() {
+    local want=$1 tries=$2 pause=$3 query=$4 got= i
+    for ((i = 0; i < tries; i++)); do
+        got=$(rl_sql "$query")
+        [ "$got" = "$want" ] && break
+        sleep "$pause"
+    done
+    printf '%s\n' "$got"
+}
