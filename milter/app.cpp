@@ -65,6 +65,7 @@ LogOptions log_options(const Config& config, bool foreground) {
 int run_milter(const RunOptions& options, const Config& config, const StoreFactory& make_store, Driver& driver) {
     log_init(log_options(config, options.foreground));
     Daemon detached;
+    MilterSocket socket;  // outlives the driver's listening socket: see StagedSocket
     try {
         const Options milter_options = options_from_config(config);
         std::unique_ptr<Store> store = make_store(config.database);
@@ -79,8 +80,11 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         Policy policy(cache, clock, policy_options, &rate_gate, &events);
         Filter filter(policy, cache, clock, milter_options, &events);
 
-        driver.open(filter, config.milter.listen, config.milter.timeout);
-        hand_over_socket(config.milter.listen, config.milter);
+        // A unix socket is bound by libmilter in a private directory and moved into place with its owner
+        // and mode (milter/socket_access.hpp).
+        socket = prepare_socket(config.milter.listen);
+        driver.open(filter, socket.libmilter_listen, config.milter.timeout);
+        hand_over_socket(socket, config.milter);
         if (!options.foreground) detached = Daemon::detach("relay-milter", true);
         if (!options.pid_file.empty()) write_pid_file(options.pid_file);
         const std::string identity =
@@ -104,9 +108,11 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         rate_gate.stop();
         cache.stop_polling();
         events.stop();
+        release_socket(socket);
         if (!options.pid_file.empty()) remove_pid_file(options.pid_file);
         return status;
     } catch (const std::exception& e) {
+        release_socket(socket);
         log_error(std::string("relay-milter cannot start: ") + e.what());
         // Before detaching, syslog may be all a daemon-mode start has: say it on stderr too.
         if (!options.foreground && !detached.active()) std::cerr << "relay-milter: " << e.what() << "\n";

@@ -1,22 +1,17 @@
 #include "milter/socket_access.hpp"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
 
 #include "core/config.hpp"
+#include "core/log.hpp"
 #include "core/process.hpp"
 
 namespace relay::milter {
 namespace {
-
-std::runtime_error os_error(const std::string& what) {
-    return std::runtime_error(what + ": " + std::strerror(errno));
-}
 
 std::optional<std::string> unix_socket_path(const std::string& listen) {
     for (const char* prefix : {"unix:", "local:"}) {
@@ -29,16 +24,43 @@ std::optional<std::string> unix_socket_path(const std::string& listen) {
 
 }  // namespace
 
-void hand_over_socket(const std::string& listen, const MilterConfig& config) {
+MilterSocket prepare_socket(const std::string& listen) {
+    MilterSocket socket;
+    socket.libmilter_listen = listen;
     const auto path = unix_socket_path(listen);
-    if (!path || geteuid() != 0) return;
-    gid_t primary = 0;
-    const auto uid = lookup_user(config.user, &primary);
-    if (!uid) throw std::runtime_error("[milter] user " + config.user + ": no such user");
-    const auto gid = config.group.empty() ? std::optional<gid_t>(primary) : lookup_group(config.group);
-    if (!gid) throw std::runtime_error("[milter] group " + config.group + ": no such group");
-    if (chown(path->c_str(), *uid, *gid) != 0) throw os_error("chown " + *path);
-    if (chmod(path->c_str(), 0660) != 0) throw os_error("chmod " + *path);
+    if (!path) return socket;
+    const std::string what = "[milter] listen " + listen;
+    // libmilter's own removal (smfi_opensocket(true)) would follow a link and remove a live socket.
+    remove_stale_socket(*path, what);
+    socket.path = *path;
+    socket.staged = std::make_unique<StagedSocket>(*path, what);
+    socket.libmilter_listen = "unix:" + socket.staged->bind_path();
+    return socket;
+}
+
+void hand_over_socket(MilterSocket& socket, const MilterConfig& config) {
+    if (!socket.staged) return;
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+    if (geteuid() == 0) {
+        gid_t primary = 0;
+        const auto user = lookup_user(config.user, &primary);
+        if (!user) throw std::runtime_error("[milter] user " + config.user + ": no such user");
+        const auto group = config.group.empty() ? std::optional<gid_t>(primary) : lookup_group(config.group);
+        if (!group) throw std::runtime_error("[milter] group " + config.group + ": no such group");
+        uid = *user;
+        gid = *group;
+    }
+    socket.file = socket.staged->publish(uid, gid, 0660);
+}
+
+void release_socket(MilterSocket& socket) {
+    if (socket.path.empty()) return;
+    // After the privilege drop a root-owned directory is out of reach: the file stays, refuses
+    // connections, and the next start removes it (prepare_socket).
+    if (const int error = remove_socket_file(socket.path, socket.file))
+        log_info("cannot remove socket " + socket.path + " (" + std::strerror(error) + "); the next start removes it");
+    socket.path.clear();
 }
 
 }  // namespace relay::milter

@@ -16,6 +16,7 @@
 #include "core/config_checks.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/socket_file.hpp"
 
 namespace relay {
 
@@ -96,72 +97,26 @@ std::vector<BoundSocket> bind_inet(const ListenSpec& spec, int backlog) {
     return out;
 }
 
-sockaddr_un unix_address(const std::string& path) {
+// Bound and prepared in a private directory, then moved into place (core/socket_file.hpp): root never
+// changes owner or mode through a path someone else can swap. The private directory also keeps strangers
+// out until owner and mode are right.
+BoundSocket bind_unix(const ListenSpec& spec, const UnixSocketAccess& access, int backlog) {
+    const std::string what = "listen " + spec.text;
+    remove_stale_socket(spec.path, what);
+    StagedSocket staged(spec.path, what);
+    Fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (fd.fd < 0) throw std::runtime_error(system_error(what + ": socket"));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return addr;
-}
-
-// A socket file left by a crashed daemon refuses connections: remove it. Anything else stays.
-void remove_stale_socket(const ListenSpec& spec) {
-    struct stat st {};
-    if (::lstat(spec.path.c_str(), &st) != 0) {
-        if (errno == ENOENT) return;
-        throw std::runtime_error(system_error("listen " + spec.text + ": lstat"));
-    }
-    if (!S_ISSOCK(st.st_mode))
-        throw std::runtime_error("listen " + spec.text + ": the path exists and is not a socket; not removing it");
-    Fd probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    if (probe.fd < 0) throw std::runtime_error(system_error("listen " + spec.text + ": socket"));
-    const sockaddr_un addr = unix_address(spec.path);
-    if (::connect(probe.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0)
-        throw std::runtime_error("listen " + spec.text + ": another process is listening on this socket");
-    if (errno != ECONNREFUSED) throw std::runtime_error(system_error("listen " + spec.text + ": probing the existing socket"));
-    if (::unlink(spec.path.c_str()) != 0 && errno != ENOENT)
-        throw std::runtime_error(system_error("listen " + spec.text + ": removing the stale socket"));
-    log_info("removed stale socket " + spec.path);
-}
-
-BoundSocket bind_unix(const ListenSpec& spec, const UnixSocketAccess& access, int backlog) {
-    remove_stale_socket(spec);
-    Fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    if (fd.fd < 0) throw std::runtime_error(system_error("listen " + spec.text + ": socket"));
-    const sockaddr_un addr = unix_address(spec.path);
-    // Created with no permissions for anyone else, opened up by chmod once owner and group are right:
-    // no moment in which a stranger can connect.
-    const mode_t old_mask = ::umask(0177);
-    const int rc = ::bind(fd.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    ::umask(old_mask);
-    if (rc != 0) throw std::runtime_error(system_error("listen " + spec.text + ": bind"));
+    std::memcpy(addr.sun_path, staged.bind_path().c_str(), staged.bind_path().size() + 1);
+    if (::bind(fd.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+        throw std::runtime_error(system_error(what + ": bind"));
+    if (::listen(fd.fd, backlog) != 0) throw std::runtime_error(system_error(what + ": listen"));
     BoundSocket s;
     s.family = AF_UNIX;
     s.description = spec.text;
     s.unix_path = spec.path;
-    struct stat st {};
-    ::stat(spec.path.c_str(), &st);
-    const bool change_owner = (access.owner != static_cast<uid_t>(-1) && access.owner != st.st_uid) ||
-                              (access.group != static_cast<gid_t>(-1) && access.group != st.st_gid);
-    if (change_owner && ::chown(spec.path.c_str(), access.owner, access.group) != 0) {
-        const std::string message = system_error("listen " + spec.text + ": chown");
-        ::unlink(spec.path.c_str());
-        throw std::runtime_error(message);
-    }
-    if (::chmod(spec.path.c_str(), access.mode) != 0) {
-        const std::string message = system_error("listen " + spec.text + ": chmod");
-        ::unlink(spec.path.c_str());
-        throw std::runtime_error(message);
-    }
-    if (::listen(fd.fd, backlog) != 0) {
-        const std::string message = system_error("listen " + spec.text + ": listen");
-        ::unlink(spec.path.c_str());
-        throw std::runtime_error(message);
-    }
-    if (::stat(spec.path.c_str(), &st) == 0) {  // after chown/chmod, which change ctime
-        s.dev = st.st_dev;
-        s.ino = st.st_ino;
-        s.ctime = st.st_ctim;
-    }
+    s.file = staged.publish(access.owner, access.group, access.mode);
     s.fd = fd.release();
     return s;
 }
@@ -218,10 +173,11 @@ void release_listener(BoundSocket& socket) {
         socket.fd = -1;
     }
     if (socket.unix_path.empty()) return;
-    struct stat st {};
-    if (::lstat(socket.unix_path.c_str(), &st) == 0 && st.st_dev == socket.dev && st.st_ino == socket.ino &&
-        st.st_ctim.tv_sec == socket.ctime.tv_sec && st.st_ctim.tv_nsec == socket.ctime.tv_nsec)
-        ::unlink(socket.unix_path.c_str());
+    // Dropped privileges usually cannot write a root-owned directory: the file stays, refuses connections,
+    // and the next start removes it (remove_stale_socket).
+    if (const int error = remove_socket_file(socket.unix_path, socket.file))
+        log_info("cannot remove socket " + socket.unix_path + " (" + std::strerror(error) +
+                 "); the next start removes it");
     socket.unix_path.clear();
 }
 

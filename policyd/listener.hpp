@@ -6,9 +6,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <ctime>
 #include <sys/types.h>
 #include <vector>
+
+#include "core/socket_file.hpp"
 
 namespace relay {
 
@@ -39,14 +40,14 @@ struct BoundSocket {
     int family = 0;           // AF_INET, AF_INET6, AF_UNIX
     std::string description;  // "127.0.0.1:10040", "[::1]:10040", "unix:/run/relay-policyd/policy.sock"
     std::string unix_path;    // set for unix sockets, so shutdown can remove them
-    dev_t dev = 0;            // the socket file we created (never remove someone else's): inode numbers
-    ino_t ino = 0;            // are reused, so the change time (ns) is compared as well
-    struct timespec ctime {};
+    SocketFileId file;        // the socket file we created (never remove someone else's)
 };
 
 // Binds and listens. inet names can yield several addresses (localhost: 127.0.0.1 and ::1): all are
 // bound. A unix path that exists is removed only if it is a socket nobody answers on (stale, left by a
-// crash); a live socket or any other kind of file is an error. Throws std::runtime_error naming the
+// crash or by a stop without the right to remove it); a live socket or any other kind of file is an
+// error. A unix socket gets access.owner/group/mode in a private directory before it appears at its
+// path (core/socket_file.hpp): nothing is ever changed through a path someone else could swap. Throws std::runtime_error naming the
 // address and the system error.
 std::vector<BoundSocket> bind_listener(const ListenSpec& spec, const UnixSocketAccess& access, int backlog = 511);
 

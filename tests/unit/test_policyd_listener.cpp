@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "policyd/listener.hpp"
+#include "symlink_racer.hpp"
 
 using namespace relay;
 
@@ -139,6 +140,61 @@ BOOST_AUTO_TEST_CASE(other_files_are_never_removed) {
     std::string content;
     in >> content;
     BOOST_TEST(content == "precious");
+}
+
+BOOST_AUTO_TEST_CASE(unix_socket_gets_owner_and_group_as_root) {
+    if (::geteuid() != 0) return;  // only root can give a socket away
+    TempDir dir;
+    const std::string path = dir.path + "/policy.sock";
+    UnixSocketAccess access;
+    access.owner = 65534;
+    access.group = 65534;
+    access.mode = 0660;
+    auto bound = bind_listener(unix_spec(path), access);
+    BOOST_REQUIRE(bound.size() == 1u);
+    struct stat st {};
+    BOOST_REQUIRE(::lstat(path.c_str(), &st) == 0);
+    BOOST_TEST(S_ISSOCK(st.st_mode));
+    BOOST_TEST(st.st_uid == 65534u);
+    BOOST_TEST(st.st_gid == 65534u);
+    BOOST_TEST((st.st_mode & 07777) == 0660u);
+    BOOST_TEST(can_connect(path));
+    // nothing of the private directory is left beside it
+    BOOST_TEST(std::system(("test \"$(ls -A '" + dir.path + "')\" = policy.sock").c_str()) == 0);
+    release_listener(bound[0]);
+}
+
+// Issue 13 item 1: root changed owner and mode by path after bind(); a symlink swapped in between made
+// root give away any file. Many starts against a racing symlink swapper: the victim never changes.
+BOOST_AUTO_TEST_CASE(symlink_race_never_changes_another_file) {
+    if (::geteuid() != 0) return;  // the attack needs root doing the chown
+    TempDir dir;
+    const std::string path = dir.path + "/policy.sock";
+    const std::string victim = test::make_victim(dir.path + "/victim");
+    const std::string before = test::describe_file(victim);
+    UnixSocketAccess access;
+    access.owner = 65534;
+    access.group = 65534;
+    access.mode = 0666;
+    int started = 0;
+    {
+        test::SymlinkRacer racer(path, victim);
+        BOOST_REQUIRE(racer.running());
+        for (int i = 0; i < 3000; ++i) {
+            try {
+                auto bound = bind_listener(unix_spec(path), access);
+                ++started;
+                release_listener(bound[0]);
+            } catch (const std::runtime_error&) {
+                // the racer's symlink was in the way: refusing is the right answer
+            }
+        }
+    }
+    BOOST_TEST_MESSAGE(started << " of 3000 starts got through the race");
+    BOOST_CHECK_MESSAGE(test::describe_file(victim) == before,
+                        "victim: got " << test::describe_file(victim) << ", want " << before);
+    // whatever the race left is a socket or nothing; the private directories are gone
+    BOOST_TEST(std::system(("test -z \"$(find '" + dir.path + "' -name '.policy.sock.staging.*')\"").c_str()) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(inet_listener_binds_loopback) {
