@@ -158,6 +158,9 @@ const std::vector<Key>& keys() {
         number("policyd", "idle_timeout", FIELD(policyd.idle_timeout), 1, 86400, "seconds",
                "A connection idle this long is closed. Keep it above Postfix's "
                "smtpd_policy_service_max_idle (300 s), so Postfix closes first."),
+        number("policyd", "request_timeout", FIELD(policyd.request_timeout), 1, 3600, "seconds",
+               "A request must be complete this long after its first byte, however often bytes arrive; "
+               "a slower client is disconnected. Keep it below Postfix's smtpd_policy_service_timeout."),
         number("policyd", "max_connections", FIELD(policyd.max_connections), 1, 1000000, "connections",
                "Connections held at once; more are refused until one closes. Postfix keeps one per "
                "smtpd process."),

@@ -45,6 +45,7 @@ struct PolicydConfig {
     unsigned threads = 2;               // I/O threads
     unsigned workers = 32;              // threads for work that may wait on the database
     unsigned idle_timeout = 330;        // seconds; above Postfix's smtpd_policy_service_max_idle (300)
+    unsigned request_timeout = 10;      // seconds from a request's first byte to its end; below Postfix's timeouts
     unsigned max_connections = 10000;
     unsigned max_line_length = 4096;
     unsigned max_attributes = 64;

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +127,36 @@ std::string drop_privileges(const std::string& user, const std::string& group, b
     if (*uid == 0) return "running as root (" + section + " allow_root = true)";
     return "running as user " + user + " (uid " + std::to_string(*uid) + "), group " +
            (group.empty() ? std::to_string(*gid) : group) + " (gid " + std::to_string(*gid) + ")";
+}
+
+namespace {
+
+// The kernel refuses RLIMIT_NOFILE above fs.nr_open, also when the hard limit says "unlimited".
+rlim_t kernel_descriptor_maximum() {
+    std::ifstream in("/proc/sys/fs/nr_open");
+    unsigned long long value = 0;
+    if (in >> value && value > 0) return static_cast<rlim_t>(value);
+    return 1048576;  // the kernel's default
+}
+
+}  // namespace
+
+std::string raise_descriptor_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return "";
+    rlim_t want = limit.rlim_max;
+    if (want == RLIM_INFINITY || want > kernel_descriptor_maximum()) want = kernel_descriptor_maximum();
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur >= want) return "";
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = want;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return "";
+    return "open file limit (RLIMIT_NOFILE) raised from " + std::to_string(before) + " to " + std::to_string(want);
+}
+
+std::uint64_t descriptor_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+    return static_cast<std::uint64_t>(limit.rlim_cur);
 }
 
 Daemon Daemon::detach(const std::string& program, bool chdir_root) {

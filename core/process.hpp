@@ -11,6 +11,7 @@
 // exits 0 or 1 accordingly, so an init script or an admin sees start-up failures as an exit status.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -28,6 +29,13 @@ std::optional<gid_t> lookup_group(const std::string& name);
 // Returns a sentence for the start-up log.
 std::string drop_privileges(const std::string& user, const std::string& group, bool allow_root,
                             const std::string& section);
+
+// Raises the soft limit on open descriptors (RLIMIT_NOFILE) to the hard limit (as far as the kernel's
+// fs.nr_open allows): a daemon holding thousands of connections must not stop at a login default of
+// 1024. Returns a sentence for the start-up log when the limit changed, empty otherwise.
+std::string raise_descriptor_limit();
+// The soft RLIMIT_NOFILE in force (huge when unlimited).
+std::uint64_t descriptor_limit();
 
 class Daemon {
 public:

@@ -191,6 +191,7 @@ ServerSettings server_settings(const PolicydConfig& c) {
     s.parse.max_attributes = c.max_attributes;
     s.parse.max_request_bytes = c.max_request_bytes;
     s.idle_timeout = std::chrono::seconds(c.idle_timeout);
+    s.request_timeout = std::chrono::seconds(c.request_timeout);
     s.max_connections = c.max_connections;
     return s;
 }
@@ -248,6 +249,9 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
     std::vector<BoundSocket> sockets;
     Daemon daemon;
     try {
+        // Thousands of connections need thousands of descriptors; what cannot be had lowers the
+        // connection cap (Server::start says so in the log).
+        if (const std::string note = raise_descriptor_limit(); !note.empty()) log_info(note);
         sockets = bind_all(config.policyd);
         if (!options.foreground) {
             daemon = Daemon::detach("relay-policyd");

@@ -81,9 +81,18 @@ void Connection::shutdown() {
     socket_.cancel(ignored);
 }
 
-void Connection::close_if_idle(std::int64_t now_ms, std::int64_t timeout_ms) {
+void Connection::close_if_expired(std::int64_t now_ms, std::int64_t idle_timeout_ms, std::int64_t request_timeout_ms) {
     if (state_ != State::waiting && state_ != State::writing) return;  // deciding: not the client's fault
-    if (now_ms - last_active_ms() < timeout_ms) return;                // active since the sweep looked
+    const std::int64_t started = request_started_ms();
+    if (state_ == State::waiting && started != 0 && now_ms - started >= request_timeout_ms) {
+        log_info("closing connection from " + who() + ": request not complete " +
+                 std::to_string(request_timeout_ms / 1000) + " s after its first byte (request_timeout; " +
+                 std::to_string(buffer_.size()) + " bytes, starting with \"" +
+                 sanitize(std::string_view(buffer_).substr(0, kLoggedBytes), kLoggedBytes) + "\")");
+        close();
+        return;
+    }
+    if (now_ms - last_active_ms() < idle_timeout_ms) return;  // active since the sweep looked
     log_info("closing idle connection from " + who());
     close();
 }
@@ -156,6 +165,11 @@ Connection::Next Connection::process(std::string_view data, bool data_is_buffer)
         const ParseResult parsed = parse_policy_request(rest, settings_->parse);
         switch (parsed.status) {
             case ParseStatus::need_more:
+                // the deadline runs from the first byte of this request, not from its latest one
+                if (rest.empty())
+                    request_started_ms_.store(0, std::memory_order_relaxed);
+                else if (request_started_ms() == 0)
+                    request_started_ms_.store(now_ms(), std::memory_order_relaxed);
                 keep(rest, data_is_buffer);
                 return Next::read_more;
             case ParseStatus::malformed:
@@ -166,6 +180,7 @@ Connection::Next Connection::process(std::string_view data, bool data_is_buffer)
             case ParseStatus::complete: break;
         }
         pos += parsed.consumed;
+        request_started_ms_.store(0, std::memory_order_relaxed);  // complete: the next one starts afresh
         const SteadyTime started = std::chrono::steady_clock::now();
         std::string error;
         switch (map_policy_request(parsed.attributes, t_request, error)) {

@@ -5,7 +5,9 @@
 //
 // An idle connection holds no read buffer (Postfix keeps thousands of them open): only the bytes of a
 // request that has not fully arrived yet. Its idle time is checked by the server's periodic sweep, not
-// by a timer of its own.
+// by a timer of its own; so is the deadline of a request that has begun to arrive ([policyd]
+// request_timeout, counted from its first byte: a client dribbling bytes keeps the connection active but
+// cannot stretch one request without limit).
 #pragma once
 
 #include <atomic>
@@ -32,9 +34,12 @@ public:
     Socket& socket() { return socket_; }
     void start(std::string peer);  // on the strand
     void shutdown();               // on the strand: server stopping
-    // On the strand, from the server's sweep: close if nothing happened for idle_timeout.
-    void close_if_idle(std::int64_t now_ms, std::int64_t timeout_ms);
+    // On the strand, from the server's sweep: close if nothing happened for idle_timeout, or if the
+    // request being received began request_timeout ago.
+    void close_if_expired(std::int64_t now_ms, std::int64_t idle_timeout_ms, std::int64_t request_timeout_ms);
     std::int64_t last_active_ms() const { return last_active_ms_.load(std::memory_order_relaxed); }
+    // When the first byte of the request still incomplete was seen; 0: none is.
+    std::int64_t request_started_ms() const { return request_started_ms_.load(std::memory_order_relaxed); }
 
     static std::int64_t now_ms();
 
@@ -64,6 +69,7 @@ private:
     State state_ = State::waiting;
     bool stopping_ = false;
     std::atomic<std::int64_t> last_active_ms_{0};
+    std::atomic<std::int64_t> request_started_ms_{0};
     std::uint64_t settings_generation_ = 0;
     std::shared_ptr<const ServerSettings> settings_;
     std::string buffer_;  // bytes received but not yet answered; usually empty between requests

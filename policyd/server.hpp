@@ -38,7 +38,10 @@ namespace relay {
 struct ServerSettings {
     ParseLimits parse;
     std::chrono::milliseconds idle_timeout{330000};
-    std::size_t max_connections = 10000;
+    // A request must be complete this long after its first byte ([policyd] request_timeout): a client
+    // that dribbles bytes resets the idle time but not this.
+    std::chrono::milliseconds request_timeout{10000};
+    std::size_t max_connections = 10000;  // as configured; see Server::connection_cap
 };
 
 class Connection;
@@ -62,12 +65,23 @@ public:
     std::shared_ptr<const ServerSettings> settings() const;
     std::size_t connection_count() const;
 
+    // Descriptors kept free for everything but client connections: listeners, database connections
+    // (one per worker, plus the cache, event and rate-limit threads), logs, the event loop, the spare
+    // descriptor for refusing clients, and a margin.
+    static std::size_t descriptor_reserve(std::size_t listeners, unsigned io_threads, unsigned workers);
+    // The connections that fit: max_connections, lowered to the descriptor limit less the reserve (at
+    // least 1).
+    static std::size_t connection_cap(std::size_t max_connections, std::uint64_t descriptor_limit, std::size_t reserve);
+    // connection_cap() for the current settings and the descriptor limit read at start().
+    std::size_t effective_max_connections() const;
+
 private:
     friend class Connection;
     using Executor = boost::asio::strand<boost::asio::io_context::executor_type>;
     using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol, Executor>;
     struct Listener {
         std::unique_ptr<Acceptor> acceptor;
+        std::unique_ptr<boost::asio::steady_timer> pause;  // accepting paused when no descriptor is left
         std::shared_ptr<const std::string> description;  // shared with its connections' log lines
     };
     // The event loop, run by every I/O thread.
@@ -82,6 +96,11 @@ private:
     void register_connection(const std::shared_ptr<Connection>& c);
     void unregister_connection(Connection* c);  // from ~Connection
     void warn_full();
+    void on_accept_error(Listener& listener, const boost::system::error_code& ec);
+    bool refuse_one(Listener& listener);
+    void pause_accepting(Listener& listener);
+    void open_spare();
+    void warn_capped(std::size_t configured) const;
     void schedule_sweep();
     void sweep_idle();
     // The settings as a connection caches them: re-read only when update_settings() ran since.
@@ -94,6 +113,12 @@ private:
     std::condition_variable connections_cv_;
     std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
     std::atomic<std::int64_t> last_full_warning_{0};
+    std::atomic<std::int64_t> last_accept_warning_{0};
+    std::atomic<std::uint64_t> refused_without_descriptor_{0};  // since the last warning
+    // Closed to accept-and-close one client when descriptors run out (EMFILE/ENFILE), then reopened.
+    std::atomic<int> spare_fd_{-1};
+    std::size_t descriptor_cap_ = SIZE_MAX;  // set in start()
+    unsigned worker_count_;
     std::atomic<bool> stopping_{false};
     std::shared_ptr<const ServerSettings> settings_;
     std::atomic<std::uint64_t> settings_generation_{1};

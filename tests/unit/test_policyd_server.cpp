@@ -6,8 +6,12 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <thread>
 #include <unistd.h>
@@ -301,6 +305,145 @@ BOOST_AUTO_TEST_CASE(idle_connections_time_out) {
     const auto start = std::chrono::steady_clock::now();
     BOOST_TEST(c.answer() == "CLOSED");
     BOOST_TEST((std::chrono::steady_clock::now() - start < 4s));
+}
+
+// Issue 13 item 5: every byte reset the idle timer, so a client dribbling one byte at a time held a
+// connection without limit. The request deadline counts from its first byte.
+BOOST_AUTO_TEST_CASE(dribbling_client_is_disconnected_at_the_request_deadline) {
+    ServerSettings s;
+    s.idle_timeout = 3s;
+    s.request_timeout = 1s;
+    Fixture f(s);
+    Client c(f.path);
+    std::atomic<bool> closed{false};
+    const auto start = std::chrono::steady_clock::now();
+    std::thread dribbler([&] {
+        const std::string partial = "request=smtpd_access_policy\nsender=" + std::string(40, 'x');
+        for (char byte : partial) {  // one byte every 200 ms: never idle, never complete (8 s at most)
+            if (closed) return;
+            c.send(std::string(1, byte));
+            std::this_thread::sleep_for(200ms);
+        }
+    });
+    const std::string got = c.answer();  // gives up after 5 s without a byte from the server
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    closed = true;
+    dribbler.join();
+    BOOST_TEST(got == "CLOSED");
+    BOOST_CHECK_MESSAGE(elapsed >= 1s && elapsed < 3s,
+                        "closed after " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                                        << " ms, want after the 1 s deadline and before the 3 s idle timeout");
+}
+
+// The deadline belongs to a request, not to the connection: a kept-alive connection that waits between
+// complete requests longer than request_timeout is still served.
+BOOST_AUTO_TEST_CASE(request_deadline_restarts_with_each_request) {
+    ServerSettings s;
+    s.idle_timeout = 10s;
+    s.request_timeout = 300ms;
+    Fixture f(s);
+    Client c(f.path);
+    for (int i = 0; i < 3; ++i) {
+        c.send(request("alice@example.com"));
+        BOOST_TEST(c.answer() == "DUNNO");
+        std::this_thread::sleep_for(500ms);  // idle between requests, longer than request_timeout
+    }
+    const std::string r = request("alice@example.com");
+    c.send(r.substr(0, 20));  // a request in two parts, well within its deadline
+    std::this_thread::sleep_for(100ms);
+    c.send(r.substr(20));
+    BOOST_TEST(c.answer() == "DUNNO");
+}
+
+// Issue 13 item 3: the cap follows the descriptor limit.
+BOOST_AUTO_TEST_CASE(connection_cap_table) {
+    struct Case {
+        std::size_t max_connections;
+        std::uint64_t limit;
+        std::size_t reserve;
+        std::size_t want;
+    } const cases[] = {
+        {10000, 1024, 60, 964},      // a login default lowers the configured cap
+        {10000, 1048576, 60, 10000}, // plenty: as configured
+        {10000, 64, 60, 4},
+        {10000, 60, 60, 1},          // nothing left: one, never zero (start-up still works)
+        {10000, 10, 60, 1},
+        {100, 1024, 60, 100},
+        {10000, UINT64_MAX, 60, 10000},  // unlimited
+    };
+    for (const auto& c : cases) {
+        const std::size_t got = Server::connection_cap(c.max_connections, c.limit, c.reserve);
+        BOOST_CHECK_MESSAGE(got == c.want, "max_connections " << c.max_connections << ", limit " << c.limit
+                                                               << ", reserve " << c.reserve << ": got " << got
+                                                               << ", want " << c.want);
+    }
+    BOOST_TEST(Server::descriptor_reserve(1, 2, 32) > 32u + 2u + 1u);  // workers' database connections and more
+}
+
+namespace {
+
+int highest_open_descriptor() {
+    int highest = 2;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (const dirent* e = ::readdir(d)) highest = std::max(highest, std::atoi(e->d_name));
+        ::closedir(d);
+    }
+    return highest;
+}
+
+}  // namespace
+
+// Issue 13 item 3: when accept() failed with "too many open files" the server logged, slept 100 ms and
+// tried again, and the client waited for an answer that never came. Now it is refused at once (the
+// spare descriptor accepts and closes it). The descriptor limit is lowered under a running server;
+// the clients live in a child process, which keeps the usual limit.
+BOOST_AUTO_TEST_CASE(clients_beyond_the_descriptor_limit_are_refused_not_left_hanging) {
+    Fixture f;
+    rlimit saved{};
+    BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    int report[2];
+    BOOST_REQUIRE(::pipe(report) == 0);
+    // Fill the holes below the highest descriptor, then leave room above it for three clients only.
+    const int highest = highest_open_descriptor();
+    std::vector<int> fillers;
+    for (int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC); fd >= 0 && fd < highest; fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC))
+        fillers.push_back(fd);
+    rlimit low = saved;
+    low.rlim_cur = static_cast<rlim_t>(highest_open_descriptor() + 4);
+    BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::setrlimit(RLIMIT_NOFILE, &saved);
+        int answered = 0, refused = 0, hanging = 0;
+        std::vector<std::unique_ptr<Client>> clients;
+        for (int i = 0; i < 12; ++i) {
+            clients.push_back(std::make_unique<Client>(f.path));
+            clients.back()->send(request("alice@example.com"));
+            const std::string got = clients.back()->answer();
+            (got == "DUNNO" ? answered : got == "CLOSED" ? refused : hanging)++;
+        }
+        const std::string counts = std::to_string(answered) + " " + std::to_string(refused) + " " + std::to_string(hanging);
+        (void)!::write(report[1], counts.data(), counts.size());
+        ::_exit(0);
+    }
+    ::close(report[1]);
+    char buf[64] = {};
+    const ssize_t n = ::read(report[0], buf, sizeof buf - 1);
+    ::close(report[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    for (int fd : fillers) ::close(fd);
+    int answered = -1, refused = -1, hanging = -1;
+    BOOST_REQUIRE(n > 0);
+    std::sscanf(buf, "%d %d %d", &answered, &refused, &hanging);
+    BOOST_CHECK_MESSAGE(hanging == 0 && refused > 0 && answered > 0,
+                        "of 12 clients: " << answered << " answered, " << refused << " refused, " << hanging
+                                          << " left without an answer; want some answered, the rest refused, none left");
+    // descriptors back: a new client is served again
+    Client again(f.path);
+    again.send(request("alice@example.com"));
+    BOOST_TEST(again.answer() == "DUNNO");
 }
 
 BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_are_closed) {
