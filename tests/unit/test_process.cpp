@@ -4,6 +4,8 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/process.hpp"
@@ -91,6 +93,32 @@ BOOST_AUTO_TEST_CASE(foreground_daemon_reports_nothing) {
     foreground.fail("ignored");
     foreground.ready();
     BOOST_CHECK(!foreground.active());
+}
+
+// Issue 13 item 3: a login default soft limit (1024) stopped the daemon long before max_connections.
+// In a child process, so the test runner keeps its own limit.
+BOOST_AUTO_TEST_CASE(descriptor_limit_is_raised_to_the_hard_limit) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+        rlimit limit{};
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+        if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max <= 100) ::_exit(3);  // nothing to raise here
+        limit.rlim_cur = 100;
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(4);
+        const std::string note = raise_descriptor_limit();
+        if (note.find("raised from 100 to ") == std::string::npos) ::_exit(5);
+        if (descriptor_limit() <= 100) ::_exit(6);
+        if (limit.rlim_max != RLIM_INFINITY && descriptor_limit() != limit.rlim_max) ::_exit(7);
+        if (!raise_descriptor_limit().empty()) ::_exit(8);  // already there: nothing to say
+        ::_exit(0);
+    }
+    int status = 0;
+    BOOST_REQUIRE(::waitpid(child, &status, 0) == child);
+    BOOST_REQUIRE(WIFEXITED(status));
+    const int code = WEXITSTATUS(status);
+    if (code == 3) return;  // a hard limit of 100 or less: nothing this test can show
+    BOOST_CHECK_MESSAGE(code == 0, "child check " << code << " failed (5: no note, 6/7: soft limit not at the "
+                                                             "hard limit, 8: a second raise said something)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
