@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# relay-policyd under a low open file limit and against slow clients (issue 13 items 3 and 5):
+#   tests/integration/test_policyd_limits.sh BUILD_DIR
+# Starts a private MariaDB (tests/lib/mariadb.sh) with the schema and sample data, then the real
+# relay-policyd under `ulimit -n 64` on 127.0.0.1:12211. Checks that the connection cap is lowered and
+# logged, that clients beyond it are closed at once rather than left waiting, that a new client is served
+# once others leave, and that a client dribbling bytes is cut off at [policyd] request_timeout.
+# Exit 0 = all passed, 77 = skipped (no MariaDB / python3 / binary), 1 = a check failed.
+set -u
+
+BUILD=$(cd "${1:?usage: test_policyd_limits.sh BUILD_DIR}" && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$BUILD/relay-policyd
+HOLD=$SRC/tests/integration/policyd/hold_clients.py
+WORK=$BUILD/test-policyd-limits
+PORT=12211
+
+. "$SRC/tests/lib/mariadb.sh"
+
+if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
+if ! command -v python3 >/dev/null; then echo "# skipped: python3 is not installed"; exit 77; fi
+if [ ! -x "$BIN" ]; then echo "# skipped: $BIN not built"; exit 77; fi
+
+PASSED=0
+FAILED=0
+PD_PID=
+ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
+not_ok() { echo "not ok - $1"; FAILED=$((FAILED + 1)); }
+check() {  # check NAME GOT WANT-GLOB
+    # shellcheck disable=SC2053
+    if [[ $2 == $3 ]]; then ok "$1"; else not_ok "$1: got '$2', want '$3'"; fi
+}
+alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+cleanup() {
+    local i
+    if [ -n "$PD_PID" ]; then
+        kill -TERM "$PD_PID" 2>/dev/null
+        for ((i = 0; i < 150; i++)); do alive "$PD_PID" || break; sleep 0.1; done
+        alive "$PD_PID" && kill -KILL "$PD_PID" 2>/dev/null
+        wait "$PD_PID" 2>/dev/null
+    fi
+    mariadb_stop
+}
+trap cleanup EXIT
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+if ! mariadb_start "$WORK/db" || ! mariadb_apply_schema relay_authority || ! mariadb_load_sample_data relay_authority ||
+    ! mariadb_create_app_user relay_authority relay_it it-pw; then
+    echo "not ok - MariaDB with schema and sample data"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+ok "MariaDB with schema and sample data"
+
+cat >"$WORK/policyd.conf" <<CONF
+[general]
+log_level = info
+node = it-limits
+[database]
+socket = $MARIADB_SOCKET
+user = relay_it
+password = it-pw
+name = relay_authority
+connect_timeout = 2
+read_timeout = 2
+[policyd]
+listen = inet:127.0.0.1:$PORT
+user = root
+group = root
+allow_root = yes
+threads = 2
+workers = 4
+idle_timeout = 60
+request_timeout = 2
+CONF
+
+# The limit applies to relay-policyd only (a subshell), soft and hard: nothing to raise.
+(ulimit -n 64 && exec "$BIN" --config "$WORK/policyd.conf" --foreground </dev/null >>"$WORK/policyd.log" 2>&1) &
+PD_PID=$!
+for ((i = 0; i < 300; i++)); do
+    grep -q "ready on" "$WORK/policyd.log" 2>/dev/null && break
+    alive "$PD_PID" || break
+    sleep 0.1
+done
+if ! grep -q "ready on" "$WORK/policyd.log"; then
+    not_ok "relay-policyd starts under ulimit -n 64"
+    sed 's/^/#   /' "$WORK/policyd.log"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+ok "relay-policyd starts under ulimit -n 64"
+
+CAP=$(sed -n 's/.*max_connections 10000 lowered to \([0-9]*\): the open file limit (RLIMIT_NOFILE) is 64.*/\1/p' "$WORK/policyd.log" | head -1)
+check "the log states the lowered connection cap" "${CAP:-none}" "[1-9]*"
+CAP=${CAP:-1}
+
+REQ="sasl_username=alice@example.com;sender=alice@example.com;recipient=x@example.org;protocol_state=RCPT"
+# Every client beyond the cap (and beyond the descriptors, had the cap been wrong) is closed at once.
+got=$(timeout 100 python3 "$HOLD" 127.0.0.1 $PORT $((CAP + 20)) "$REQ")
+read -r answered refused hanging <<<"${got:-0 0 0}"
+check "$((CAP + 20)) clients: none left waiting" "${hanging:-?}" "0"
+check "$((CAP + 20)) clients: the cap ($CAP) answered" "${answered:-?}" "$CAP"
+check "$((CAP + 20)) clients: the 20 beyond it closed at once" "${refused:-?}" "20"
+check "refusals logged once, naming the cap" "$(grep -c "refusing connections: max_connections ($CAP) reached, lowered from 10000" "$WORK/policyd.log")" "1"
+
+# The clients above have gone: a new one is served (the server counts them gone within a moment).
+for ((i = 0; i < 50; i++)); do
+    got=$(timeout 20 python3 "$HOLD" 127.0.0.1 $PORT 1 "$REQ")
+    [ "$got" = "1 0 0" ] && break
+    sleep 0.1
+done
+check "a new client is answered after the others left" "$got" "1 0 0"
+
+# A client sending a byte every 0.5 s is never idle, but its request has a 2-s deadline.
+got=$(timeout 100 python3 "$HOLD" --dribble 127.0.0.1 $PORT 0.5)
+check "a dribbling client is disconnected after request_timeout (2 s) and well before 30 s" \
+    "$(awk -v t="$got" 'BEGIN { print (t != "open" && t + 0 >= 1.9 && t + 0 < 30) ? "yes" : "no (" t ")" }')" "yes"
+check "the disconnection is logged" \
+    "$(grep -c 'request not complete 2 s after its first byte (request_timeout; [0-9]* bytes, starting with "requ' "$WORK/policyd.log")" "1"
+check "still serving" "$(timeout 20 python3 "$HOLD" 127.0.0.1 $PORT 1 "$REQ")" "1 0 0"
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
