@@ -83,7 +83,13 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         // A unix socket is bound by libmilter in a private directory and moved into place with its owner
         // and mode (milter/socket_access.hpp).
         socket = prepare_socket(config.milter.listen);
-        driver.open(filter, socket.libmilter_listen, config.milter.timeout);
+        try {
+            driver.open(filter, socket.libmilter_listen, config.milter.timeout);
+        } catch (const std::exception& e) {
+            if (socket.libmilter_listen == config.milter.listen) throw;
+            // libmilter's message names the private directory: say which listen it was for
+            throw std::runtime_error("[milter] listen " + config.milter.listen + ": " + e.what());
+        }
         hand_over_socket(socket, config.milter);
         if (!options.foreground) detached = Daemon::detach("relay-milter", true);
         if (!options.pid_file.empty()) write_pid_file(options.pid_file);
