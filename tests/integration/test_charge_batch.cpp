@@ -43,6 +43,9 @@ CounterWrite within(const std::vector<CounterState>& states, std::uint64_t amoun
     return w;
 }
 
+// A deadline no test reaches.
+ChargeDeadline far() { return std::chrono::steady_clock::now() + 60s; }
+
 std::int64_t session_prepares(MysqlConnection& c) {
     auto rs = c.query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'");
     return rs->next() ? std::stoll(std::string(rs->getString(2))) : -1;
@@ -67,7 +70,7 @@ BOOST_AUTO_TEST_CASE(queued_charges_share_one_transaction_and_stay_exact) {
         w.charged.resize(s.size());
         w.refused.assign(s.size(), false);
         return w;
-    });
+    }, far());
 
     // The first charge holds its transaction open (inside decide) until the others have queued.
     std::promise<void> entered, release;
@@ -79,7 +82,7 @@ BOOST_AUTO_TEST_CASE(queued_charges_share_one_transaction_and_stay_exact) {
             told = true;
             released.wait();
             return within(s, 5);
-        });
+        }, far());
     });
     entered.get_future().wait();
     std::atomic<int> accepted{0}, refused{0}, failed{0};
@@ -94,7 +97,7 @@ BOOST_AUTO_TEST_CASE(queued_charges_share_one_transaction_and_stay_exact) {
                     CounterWrite w = within(s, 5);
                     charged = w.charged[0].has_value();
                     return w;
-                });
+                }, far());
                 ++(charged ? accepted : refused);
             } catch (const std::runtime_error&) {
                 ++failed;
@@ -142,7 +145,7 @@ BOOST_AUTO_TEST_CASE(many_threads_on_two_processes_stay_exact) {
                                     CounterWrite w = within(s, 60);
                                     charged = w.charged[0].has_value();
                                     return w;
-                                });
+                                }, far());
                 accepted += charged;
             }
         });
