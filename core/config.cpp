@@ -222,6 +222,11 @@ const std::vector<Key>& keys() {
                1000000, "messages",
                "Messages per account a process lets through while the database is down "
                "(on_store_unavailable = allow)."),
+        number("rate_limits", "charge_timeout", FIELD(rate_limits.charge_timeout), 1, 60, "seconds",
+               "Longest wait for an END-OF-MESSAGE charge, queueing and database included. When the "
+               "database has not answered by then, relay-policyd answers a temporary failure. At least "
+               "[database] read_timeout and write_timeout; keep it well below Postfix's "
+               "smtpd_policy_service_timeout."),
 
         flag("abuse", "enabled", FIELD(abuse.enabled), "Suspend accounts that look abused (below)."),
         number("abuse", "max_networks", FIELD(abuse.max_networks), 1, 100000, "networks",
@@ -499,6 +504,14 @@ void check_across_keys(const po::variables_map& values, const std::string& origi
     }
     if (policyd.max_line_length > policyd.max_request_bytes)
         fail(origin, "[policyd] max_line_length is larger than [policyd] max_request_bytes");
+    // One statement that times out must end within the charge's bound, or every charge of a hung
+    // database would be answered by the bound while its worker still waits for the statement.
+    const unsigned charge_timeout = config.rate_limits.charge_timeout;
+    if (db.read_timeout > charge_timeout || db.write_timeout > charge_timeout)
+        fail(origin, "[rate_limits] charge_timeout (" + std::to_string(charge_timeout) +
+                         " s) is shorter than [database] read_timeout (" + std::to_string(db.read_timeout) +
+                         " s) or write_timeout (" + std::to_string(db.write_timeout) +
+                         " s): raise charge_timeout or lower the database timeouts");
     if (config.general.node.empty()) config.general.node = sanitize(host_name(), 64);
 }
 

@@ -69,6 +69,7 @@ struct RateLimitConfig {
     std::string time_zone = "UTC";      // for calendar windows (hour/day): IANA name, e.g. Europe/Berlin
     std::string on_store_unavailable = "tempfail";  // tempfail, allow
     unsigned unavailable_allowance = 20;            // messages per account while the database is down (allow)
+    unsigned charge_timeout = 5;                    // seconds: the answer to a charge comes within this
 };
 
 struct AbuseConfig {

@@ -6,6 +6,7 @@
 #include <cppconn/resultset.h>
 #include <mysql_driver.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -314,14 +315,17 @@ MysqlPool::MysqlPool(DatabaseConfig config) : config_(std::move(config)) {
 
 MysqlPool::~MysqlPool() = default;
 
-MysqlPool::Lease MysqlPool::lease() {
+MysqlPool::Lease MysqlPool::lease(Deadline deadline) {
     std::unique_ptr<MysqlConnection> reused;
     {
         std::unique_lock<std::mutex> lock(mutex_);
         const auto wait = std::chrono::seconds(config_.connect_timeout > 0 ? config_.connect_timeout : 5);
-        if (!available_.wait_for(lock, wait, [this] { return in_use_ < config_.pool_size; })) {
+        const Deadline until = std::min(deadline, std::chrono::steady_clock::now() + wait);
+        if (!available_.wait_until(lock, until, [this] { return in_use_ < config_.pool_size; })) {
             throw StoreTransientError("all " + std::to_string(config_.pool_size) +
-                                      " database connections are busy (raise [database] pool_size?)");
+                                      " database connections are busy" +
+                                      (until == deadline ? std::string(" until the operation's deadline")
+                                                         : std::string(" (raise [database] pool_size?)")));
         }
         ++in_use_;
         if (!idle_.empty()) {
@@ -359,9 +363,9 @@ void MysqlPool::clear_idle() {
 }
 
 void MysqlPool::run(std::string_view context, const std::function<void(MysqlConnection&)>& fn,
-                    bool retry_on_lost) {
+                    bool retry_on_lost, Deadline deadline) {
     for (int attempt = 0;; ++attempt) {
-        Lease lease = this->lease();
+        Lease lease = this->lease(deadline);
         try {
             fn(*lease);
             return;
@@ -371,7 +375,8 @@ void MysqlPool::run(std::string_view context, const std::function<void(MysqlConn
             if (is_lost_connection(code)) {
                 // Probably a server restart: every idle connection was cut by it too.
                 clear_idle();
-                if (retry_on_lost && attempt == 0 && !lease.fresh()) {
+                if (retry_on_lost && attempt == 0 && !lease.fresh() &&
+                    std::chrono::steady_clock::now() < deadline) {
                     log_debug("database connection was lost (" + printable(e.what(), 200) + "), reconnecting");
                     continue;
                 }

@@ -8,6 +8,7 @@
 // of a transaction would lose its state without telling us).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -124,16 +125,22 @@ public:
         bool fresh_ = false;
     };
 
-    // Waits up to connect_timeout for a free slot (all pool_size connections busy → StoreTransientError),
-    // then reuses an idle connection or opens a new one.
-    Lease lease();
+    using Deadline = std::chrono::steady_clock::time_point;
+    static constexpr Deadline kNoDeadline = Deadline::max();
+
+    // Waits up to connect_timeout (and not past deadline) for a free slot (all pool_size connections
+    // busy → StoreTransientError), then reuses an idle connection or opens a new one.
+    Lease lease(Deadline deadline = kNoDeadline);
 
     // Leases a connection, runs fn(connection) and translates driver errors (context names the operation
     // in messages). A broken connection is discarded. If retry_on_lost is set and a REUSED connection
     // turns out to be dead (the server restarted since it was last used), fn runs once more on a new
-    // connection: set it only for operations that are safe to repeat.
+    // connection: set it only for operations that are safe to repeat. The retry is skipped once deadline
+    // has passed: a caller with a bound (a charge) never waits for a second round of timeouts. Each
+    // statement is bounded by [database] read_timeout/write_timeout, which the client library applies
+    // once per read or write (MariaDB Connector/C does not repeat a timed-out read).
     void run(std::string_view context, const std::function<void(MysqlConnection&)>& fn,
-             bool retry_on_lost = true);
+             bool retry_on_lost = true, Deadline deadline = kNoDeadline);
 
     const DatabaseConfig& config() const { return config_; }
     // Drops every idle connection (tests; after a fork).

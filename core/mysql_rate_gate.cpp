@@ -17,7 +17,8 @@ namespace {
 
 constexpr int kLockWaitTimeout = 1205;  // ER_LOCK_WAIT_TIMEOUT
 constexpr int kLockDeadlock = 1213;     // ER_LOCK_DEADLOCK
-constexpr int kMaxAttempts = 6;         // deadlock retries and "create the missing rows" rounds, together
+// Deadlock retries and "create the missing rows" rounds, together; none starts past the charge's deadline.
+constexpr int kMaxAttempts = 6;
 // FROM_UNIXTIME() answers NULL after 2038-01-19 on MariaDB 10.11: a suspension never reaches past that.
 constexpr std::int64_t kLastDatetimeUnix = 2147483647;
 
@@ -148,6 +149,7 @@ std::uint64_t count(MysqlConnection& c, const char* statement, Id authority_id, 
 struct MysqlRateCounters::Waiter {
     const std::vector<CounterKey>* keys;
     TimePoint now;
+    ChargeDeadline deadline;
     const std::function<CounterWrite(const std::vector<CounterState>&)>* decide;
     std::exception_ptr error;  // what update() throws; null: stored
     bool taken = false;        // in a batch (no longer queued)
@@ -169,14 +171,20 @@ namespace {
 
 using Decide = std::function<CounterWrite(const std::vector<CounterState>&)>;
 
+StoreTransientError not_started() {
+    return StoreTransientError("rate-limit charge not started within [rate_limits] charge_timeout: the database "
+                               "did not finish the charges before it");
+}
+
 }  // namespace
 
 MysqlRateCounters::MysqlRateCounters(MysqlPool& pool, std::size_t max_batch, unsigned max_in_flight)
     : pool_(pool), max_batch_(std::max<std::size_t>(max_batch, 1)), max_in_flight_(std::max(max_in_flight, 1u)) {}
 
-void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint now, const Decide& decide) {
+void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint now, const Decide& decide,
+                               ChargeDeadline deadline) {
     if (keys.empty()) return;
-    Waiter me{&keys, now, &decide, nullptr, false, false, {}};
+    Waiter me{&keys, now, deadline, &decide, nullptr, false, false, {}};
     std::unique_lock<std::mutex> lock(mutex_);
     queue_.push_back(&me);
     while (!me.done) {
@@ -185,8 +193,14 @@ void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint no
         // one before us, wakes us when it is done.
         if (!me.taken && in_flight_ < max_in_flight_) {
             lead(lock);
-        } else {
-            me.wake.wait(lock);
+        } else if (me.taken) {
+            me.wake.wait(lock);  // our transaction runs: its retries stop at our deadline
+        } else if (me.wake.wait_until(lock, deadline) == std::cv_status::timeout && !me.taken && !me.done) {
+            // The transactions before us hang on the database: give up without touching it, and hand the
+            // lead on in case it was ours to take.
+            queue_.erase(std::find(queue_.begin(), queue_.end(), &me));
+            if (!queue_.empty() && in_flight_ < max_in_flight_) queue_.front()->wake.notify_one();
+            throw not_started();
         }
     }
     lock.unlock();
@@ -196,11 +210,20 @@ void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint no
 // Called and returns with the lock held; runs the transaction without it.
 void MysqlRateCounters::lead(std::unique_lock<std::mutex>& lock) {
     std::vector<Waiter*> batch;
+    const ChargeDeadline now = std::chrono::steady_clock::now();
     while (!queue_.empty() && batch.size() < max_batch_) {
-        batch.push_back(queue_.front());
-        batch.back()->taken = true;
+        Waiter* w = queue_.front();
         queue_.pop_front();
+        if (w->deadline <= now) {  // nobody waits for its answer any more: not worth a database round trip
+            w->error = std::make_exception_ptr(not_started());
+            w->done = true;
+            w->wake.notify_one();
+            continue;
+        }
+        w->taken = true;
+        batch.push_back(w);
     }
+    if (batch.empty()) return;
     ++in_flight_;
     lock.unlock();
     run_batch(batch);
@@ -223,10 +246,13 @@ void MysqlRateCounters::run_batch(const std::vector<Waiter*>& batch) {
         std::sort(keys.begin(), keys.end(), key_less);
         keys.erase(std::unique(keys.begin(), keys.end(), key_equal), keys.end());
         if (keys.empty()) return;  // update() queues no charge without keys
+        // Retries stop when the last charge of the batch stops waiting for its answer.
+        ChargeDeadline deadline = ChargeDeadline::min();
+        for (const Waiter* w : batch) deadline = std::max(deadline, w->deadline);
         // A retry after a lost connection may charge twice if the first COMMIT reached the server: rare,
         // and counting a message twice errs on the side of the limit.
         pool_.run("charging rate limits (rate_counters)",
-                  [&](MysqlConnection& c) { charge_batch(c, keys, batch); });
+                  [&](MysqlConnection& c) { charge_batch(c, keys, batch, deadline); }, true, deadline);
     } catch (...) {
         // Nothing of the batch was stored: every charge in it fails alike (the caller then applies
         // [rate_limits] on_store_unavailable).
@@ -300,7 +326,7 @@ void write_rows(MysqlConnection& c, const std::vector<CounterKey>& keys, const s
 }  // namespace
 
 void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys,
-                                     const std::vector<Waiter*>& batch) {
+                                     const std::vector<Waiter*>& batch, ChargeDeadline deadline) {
     for (int attempt = 1;; ++attempt) {
         try {
             std::vector<CounterKey> missing;
@@ -314,7 +340,7 @@ void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<Count
                 write_rows(c, keys, rows);
             });
             if (missing.empty()) return;
-            if (attempt >= kMaxAttempts) {
+            if (attempt >= kMaxAttempts || std::chrono::steady_clock::now() >= deadline) {
                 throw StoreTransientError("rate_counters rows could not be created (was a limit or account just "
                                           "deleted?)");
             }
@@ -323,7 +349,9 @@ void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<Count
             insert_missing(c, missing);
         } catch (const sql::SQLException& e) {
             const int code = e.getErrorCode();
-            if ((code != kLockDeadlock && code != kLockWaitTimeout) || attempt >= kMaxAttempts) throw;
+            if ((code != kLockDeadlock && code != kLockWaitTimeout) || attempt >= kMaxAttempts ||
+                std::chrono::steady_clock::now() >= deadline)
+                throw;
             ++deadlocks_;
             log_debug("rate limits: " + std::string(code == kLockDeadlock ? "deadlock" : "lock wait timeout") +
                       " while charging " + std::to_string(batch.size()) + " messages, retrying (attempt " +
@@ -412,6 +440,7 @@ MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWrit
     options.allow_when_unavailable = config.rate_limits.on_store_unavailable == "allow";
     options.unavailable_allowance = config.rate_limits.unavailable_allowance;
     options.node = config.general.node;
+    options.charge_timeout = std::chrono::seconds(config.rate_limits.charge_timeout);
     // Two charge transactions at a time: while one waits for its COMMIT (the log flush), the next batch
     // already locks and decides (measured: about twice the charges per second of one at a time with
     // 16 workers, docs/performance.md). Not more: each is a connection of the pool, which the abuse
@@ -432,6 +461,10 @@ MysqlRateGate::~MysqlRateGate() {
 std::optional<Decision> MysqlRateGate::peek(const Request& request, const Account& account, const Snapshot& snapshot,
                                             TimePoint now) {
     return limiter_->peek(request, account, snapshot, now);
+}
+
+bool MysqlRateGate::charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const {
+    return limiter_->charge_may_wait(request, account, snapshot);
 }
 
 std::optional<Decision> MysqlRateGate::charge(const Request& request, const Account& account,

@@ -39,8 +39,12 @@ public:
     // running at the same time (1: all others queue and go together in the next one).
     explicit MysqlRateCounters(MysqlPool& pool, std::size_t max_batch = kDefaultMaxBatch,
                                unsigned max_in_flight = 1);
+    // A charge still queued at its deadline leaves the queue without touching the database
+    // (StoreTransientError); one already in a running transaction waits for it, whose retries and
+    // reconnects stop at the latest deadline of its charges.
     void update(const std::vector<CounterKey>& keys, TimePoint now,
-                const std::function<CounterWrite(const std::vector<CounterState>&)>& decide) override;
+                const std::function<CounterWrite(const std::vector<CounterState>&)>& decide,
+                ChargeDeadline deadline) override;
     // Deadlocks and lock wait timeouts retried since start (for tests and diagnostics).
     std::uint64_t deadlocks_retried() const { return deadlocks_.load(); }
     // Transactions run and charges decided in them since start: their ratio is the mean batch size.
@@ -58,7 +62,8 @@ private:
 
     void lead(std::unique_lock<std::mutex>& lock);
     void run_batch(const std::vector<Waiter*>& batch);
-    void charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys, const std::vector<Waiter*>& batch);
+    void charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys, const std::vector<Waiter*>& batch,
+                      ChargeDeadline deadline);
 
     MysqlPool& pool_;
     const std::size_t max_batch_;
@@ -97,6 +102,7 @@ public:
                                  TimePoint now) override;
     std::optional<Decision> charge(const Request& request, const Account& account, const Snapshot& snapshot,
                                    TimePoint now) override;
+    bool charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const override;
 
     // Prepares every statement once: StorePermanentError naming the missing table or privilege when the
     // schema is older than migration 003; StoreTransientError when the database does not answer.

@@ -55,6 +55,15 @@ bool Policy::may_block(const Request& request, const RateGate* limiter) {
 Decision Policy::evaluate(const Request& request) { return evaluate(request, cache_.current()); }
 
 Decision Policy::evaluate(const Request& request, const SnapshotPtr& snapshot) {
+    return *run(request, snapshot, true);
+}
+
+std::optional<Decision> Policy::evaluate_without_waiting(const Request& request) {
+    return run(request, cache_.current(), false);
+}
+
+// may_wait false: returns nullopt, before any side effect, when the decision needs a charge.
+std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& snapshot, bool may_wait) {
     const TimePoint now = clock_.now();
     Decision decision;
     std::optional<Account> account;
@@ -74,6 +83,9 @@ Decision Policy::evaluate(const Request& request, const SnapshotPtr& snapshot) {
         }
         if (snapshot && account && limiter_ && allowed(decision) &&
             (request.stage == Stage::rcpt || request.stage == Stage::end_of_message)) {
+            if (!may_wait && request.stage == Stage::end_of_message &&
+                limiter_->charge_may_wait(request, *account, *snapshot))
+                return std::nullopt;
             std::optional<Decision> limited = request.stage == Stage::rcpt
                                                   ? limiter_->peek(request, *account, *snapshot, now)
                                                   : limiter_->charge(request, *account, *snapshot, now);

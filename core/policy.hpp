@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/clock.hpp"
@@ -32,12 +33,21 @@ public:
     // stages of a session see the same rules). A null snapshot means "no rules we can trust", exactly as
     // when the cache has none.
     Decision evaluate(const Request& request, const SnapshotPtr& pinned);
+    // The decision when it needs no database: everything but an END-OF-MESSAGE that must charge rate
+    // limits (authenticated or IP-authorised, allowed by the rules, some limit applies). For that one it
+    // returns nullopt without any side effect: call evaluate() from a thread that may wait. Unauthenticated
+    // mail, refused accounts and accounts without limits are thus answered from the cached rules, never
+    // behind charges waiting on a slow database.
+    std::optional<Decision> evaluate_without_waiting(const Request& request);
+    // Whether evaluate() may wait at all for this request (a coarse test by stage, before any rule).
     bool may_block(const Request& request) const { return may_block(request, limiter_); }
     // The same rule for callers that hold the rate gate but not a Policy (relay-policyd asks it for
     // every request, before choosing the thread: no need to load the current rules for that).
     static bool may_block(const Request& request, const RateGate* limiter);
 
 private:
+    std::optional<Decision> run(const Request& request, const SnapshotPtr& snapshot, bool may_wait);
+
     SnapshotCache& cache_;
     const Clock& clock_;
     PolicyOptions options_;

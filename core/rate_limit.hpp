@@ -21,6 +21,9 @@ public:
     // every applicable limit atomically; on refusal nothing is charged. May block on the database.
     virtual std::optional<Decision> charge(const Request& request, const Account& account,
                                            const Snapshot& snapshot, TimePoint now) = 0;
+    // Whether charge() for this message may wait on the database (some limit applies to it). false:
+    // charge() answers at once, so a caller that must not wait may call it on its own thread.
+    virtual bool charge_may_wait(const Request&, const Account&, const Snapshot&) const { return true; }
 };
 
 }  // namespace relay

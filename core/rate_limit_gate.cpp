@@ -51,7 +51,9 @@ std::string seconds_text(TimePoint from, TimePoint to) {
 // ---- MemoryRateCounters
 
 void MemoryRateCounters::update(const std::vector<CounterKey>& keys, TimePoint,
-                                const std::function<CounterWrite(const std::vector<CounterState>&)>& decide) {
+                                const std::function<CounterWrite(const std::vector<CounterState>&)>& decide,
+                                ChargeDeadline) {
+    // The deadline needs no care here: the mutex is held for microseconds, never across I/O.
     std::lock_guard<std::mutex> lock(mutex_);
     if (failing_) throw StoreTransientError("rate counters unavailable (test)");
     std::vector<CounterState> states;
@@ -127,9 +129,14 @@ std::optional<Decision> RateLimiter::peek(const Request& request, const Account&
     return d;
 }
 
+bool RateLimiter::charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const {
+    return account.authority && !applicable_limits(snapshot, account, request.client_address).empty();
+}
+
 std::optional<Decision> RateLimiter::charge(const Request& request, const Account& account, const Snapshot& snapshot,
                                             TimePoint now) {
     if (!account.authority) return std::nullopt;
+    const ChargeDeadline deadline = std::chrono::steady_clock::now() + options_.charge_timeout;
     if (abuse_) abuse_->observe_use(account.authority->id, account.login, request.client_address, now);
     const std::vector<AppliedLimit> applied = applicable_limits(snapshot, account, request.client_address);
     if (applied.empty()) return std::nullopt;
@@ -154,7 +161,7 @@ std::optional<Decision> RateLimiter::charge(const Request& request, const Accoun
             }
             for (std::size_t i : plan.refused) write.refused[i] = true;
             return write;
-        });
+        }, deadline);
     } catch (const StoreTransientError& e) {
         return unavailable(request, account, now, e.what());
     } catch (const StorePermanentError& e) {

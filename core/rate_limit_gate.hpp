@@ -29,6 +29,9 @@ struct CounterKey {
     Id subject_id = 0;  // smtp_authorities.id, or 0 for a shared pool
 };
 
+// When a charge must have its answer: past it, nothing more is asked of the database for it.
+using ChargeDeadline = std::chrono::steady_clock::time_point;
+
 struct CounterWrite {
     std::vector<std::optional<CounterState>> charged;  // per key: the new state, or nullopt: unchanged
     std::vector<bool> refused;                         // per key: count a refusal on this counter
@@ -42,16 +45,19 @@ public:
     // a counter never used starts as CounterState{}), calls decide with their current states (same order)
     // and stores what it returns, `now` being the time of the charge. decide may run more than once (a
     // deadlock is retried); only the result of its last run is stored. Throws StoreTransientError or
-    // StorePermanentError when the counters cannot be reached; then nothing was stored.
+    // StorePermanentError when the counters cannot be reached; then nothing was stored. deadline bounds
+    // the whole update, waiting included: no wait, retry or reconnect starts after it (StoreTransientError).
     virtual void update(const std::vector<CounterKey>& keys, TimePoint now,
-                        const std::function<CounterWrite(const std::vector<CounterState>&)>& decide) = 0;
+                        const std::function<CounterWrite(const std::vector<CounterState>&)>& decide,
+                        ChargeDeadline deadline) = 0;
 };
 
 // In-process counters for unit tests (one mutex stands in for the row locks).
 class MemoryRateCounters final : public RateCounters {
 public:
     void update(const std::vector<CounterKey>& keys, TimePoint now,
-                const std::function<CounterWrite(const std::vector<CounterState>&)>& decide) override;
+                const std::function<CounterWrite(const std::vector<CounterState>&)>& decide,
+                ChargeDeadline deadline) override;
     void set_failing(bool failing);
     std::optional<CounterState> state(Id limit_id, Id subject_id) const;
     std::uint64_t refusals(Id limit_id, Id subject_id) const;
@@ -76,6 +82,8 @@ struct RateLimiterOptions {
     // How long a counter seen at a charge may refuse at RCPT without asking the database again. The
     // database stays the judge: this only saves sending a body that the charge would refuse.
     std::chrono::seconds peek_memory{120};
+    // [rate_limits] charge_timeout: how long one charge may take, waiting for the database included.
+    std::chrono::milliseconds charge_timeout{5000};
 };
 
 class RateLimiter final : public RateGate {
@@ -88,6 +96,7 @@ public:
                                  TimePoint now) override;
     std::optional<Decision> charge(const Request& request, const Account& account, const Snapshot& snapshot,
                                    TimePoint now) override;
+    bool charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const override;
 
     const RateLimiterOptions& options() const { return options_; }
 

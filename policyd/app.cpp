@@ -130,6 +130,14 @@ void open_store(Running& r, const Config& config, const StoreFactory& make_store
     }
 }
 
+// The server's settings plus the bound of a charge, which belongs to [rate_limits] (the rate gate uses it
+// too, and keeps the value it started with: so does the server).
+ServerSettings settings_of(const PolicydConfig& policyd, const RateLimitConfig& rate_limits) {
+    ServerSettings s = server_settings(policyd);
+    s.charge_timeout = std::chrono::seconds(rate_limits.charge_timeout);
+    return s;
+}
+
 bool is_debug(const Config& config) {
     return parse_log_level(config.general.log_level).value_or(LogLevel::info) == LogLevel::debug;
 }
@@ -145,7 +153,7 @@ void reload(Running& r, Config& running, const PolicydOptions& options) {
     }
     log_init(log_options(fresh, options.foreground));
     r.handler->set_debug(is_debug(fresh));
-    r.server->update_settings(server_settings(fresh.policyd));
+    r.server->update_settings(settings_of(fresh.policyd, running.rate_limits));
     r.tracker->set_limits(fresh.policyd.instance_cache_size, std::chrono::seconds(fresh.policyd.instance_ttl));
     const bool cache_changed = fresh.cache.poll_interval_ms != running.cache.poll_interval_ms ||
                                fresh.cache.max_stale_seconds != running.cache.max_stale_seconds;
@@ -228,7 +236,8 @@ std::vector<std::string> keys_needing_restart(const Config& a, const Config& b) 
     check(a.general.node != b.general.node, "[general] node");
     check(a.rate_limits.time_zone != b.rate_limits.time_zone ||
               a.rate_limits.on_store_unavailable != b.rate_limits.on_store_unavailable ||
-              a.rate_limits.unavailable_allowance != b.rate_limits.unavailable_allowance,
+              a.rate_limits.unavailable_allowance != b.rate_limits.unavailable_allowance ||
+              a.rate_limits.charge_timeout != b.rate_limits.charge_timeout,
           "[rate_limits]");
     check(a.abuse.enabled != b.abuse.enabled || a.abuse.max_networks != b.abuse.max_networks ||
               a.abuse.networks_window != b.abuse.networks_window ||
@@ -276,7 +285,7 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
                                                           std::chrono::seconds(config.policyd.instance_ttl), r.clock);
             r.handler = std::make_unique<RequestHandler>(*r.decider, *r.tracker);
             r.handler->set_debug(is_debug(config));
-            r.server = std::make_unique<Server>(*r.handler, server_settings(config.policyd), config.policyd.threads,
+            r.server = std::make_unique<Server>(*r.handler, settings_of(config.policyd, config.rate_limits), config.policyd.threads,
                                                 config.policyd.workers);
             const std::string where = join_descriptions(sockets);
             for (auto& s : sockets) r.server->add_listener(s);

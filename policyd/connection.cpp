@@ -1,6 +1,7 @@
 #include "policyd/connection.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "core/log.hpp"
@@ -194,13 +195,15 @@ Connection::Next Connection::process(std::string_view data, bool data_is_buffer)
                 return Next::closed;
             case MapStatus::ok: break;
         }
-        if (handler.may_block(t_request)) {
+        // Decided here from the cached rules unless it needs the database (a charge): only that one
+        // goes to a worker, so refused and unauthenticated mail never queue behind a slow database.
+        const std::optional<Decision> decision = handler.decide_without_waiting(t_request);
+        if (!decision) {
             keep(data.substr(pos), data_is_buffer);
             decide_on_worker(Request(t_request), started);
             return Next::busy;
         }
-        const Decision decision = handler.decide(t_request);
-        if (!answer(handler.finish(t_request, decision, started))) return pending(data.substr(pos), data_is_buffer);
+        if (!answer(handler.finish(t_request, *decision, started))) return pending(data.substr(pos), data_is_buffer);
     }
 }
 
@@ -224,18 +227,43 @@ void Connection::keep(std::string_view rest, bool data_is_buffer) {
         buffer_.assign(rest.data(), rest.size());
 }
 
+// A decision on a worker, answered on the strand by whichever comes first: the worker's decision, or the
+// charge_timeout timer with a temporary failure. The other one then does nothing. A worker that starts
+// only after the deadline (every worker was waiting on the database) does not touch the database at all.
+struct Connection::WorkerDecision {
+    WorkerDecision(const Server::Executor& ex, Request r) : timer(ex), request(std::move(r)) {}
+    bool claim() { return !answered.exchange(true); }  // true: this one answers
+
+    boost::asio::steady_timer timer;
+    const Request request;
+    std::atomic<bool> answered{false};
+};
+
 void Connection::decide_on_worker(Request request, SteadyTime started) {
     state_ = State::deciding;
-    asio::post(server_.workers_, [self = shared_from_this(), request = std::move(request), started]() mutable {
-        Decision decision = self->server_.handler_.decide(request);
+    auto job = std::make_shared<WorkerDecision>(socket_.get_executor(), std::move(request));
+    const SteadyTime deadline = started + settings_->charge_timeout;
+    job->timer.expires_at(deadline);
+    job->timer.async_wait([self = shared_from_this(), job, started](const boost::system::error_code& ec) {
+        if (ec || !job->claim()) return;
+        self->deliver(job->request, RequestHandler::charge_timed_out(job->request), started);
+    });
+    asio::post(server_.workers_, [self = shared_from_this(), job, started, deadline]() mutable {
+        if (job->answered.load() || std::chrono::steady_clock::now() >= deadline) return;  // the timer answers
+        Decision decision = self->server_.handler_.decide(job->request);
         const Server::Executor ex = self->socket_.get_executor();
-        asio::post(ex, [self = std::move(self), request = std::move(request), decision = std::move(decision),
-                        started]() {
-            if (self->state_ == State::closed) return;
-            if (!self->answer(self->server_.handler_.finish(request, decision, started))) return;
-            self->after_answer();
+        asio::post(ex, [self = std::move(self), job = std::move(job), decision = std::move(decision), started]() {
+            if (!job->claim()) return;
+            job->timer.cancel();
+            self->deliver(job->request, decision, started);
         });
     });
+}
+
+void Connection::deliver(const Request& request, const Decision& decision, SteadyTime started) {
+    if (state_ == State::closed) return;
+    if (!answer(server_.handler_.finish(request, decision, started))) return;
+    after_answer();
 }
 
 // Sends the answer without waiting when the socket takes it (it nearly always does: a few bytes).

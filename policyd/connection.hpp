@@ -53,7 +53,9 @@ private:
     Next process(std::string_view data, bool data_is_buffer);
     Next pending(std::string_view rest, bool data_is_buffer);
     void keep(std::string_view rest, bool data_is_buffer);
+    struct WorkerDecision;
     void decide_on_worker(Request request, SteadyTime started);
+    void deliver(const Request& request, const Decision& decision, SteadyTime started);
     bool answer(const std::string& bytes);
     void on_written(const boost::system::error_code& ec);
     void after_answer();

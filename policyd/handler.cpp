@@ -4,6 +4,7 @@
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/rate_limit_reply.hpp"
 #include "policyd/action.hpp"
 
 namespace relay {
@@ -20,6 +21,23 @@ bool RequestHandler::may_block(const Request& request) const {
 }
 
 Decision RequestHandler::decide(const Request& request) {
+    return *decide(request, true);
+}
+
+std::optional<Decision> RequestHandler::decide_without_waiting(const Request& request) {
+    return decide(request, false);
+}
+
+Decision RequestHandler::charge_timed_out(const Request& request) {
+    Decision d = rate_limits_unavailable();
+    d.login = request.sasl_login;
+    return d;
+}
+
+std::optional<Decision> RequestHandler::decide(const Request& request, bool may_wait) {
+    const auto evaluate = [this, may_wait](const Request& r) {
+        return may_wait ? std::optional<Decision>(decider_.evaluate(r)) : decider_.evaluate_without_waiting(r);
+    };
     try {
         // Postfix fills recipient_count only from DATA on (SMTPD_POLICY_README): at RCPT it is always 0.
         // The per-message cap needs the recipients already accepted, which only our tracker knows.
@@ -27,10 +45,10 @@ Decision RequestHandler::decide(const Request& request) {
             if (const auto record = tracker_.peek(request.instance)) {
                 Request counted = request;
                 counted.recipient_count = record->recipients_allowed;
-                return decider_.evaluate(counted);
+                return evaluate(counted);
             }
         }
-        return decider_.evaluate(request);
+        return evaluate(request);
     } catch (const StoreTransientError& e) {
         log_warning(std::string("database unavailable while deciding: ") + sanitize(e.what()));
     } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "core/decision.hpp"
@@ -21,6 +22,13 @@ public:
     virtual Decision evaluate(const Request& request) = 0;
     // true: evaluate() may wait on the database, so the server runs it on a worker thread
     virtual bool may_block(const Request& request) const = 0;
+    // The decision if it needs no database, else nullopt: the server then runs evaluate() on a worker.
+    // The default asks may_block() first; PolicyDecider decides from the cached rules, so only real
+    // charges wait (Policy::evaluate_without_waiting).
+    virtual std::optional<Decision> evaluate_without_waiting(const Request& request) {
+        if (may_block(request)) return std::nullopt;
+        return evaluate(request);
+    }
 };
 
 using SteadyTime = std::chrono::steady_clock::time_point;
@@ -31,7 +39,12 @@ public:
 
     // The engine's decision; an exception from it becomes a temporary failure (never a permit).
     Decision decide(const Request& request);
+    // The same when it needs no database (on the I/O thread); nullopt: run decide() on a worker.
+    std::optional<Decision> decide_without_waiting(const Request& request);
     bool may_block(const Request& request) const;
+    // The answer to a charge whose worker did not finish within [rate_limits] charge_timeout (or had not
+    // started it): a temporary failure, never a permit.
+    static Decision charge_timed_out(const Request& request);
 
     // Records the message, logs (decisions that are not plain DUNNO, every accepted END-OF-MESSAGE)
     // and returns the bytes to send: "action=...\n\n".
@@ -44,6 +57,8 @@ public:
     void set_debug(bool on) { debug_.store(on, std::memory_order_relaxed); }
 
 private:
+    std::optional<Decision> decide(const Request& request, bool may_wait);
+
     Decider& decider_;
     InstanceTracker& tracker_;
     std::atomic<bool> debug_{false};

@@ -64,6 +64,12 @@ Decision PolicyDecider::evaluate(const Request& request) {
     return bundle->policy->evaluate(request);
 }
 
+std::optional<Decision> PolicyDecider::evaluate_without_waiting(const Request& request) {
+    const auto bundle = current();
+    if (!bundle) return internal_error_decision();
+    return bundle->policy->evaluate_without_waiting(request);
+}
+
 bool PolicyDecider::may_block(const Request& request) const {
     return Policy::may_block(request, limiter_);
 }

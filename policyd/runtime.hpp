@@ -35,6 +35,7 @@ public:
 
     Decision evaluate(const Request& request) override;
     bool may_block(const Request& request) const override;
+    std::optional<Decision> evaluate_without_waiting(const Request& request) override;
 
     // Whether the running cache currently has usable rules (for the start-up message).
     bool has_rules() const;

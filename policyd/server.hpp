@@ -1,6 +1,7 @@
 // The policy server: Boost.Asio with a small pool of I/O threads that parse, decide from the cached
 // snapshot and answer, plus a separate pool of worker threads for requests whose decision may wait on
-// the database (Policy::may_block), so a slow database never delays another connection's answer.
+// the database (a rate-limit charge: Policy::evaluate_without_waiting says which), so a slow database never
+// delays another connection's answer, and a decision on a worker is answered within charge_timeout.
 // Everything that touches one connection's socket runs on that connection's strand, one thing at a
 // time (only the decision may leave it, to a worker, and comes back to it with the answer); any free
 // I/O thread runs the next ready connection. (One event loop per thread, without strands, cost the same
@@ -42,6 +43,9 @@ struct ServerSettings {
     // that dribbles bytes resets the idle time but not this.
     std::chrono::milliseconds request_timeout{10000};
     std::size_t max_connections = 10000;  // as configured; see Server::connection_cap
+    // [rate_limits] charge_timeout: a decision sent to a worker is answered by then, with a temporary
+    // failure if the worker has not decided (a hung database must not hold Postfix past its own timeout).
+    std::chrono::milliseconds charge_timeout{5000};
 };
 
 class Connection;

@@ -43,6 +43,9 @@ CounterWrite within(const std::vector<CounterState>& states, std::uint64_t amoun
     return w;
 }
 
+// A deadline no test reaches.
+ChargeDeadline far() { return std::chrono::steady_clock::now() + 60s; }
+
 std::int64_t session_prepares(MysqlConnection& c) {
     auto rs = c.query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'");
     return rs->next() ? std::stoll(std::string(rs->getString(2))) : -1;
@@ -67,7 +70,7 @@ BOOST_AUTO_TEST_CASE(queued_charges_share_one_transaction_and_stay_exact) {
         w.charged.resize(s.size());
         w.refused.assign(s.size(), false);
         return w;
-    });
+    }, far());
 
     // The first charge holds its transaction open (inside decide) until the others have queued.
     std::promise<void> entered, release;
@@ -79,7 +82,7 @@ BOOST_AUTO_TEST_CASE(queued_charges_share_one_transaction_and_stay_exact) {
             told = true;
             released.wait();
             return within(s, 5);
-        });
+        }, far());
     });
     entered.get_future().wait();
     std::atomic<int> accepted{0}, refused{0}, failed{0};
@@ -94,7 +97,7 @@ BOOST_AUTO_TEST_CASE(queued_charges_share_one_transaction_and_stay_exact) {
                     CounterWrite w = within(s, 5);
                     charged = w.charged[0].has_value();
                     return w;
-                });
+                }, far());
                 ++(charged ? accepted : refused);
             } catch (const std::runtime_error&) {
                 ++failed;
@@ -121,6 +124,43 @@ BOOST_AUTO_TEST_CASE(queued_charges_share_one_transaction_and_stay_exact) {
                       "1");
 }
 
+BOOST_AUTO_TEST_CASE(a_queued_charge_gives_up_at_its_deadline_without_the_database) {
+    // A transaction that hangs (here: inside decide) holds the queue; a charge behind it leaves at its
+    // deadline with StoreTransientError, never decided, never stored: the caller answers a temporary failure.
+    MysqlPool admin(it::config());
+    const Fixture f = reset_fixture(admin);
+    const Id limit = insert(admin, "INSERT INTO rate_limits (scope, meter, amount, window_seconds) VALUES "
+                                   "('global', 'messages', 5, 3600)");
+    const CounterKey frank{limit, f.frank};
+    MysqlPool pool(it::config());
+    MysqlRateCounters counters(pool, 64, 1);
+    const TimePoint now = from_unix(std::stoll(q(admin, "SELECT UNIX_TIMESTAMP()")));
+    std::promise<void> entered, release;
+    auto released = release.get_future().share();
+    std::thread first([&] {
+        bool told = false;
+        counters.update({frank}, now, [&](const std::vector<CounterState>& s) {
+            if (!told) entered.set_value();
+            told = true;
+            released.wait();
+            return within(s, 5);
+        }, far());
+    });
+    entered.get_future().wait();
+    bool decided = false;
+    const ChargeDeadline deadline = std::chrono::steady_clock::now() + 200ms;
+    BOOST_CHECK_THROW(counters.update({frank}, now, [&](const std::vector<CounterState>& s) {
+        decided = true;
+        return within(s, 5);
+    }, deadline), StoreTransientError);
+    BOOST_CHECK(!decided);
+    BOOST_CHECK_EQUAL(counters.queued(), 0u);
+    release.set_value();
+    first.join();
+    const std::string row = "SELECT CONCAT(used, '/', refusals) FROM rate_counters WHERE rate_limit_id = ? AND subject_id = ?";
+    BOOST_CHECK_EQUAL(q(admin, row, {limit, f.frank}), "1/0");  // the first charge only
+}
+
 BOOST_AUTO_TEST_CASE(many_threads_on_two_processes_stay_exact) {
     MysqlPool admin(it::config());
     const Fixture f = reset_fixture(admin);
@@ -142,7 +182,7 @@ BOOST_AUTO_TEST_CASE(many_threads_on_two_processes_stay_exact) {
                                     CounterWrite w = within(s, 60);
                                     charged = w.charged[0].has_value();
                                     return w;
-                                });
+                                }, far());
                 accepted += charged;
             }
         });

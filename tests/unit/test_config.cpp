@@ -197,6 +197,9 @@ BOOST_AUTO_TEST_CASE(bad_files_name_the_key) {
         {"stale shorter than poll", "[cache]\npoll_interval_ms = 5000\nmax_stale_seconds = 5\n", {"[cache] max_stale_seconds", "[cache] poll_interval_ms"}},
         {"line longer than request", "[policyd]\nmax_line_length = 8192\nmax_request_bytes = 4096\n", {"[policyd] max_line_length", "max_request_bytes"}},
         {"unclosed quote", "[database]\nhost = \"localhost\n", {"[database] host", "closing \""}},
+        {"charge timeout zero", "[rate_limits]\ncharge_timeout = 0\n", {"[rate_limits] charge_timeout", "1 to 60"}},
+        {"charge bound below one query", "[database]\nread_timeout = 10\n", {"[rate_limits] charge_timeout", "[database] read_timeout"}},
+        {"charge bound below one write", "[database]\nwrite_timeout = 8\n[rate_limits]\ncharge_timeout = 7\n", {"[rate_limits] charge_timeout", "write_timeout"}},
     };
     for (const auto& tc : cases) {
         const std::string message = error_of(tc.text);

@@ -173,6 +173,37 @@ BOOST_AUTO_TEST_CASE(may_block_is_passed_through) {
     BOOST_TEST(handler.may_block(eom));
 }
 
+BOOST_AUTO_TEST_CASE(decide_without_waiting_leaves_only_blocking_decisions_to_a_worker) {
+    ManualClock clock;
+    InstanceTracker tracker(100, std::chrono::seconds(60), clock);
+    ScriptedDecider decider;
+    decider.next = refusal();
+    RequestHandler handler(decider, tracker);
+    Request r = rcpt("m1");
+    const auto now = handler.decide_without_waiting(r);
+    BOOST_REQUIRE(now.has_value());
+    BOOST_TEST(now->reply() == refusal().reply());
+    BOOST_TEST(decider.calls == 1);
+    r.stage = Stage::end_of_message;  // the fake "may block" here: left for decide() on a worker
+    BOOST_TEST(!handler.decide_without_waiting(r).has_value());
+    BOOST_TEST(decider.calls == 1);
+    decider.throw_transient = true;  // an error while deciding here is a temporary failure, as in decide()
+    r.stage = Stage::rcpt;
+    const auto failed = handler.decide_without_waiting(r);
+    BOOST_REQUIRE(failed.has_value());
+    BOOST_CHECK(failed->verdict == Verdict::defer);
+}
+
+BOOST_AUTO_TEST_CASE(a_charge_past_its_deadline_is_a_temporary_failure) {
+    Request r = rcpt("m1");
+    r.stage = Stage::end_of_message;
+    const Decision d = RequestHandler::charge_timed_out(r);
+    BOOST_CHECK(d.verdict == Verdict::defer);  // never a permit
+    BOOST_CHECK(d.reason == Reason::store_unavailable);
+    BOOST_TEST(d.smtp_code / 100 == 4);
+    BOOST_TEST(d.login == "alice@example.com");
+}
+
 BOOST_AUTO_TEST_CASE(log_line_has_every_field_and_is_sanitized) {
     Request r = rcpt("m1");
     r.queue_id = "19E31A74258";

@@ -6,6 +6,7 @@
 #include "core/config.hpp"
 #include "core/errors.hpp"
 #include "core/memory_store.hpp"
+#include "core/rate_limit_gate.hpp"
 #include "policyd/action.hpp"
 #include "policyd/app.hpp"
 #include "policyd/runtime.hpp"
@@ -55,6 +56,43 @@ BOOST_AUTO_TEST_CASE(decides_from_the_store) {
     BOOST_TEST(policy_action(decider.evaluate(rcpt("alice@example.com", "ceo@bank.example"))).rfind("550 5.7.1", 0) == 0u);
     BOOST_TEST(policy_action(decider.evaluate(rcpt("", ""))) == "DUNNO");  // not ours
     BOOST_TEST(!decider.may_block(rcpt("alice@example.com", "alice@example.com")));
+}
+
+BOOST_AUTO_TEST_CASE(end_of_message_goes_to_a_worker_only_for_a_charge) {
+    // The root of issue 13 item 2: with a rate gate, every END-OF-MESSAGE used to wait for a worker.
+    SnapshotBuilder b;
+    b.add_domain(b.add_customer("Acme"), "example.com");
+    const Id alice = b.add_account("alice@example.com").id;
+    b.add_account("carol@example.com").active = false;
+    RateLimit limit;
+    limit.id = 7;
+    limit.scope = RateScope::authority;
+    limit.scope_id = alice;
+    limit.amount = 100;
+    limit.window_seconds = 3600;
+    b.add_rate_limit(limit);
+    MemoryStore store(b.build());
+    ManualClock clock;
+    MemoryRateCounters counters;
+    RateLimiter limiter(counters, RateLimiterOptions{});
+    PolicyDecider decider(store, clock, PolicyOptions{"test"}, nullptr, &limiter);
+    BOOST_REQUIRE(decider.install(fast_cache()));
+    auto eom = [](const std::string& login) {
+        Request r = rcpt(login, login);
+        r.stage = Stage::end_of_message;
+        r.recipient_count = 1;
+        return r;
+    };
+    BOOST_TEST(!decider.evaluate_without_waiting(eom("alice@example.com")).has_value());  // a charge
+    const auto disabled = decider.evaluate_without_waiting(eom("carol@example.com"));
+    BOOST_REQUIRE(disabled.has_value());
+    BOOST_TEST(policy_action(*disabled).rfind("550 5.7.1", 0) == 0u);
+    const auto unauthenticated = decider.evaluate_without_waiting(eom(""));
+    BOOST_REQUIRE(unauthenticated.has_value());
+    BOOST_TEST(policy_action(*unauthenticated) == "DUNNO");
+    BOOST_TEST(counters.updates() == 0u);
+    BOOST_TEST(policy_action(decider.evaluate(eom("alice@example.com"))) == "DUNNO");  // on the worker
+    BOOST_TEST(counters.updates() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(database_down_at_start_means_temporary_failure) {

@@ -336,4 +336,46 @@ BOOST_AUTO_TEST_CASE(wired_into_policy) {
     BOOST_CHECK(!policy.may_block(r.request(Stage::rcpt)));
 }
 
+BOOST_AUTO_TEST_CASE(only_a_real_charge_waits_for_the_database) {
+    // Policy::evaluate_without_waiting answers everything from the cached rules except an END-OF-MESSAGE
+    // that must charge: that one comes back as nullopt, with nothing charged or recorded yet.
+    Rig r;
+    r.builder.add_account("carol@example.com").active = false;
+    r.add(make(7, RateScope::authority, r.alice, RateMeter::messages, 100));
+    r.build();
+    MemoryStore rules(r.snapshot);
+    SnapshotCache cache(rules, CacheOptions{1000ms, 60s}, r.clock);
+    BOOST_REQUIRE(cache.refresh());
+    Policy policy(cache, r.clock, PolicyOptions{"mx-test"}, r.limiter.get(), &r.events);
+    auto eom = [&](const std::string& login) {
+        Request q = r.request(Stage::end_of_message);
+        q.sasl_login = login;
+        q.sender = login;
+        return q;
+    };
+
+    BOOST_CHECK(!policy.evaluate_without_waiting(eom("alice@example.com")));  // limited: a charge
+    BOOST_CHECK_EQUAL(r.counters.updates(), 0u);
+    BOOST_CHECK(r.written().empty());
+
+    const auto unlimited = policy.evaluate_without_waiting(eom("bob@example.com"));
+    BOOST_REQUIRE(unlimited);
+    BOOST_CHECK(unlimited->verdict == Verdict::cont);
+    const auto disabled = policy.evaluate_without_waiting(eom("carol@example.com"));
+    BOOST_REQUIRE(disabled);
+    BOOST_CHECK(disabled->verdict == Verdict::reject);
+    BOOST_CHECK(disabled->reason == Reason::account_disabled);
+    const auto unauthenticated = policy.evaluate_without_waiting(eom(""));
+    BOOST_REQUIRE(unauthenticated);
+    BOOST_CHECK(unauthenticated->reason == Reason::not_ours);
+    const auto rcpt = policy.evaluate_without_waiting(r.request(Stage::rcpt));  // a peek needs no database
+    BOOST_REQUIRE(rcpt);
+    BOOST_CHECK(rcpt->verdict == Verdict::cont);
+    BOOST_CHECK_EQUAL(r.counters.updates(), 0u);
+
+    BOOST_CHECK(policy.evaluate(eom("alice@example.com")).verdict == Verdict::cont);  // the charge itself
+    BOOST_CHECK_EQUAL(r.counters.updates(), 1u);
+    BOOST_CHECK(r.counters.state(7, r.alice).has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
