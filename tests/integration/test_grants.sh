@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# relayctl db grants against a real, private MariaDB: each role's account, created with CREATE USER and
+# relayctl db grants and --check-db against a real, private MariaDB: each role's account, created with CREATE USER and
 # exactly the printed statements, can do its work and no more.
 #   daemon:  relay-policyd starts, answers, charges rate limits (rate_counters, abuse_client_networks),
 #            writes relay_events and the last-use stamp; it cannot edit a rule or read a password hash.
@@ -165,6 +165,31 @@ status=$?
 check "SELECT-only account: relay-policyd exits 1 pointing to relayctl db grants" \
     "$status:$(grep -c 'relayctl db grants' "$WORK/ro.log")" "1:[1-9]*"
 [ "$status" = 1 ] || sed 's/^/#   /' "$WORK/ro.log"
+# --check-db: the same causes, before the start, each with its exit code (relay-policyd(8))
+check_db() {  # check_db CONF: exit status and the first problem reported (log lines left out)
+    "$POLICYD" --config "$1" --check-db >/dev/null 2>"$WORK/check.err"
+    echo "$?:$(grep -m1 '^relay-policyd: ' "$WORK/check.err")"
+}
+check "--check-db, daemon account: exit 0, no problem" "$(check_db "$WORK/daemon.conf")" "0:"
+check "--check-db, SELECT-only account: exit 6, names the privilege" "$(check_db "$WORK/ro.conf")" "6:*lacks a privilege*relayctl db grants*"
+write_conf "$WORK/badpw.conf" relay_daemon wrong-pw "$DB"
+check "--check-db, wrong password: exit 6" "$(check_db "$WORK/badpw.conf")" "6:*access denied*"
+mariadb_sql -e "CREATE DATABASE relay_empty_it; GRANT SELECT ON relay_empty_it.* TO 'relay_ro'@'localhost'"
+write_conf "$WORK/empty.conf" relay_ro ro-pw relay_empty_it
+check "--check-db, no schema: exit 7" "$(check_db "$WORK/empty.conf")" "7:*"
+sed "s|^socket = .*|socket = $WORK/no-such.sock|" "$WORK/daemon.conf" >"$WORK/down.conf"
+check "--check-db, no server: exit 5" "$(check_db "$WORK/down.conf")" "5:*cannot connect*"
+if [ "$(id -u)" -eq 0 ]; then
+    # An inet listener needs no socket owner: a missing user is named as the user, by both.
+    sed 's/^user = root$/user = relay-no-such-user/' "$WORK/daemon.conf" >"$WORK/nouser.conf"
+    "$POLICYD" --config "$WORK/nouser.conf" --check-config >/dev/null 2>"$WORK/check.err"
+    check "--check-config, unknown daemon user: exit 3 naming [policyd] user" \
+        "$?:$(head -1 "$WORK/check.err")" "3:relay-policyd: \\[policyd] user relay-no-such-user: no such user*"
+    timeout 60 "$POLICYD" --config "$WORK/nouser.conf" --foreground </dev/null >"$WORK/nouser.log" 2>&1
+    check "the daemon says the same at start, not 'socket owner'" \
+        "$?:$(grep -c 'socket owner' "$WORK/nouser.log"):$(grep -c '\[policyd\] user relay-no-such-user: no such user' "$WORK/nouser.log")" "1:0:1"
+fi
+
 out=$(as relay_daemon daemon-pw "$DB" "UPDATE smtp_authorities SET active = 0")
 check "daemon account cannot edit a rule (UPDATE smtp_authorities SET active)" "$out" "*ERROR 1143*"
 out=$(as relay_daemon daemon-pw "$DB" "INSERT INTO authority_senders (authority_id, pattern) VALUES (1, '*')")
