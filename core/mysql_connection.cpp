@@ -178,12 +178,14 @@ std::string describe_endpoint(const DatabaseConfig& config) {
             throw StorePermanentError("access denied for user '" + printable(config.user, 80) +
                                       "' to database '" + printable(config.name, 80) + "' at " + where +
                                       ": check [database] name (the database must exist, created with "
-                                      "sql/migrations) and grant the user the privileges in docs/sql.md (" +
+                                      "sql/migrations) and grant the user the privileges `relayctl db grants` prints, "
+                                      "docs/sql.md \"Database accounts and grants\" (" +
                                       detail + ")");
         case kTableAccessDenied:
         case kColumnAccessDenied:
             throw StorePermanentError("user '" + printable(config.user, 80) + "' lacks a privilege while " +
-                                      ctx + " (grant the privileges listed in docs/sql.md): " + detail);
+                                      ctx + " (grant the privileges `relayctl db grants` prints, docs/sql.md "
+                                      "\"Database accounts and grants\"): " + detail);
         case kBadDb:
             throw StorePermanentError("unknown database '" + printable(config.name, 80) + "' at " + where +
                                       " (check [database] name, or create it and apply sql/migrations)");

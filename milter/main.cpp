@@ -10,6 +10,7 @@
 #include "core/command_line.hpp"
 #include "core/config.hpp"
 #include "core/mysql_store.hpp"
+#include "core/start_checks.hpp"
 #include "milter/app.hpp"
 #include "milter/libmilter_seam.hpp"
 
@@ -26,8 +27,11 @@ po::options_description command_line_options() {
          "configuration file (INI; keys in relay-milter(8) and --help-config)")
         ("foreground,f", "stay in the foreground and log to stderr instead of syslog")
         ("pid-file,p", po::value<std::string>(), "write the daemon's process id to this file")
-        ("check-config", "validate the configuration, print it with passwords masked, and exit: 0 valid, "
-                         "2 invalid")
+        ("check-config", "validate the configuration and what a start needs (the user and group, the listen addresses "
+                         "can be bound, socket directories), print it with passwords masked, and exit: 0 ok, 2 invalid "
+                         "configuration, 3 user/group/socket directory, 4 a listener cannot be bound")
+        ("check-db", "with --check-config (implied): also connect to the database and check the credentials, "
+                     "privileges and schema version: 5 unreachable, 6 credentials or privileges, 7 schema")
         ("help-config", "print every configuration key with its default and meaning, and exit")
         ("version", "print the version and exit")
         ("help,h", "print this help and exit");
@@ -68,9 +72,12 @@ int main(int argc, char** argv) {
 
     const auto config = relay::load_config_or_report(run.config_path, "relay-milter");
     if (!config) return kExitUsage;
-    if (vm.count("check-config")) {
+    if (vm.count("check-config") || vm.count("check-db")) {
+        // The configuration in effect is printed even when a start check fails: it shows what was checked.
+        const int status =
+            relay::run_start_checks(*config, relay::DaemonKind::milter, vm.count("check-db") > 0, std::cerr);
         std::cout << relay::dump_config(*config);
-        return 0;
+        return status;
     }
     auto driver = relay::milter::make_libmilter_driver();
     return relay::milter::run_milter(run, *config, [](const relay::DatabaseConfig& database) {

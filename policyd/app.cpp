@@ -1,5 +1,6 @@
 #include "policyd/app.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <pthread.h>
 #include <unistd.h>
@@ -56,7 +57,10 @@ UnixSocketAccess unix_socket_access(const PolicydConfig& config) {
 }
 
 std::vector<BoundSocket> bind_all(const PolicydConfig& config) {
-    const UnixSocketAccess access = unix_socket_access(config);
+    // Owner and group apply to unix sockets only: inet listeners must not need them to exist.
+    const bool any_unix = std::any_of(config.listen.begin(), config.listen.end(),
+                                      [](const std::string& l) { return l.rfind("unix:", 0) == 0; });
+    const UnixSocketAccess access = any_unix ? unix_socket_access(config) : UnixSocketAccess{};
     std::vector<BoundSocket> bound;
     try {
         for (const std::string& text : config.listen) {

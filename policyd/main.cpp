@@ -12,6 +12,7 @@
 #include "core/config.hpp"
 #include "core/errors.hpp"
 #include "core/mysql_store.hpp"
+#include "core/start_checks.hpp"
 #include "policyd/app.hpp"
 #include "policyd/listener.hpp"
 
@@ -28,8 +29,11 @@ po::options_description command_line_options() {
          "configuration file (INI; keys in relay-policyd(8) and --help-config)")
         ("foreground,f", "stay in the foreground and log to stderr instead of syslog")
         ("pid-file,p", po::value<std::string>(), "write the daemon's process id to this file")
-        ("check-config", "validate the configuration (and the listen addresses), print it with passwords "
-                         "masked, and exit: 0 valid, 2 invalid")
+        ("check-config", "validate the configuration and what a start needs (the user and group, the listen addresses "
+                         "can be bound, socket directories), print it with passwords masked, and exit: 0 ok, 2 invalid "
+                         "configuration, 3 user/group/socket directory, 4 a listener cannot be bound")
+        ("check-db", "with --check-config (implied): also connect to the database and check the credentials, "
+                     "privileges and schema version: 5 unreachable, 6 credentials or privileges, 7 schema")
         ("allow-root", "keep running as root, as [policyd] allow_root = true does")
         ("help-config", "print every configuration key with its default and meaning, and exit")
         ("version", "print the version and exit")
@@ -52,7 +56,7 @@ void print_help(const po::options_description& options) {
 
 // --check-config: the config loader already validates every key; the listen addresses are read once
 // more here exactly as the daemon will read them.
-int check_config(const relay::Config& config) {
+int check_config(const relay::Config& config, bool check_db) {
     for (const std::string& listen : config.policyd.listen) {
         std::string error;
         if (!relay::parse_listen_spec(listen, &error)) {
@@ -60,8 +64,10 @@ int check_config(const relay::Config& config) {
             return kExitUsage;
         }
     }
+    // The configuration in effect is printed even when a start check fails: it shows what was checked.
+    const int status = relay::run_start_checks(config, relay::DaemonKind::policyd, check_db, std::cerr);
     std::cout << relay::dump_config(config);
-    return 0;
+    return status;
 }
 
 }  // namespace
@@ -84,7 +90,7 @@ int main(int argc, char** argv) {
     relay::Config& config = *loaded;
     run.allow_root = vm.count("allow-root") > 0;
     if (run.allow_root) config.policyd.allow_root = true;
-    if (vm.count("check-config")) return check_config(config);
+    if (vm.count("check-config") || vm.count("check-db")) return check_config(config, vm.count("check-db") > 0);
 
     return relay::run_policyd(run, config, [](const relay::DatabaseConfig& database) {
         return std::make_unique<relay::MysqlStore>(database);

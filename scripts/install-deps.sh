@@ -17,6 +17,7 @@ RELAY_PACKAGES="
   swaks libnet-ssleay-perl libio-socket-ssl-perl miltertest m4 openssl
   python3 util-linux iproute2 procps netcat-openbsd
   libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libwrap0 libssl3
+  debhelper dpkg-dev fakeroot lintian adduser systemd
 "
 
 missing_packages() {

@@ -6,18 +6,26 @@
 #      (re)creates the database relay_authority from sql/migrations/ + sql/sample-data.sql
 #   4. writes a demo config file and starts the daemons that are built: relay-policyd on
 #      inet:127.0.0.1:10040, relay-milter on inet:10041@127.0.0.1
-#   5. prints what to try next.
+#   5. starts a private Postfix (its own config, queue and log under the demo directory) with a
+#      submission service on 127.0.0.1:10587 (STARTTLS, then AUTH through a private Dovecot on the
+#      project's users table) that asks relay-policyd, and smtp-sink on 127.0.0.1:10025 as its relay host
+#      (every relayed message lands as a file in DEMO/sink/mail)
+#   6. prints what to try next, with swaks.
 # Everything it starts is recorded in DEMO/pids/*.pid; scripts/stop.sh stops it. Running start.sh again
 # stops the previous demo first and resets the demo database to the sample data.
 #
 # Environment: RELAY_DEMO_DIR (default /var/tmp/relay-authority-demo), RELAY_DEMO_POLICYD_PORT (10040),
-# RELAY_DEMO_MILTER_PORT (10041), RELAY_BUILD_JOBS (2).
+# RELAY_DEMO_MILTER_PORT (10041), RELAY_DEMO_SUBMISSION_PORT (10587), RELAY_DEMO_SINK_PORT (10025),
+# RELAY_BUILD_JOBS (2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEMO=${RELAY_DEMO_DIR:-/var/tmp/relay-authority-demo}
 POLICYD_PORT=${RELAY_DEMO_POLICYD_PORT:-10040}
 MILTER_PORT=${RELAY_DEMO_MILTER_PORT:-10041}
+SUBMISSION_PORT=${RELAY_DEMO_SUBMISSION_PORT:-10587}
+SINK_PORT=${RELAY_DEMO_SINK_PORT:-10025}
+DOVECOT_USER=dovecot_demo
 JOBS=${RELAY_BUILD_JOBS:-2}
 BUILD=$ROOT/build
 CONF=$DEMO/relay-authority.conf
@@ -137,6 +145,46 @@ start_daemon() {
     die "$name did not listen on port $port within 15 s"
 }
 
+# The mail stack of tests/e2e/test_postfix_policyd.sh, built with the same helpers (tests/lib/*.sh), left
+# running: its PIDs go to DEMO/pids for scripts/stop.sh. Skipped when Postfix, Dovecot or swaks is missing.
+start_mta() {
+    local prog
+    for prog in postfix postconf smtp-sink dovecot doveadm swaks openssl; do
+        command -v "$prog" >/dev/null 2>&1 || { echo "    $prog not installed: no Postfix in this demo"; return 0; }
+    done
+    [ -f "$DEMO/pids/relay-policyd.pid" ] || { echo "    relay-policyd not running: no Postfix in this demo"; return 0; }
+    local lib
+    for lib in e2e tls dovecot sink postfix; do
+        # shellcheck source=/dev/null
+        . "$ROOT/tests/lib/$lib.sh"
+    done
+    say "Dovecot (SASL only) on the users table, smtp-sink on 127.0.0.1:$SINK_PORT"
+    local dovecot_password
+    dovecot_password=$(openssl rand -hex 16)
+    mariadb_sql -e "DROP USER IF EXISTS '$DOVECOT_USER'@'localhost';
+        CREATE USER '$DOVECOT_USER'@'localhost' IDENTIFIED BY '$dovecot_password'" || die "creating $DOVECOT_USER failed"
+    "$BUILD/relayctl" --config "$CONF" db grants --user "$DOVECOT_USER" --role dovecot | mariadb_sql ||
+        die "granting $DOVECOT_USER its privileges failed"
+    tls_make_cert "$DEMO/tls" >/dev/null 2>&1 || die "creating the TLS certificate failed"
+    dovecot_start "$DEMO/dovecot" "host=$MARIADB_SOCKET dbname=$DB user=$DOVECOT_USER password=$dovecot_password" ||
+        die "Dovecot did not start (log: $DEMO/dovecot/dovecot.log)"
+    echo "$DOVECOT_PID" >"$DEMO/pids/dovecot.pid"
+    sink_start "$DEMO/sink" "$SINK_PORT" || die "smtp-sink did not start"
+    echo "$SINK_PID" >"$DEMO/pids/smtp-sink.pid"
+
+    say "Postfix: submission on 127.0.0.1:$SUBMISSION_PORT (STARTTLS, AUTH), log $DEMO/postfix/maillog"
+    postfix_configure "$DEMO/postfix" "[127.0.0.1]:$SINK_PORT" "$DOVECOT_AUTH_SOCKET" || die "configuring Postfix failed"
+    # The files we ship, as an admin pastes them: main.cf lines, and the submission service on our port
+    # (not chrooted: the Dovecot socket lives outside the queue directory).
+    postfix_main_file "$ROOT/contrib/postfix/main.cf" "s/127\.0\.0\.1:10040/127.0.0.1:$POLICYD_PORT/g" ||
+        die "applying contrib/postfix/main.cf failed"
+    postfix_master_file "$ROOT/contrib/postfix/master.cf" \
+        "s/^submission .*smtpd\$/127.0.0.1:$SUBMISSION_PORT inet n - n - - smtpd/; s/127\.0\.0\.1:10040/127.0.0.1:$POLICYD_PORT/g" ||
+        die "applying contrib/postfix/master.cf failed"
+    postfix_start || die "Postfix did not start (log: $DEMO/postfix/maillog)"
+    echo "$POSTFIX_PID" >"$DEMO/pids/master.pid"
+}
+
 print_next_steps() {
     local sock=$MARIADB_SOCKET
     cat <<EOF
@@ -145,8 +193,16 @@ relay-authority demo is running (everything on loopback; files in $DEMO):
   MariaDB          unix socket $sock (no TCP), pid $(cat "$DEMO/pids/mariadbd.pid")
 EOF
     local name
-    for name in relay-policyd relay-milter; do
-        [ -f "$DEMO/pids/$name.pid" ] && printf '  %-16s pid %s, log %s\n' "$name" "$(cat "$DEMO/pids/$name.pid")" "$DEMO/$name.log"
+    local what
+    for name in relay-policyd relay-milter dovecot smtp-sink master; do
+        case $name in
+            dovecot) what="Dovecot (SASL)   pid %s, log $DEMO/dovecot/dovecot.log" ;;
+            smtp-sink) what="smtp-sink        pid %s, 127.0.0.1:$SINK_PORT, messages in $DEMO/sink/mail" ;;
+            master) what="Postfix          pid %s, submission 127.0.0.1:$SUBMISSION_PORT, log $DEMO/postfix/maillog" ;;
+            *) what="$(printf '%-16s' "$name") pid %s, log $DEMO/$name.log" ;;
+        esac
+        # shellcheck disable=SC2059  # the format is ours
+        [ -f "$DEMO/pids/$name.pid" ] && printf "  $what\n" "$(cat "$DEMO/pids/$name.pid")"
     done
     cat <<EOF
   config           $CONF
@@ -162,6 +218,19 @@ EOF
   # ask relay-policyd as Postfix would (bob may relay: DUNNO; info@example.com has no authority: 5.7.1):
   printf 'request=smtpd_access_policy\\nprotocol_state=RCPT\\nclient_address=192.0.2.10\\nsasl_method=PLAIN\\nsasl_username=bob@example.com\\nsender=bob@example.com\\nrecipient=friend@example.net\\nencryption_protocol=TLSv1.3\\ninstance=demo.1\\n\\n' | nc -N 127.0.0.1 $POLICYD_PORT
   printf 'request=smtpd_access_policy\\nprotocol_state=RCPT\\nclient_address=192.0.2.10\\nsasl_method=PLAIN\\nsasl_username=info@example.com\\nsender=info@example.com\\nrecipient=friend@example.net\\ninstance=demo.2\\n\\n' | nc -N 127.0.0.1 $POLICYD_PORT
+EOF
+    fi
+    if [ -f "$DEMO/pids/master.pid" ]; then
+        local swaks="swaks --server 127.0.0.1:$SUBMISSION_PORT --tls --to friend@example.net"
+        cat <<EOF
+  # send mail through Postfix as a sample user (passwords: the login followed by -pw); relayed mail
+  # lands in $DEMO/sink/mail, every decision is a line in $DEMO/relay-policyd.log:
+  $swaks --auth-user alice@example.com --auth-password alice@example.com-pw --from alice@example.com
+  # refused: alice may send only as herself (5.7.1 at RCPT)
+  $swaks --auth-user alice@example.com --auth-password alice@example.com-pw --from mallory@evil.example
+  # refused: info@example.com logs in (Dovecot accepts the password) but has no SMTP authority
+  $swaks --auth-user info@example.com --auth-password info@example.com-pw --from info@example.com
+  ls $DEMO/sink/mail; tail $DEMO/relay-policyd.log
 EOF
     fi
     if [ -x "$BUILD/relayctl" ]; then
@@ -189,9 +258,9 @@ main() {
     mkdir -p "$DEMO/pids"
     chmod 0755 "$DEMO"
     local name port
-    for name in relay-policyd:$POLICYD_PORT relay-milter:$MILTER_PORT; do
+    for name in relay-policyd:$POLICYD_PORT relay-milter:$MILTER_PORT postfix:$SUBMISSION_PORT smtp-sink:$SINK_PORT; do
         port=${name#*:}
-        if [ -x "$BUILD/${name%%:*}" ] && port_open "$port"; then
+        if { [ ! -e "$BUILD/${name%%:*}" ] || [ -x "$BUILD/${name%%:*}" ]; } && port_open "$port"; then
             die "port 127.0.0.1:$port is already in use (another relay-policyd/milter? set RELAY_DEMO_*_PORT)"
         fi
     done
@@ -200,6 +269,7 @@ main() {
     write_config
     start_daemon relay-policyd "$POLICYD_PORT"
     start_daemon relay-milter "$MILTER_PORT"
+    start_mta
     started_ok=1
     print_next_steps
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops what scripts/start.sh started, by the PIDs it recorded in DEMO/pids/ (never by process name):
-# the daemons first, MariaDB last. SIGTERM, a bounded wait, then SIGKILL. The demo data stays in
+# Postfix (its master), smtp-sink and Dovecot first, then the daemons, MariaDB last. SIGTERM, a bounded wait, then SIGKILL. The demo data stays in
 # RELAY_DEMO_DIR (default /var/tmp/relay-authority-demo); delete that directory to remove it.
 set -uo pipefail
 
@@ -41,6 +41,9 @@ stop_one() {
 }
 
 [ -d "$DEMO/pids" ] || { echo "stop.sh: nothing started ($DEMO/pids does not exist)"; exit 0; }
+stop_one master 20      # Postfix's master process stops its children
+stop_one smtp-sink 10
+stop_one dovecot 10
 stop_one relay-milter 10
 stop_one relay-policyd 10
 stop_one mariadbd 60

@@ -136,6 +136,7 @@ void emit(const Json& value);
 int cmd_db_init(Context&, const Args&);
 int cmd_db_migrate(Context&, const Args&);
 int cmd_db_status(Context&, const Args&);
+int cmd_db_grants(Context&, const Args&);
 int cmd_customer_add(Context&, const Args&);
 int cmd_customer_list(Context&, const Args&);
 int cmd_customer_enable(Context&, const Args&);

@@ -38,6 +38,16 @@ bool is_dir(const std::string& path) {
     return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// True when this relayctl is the one cmake built in RELAY_BINARY_DIR (not an installed copy).
+bool running_from_build_tree() {
+    char exe[4096];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return false;
+    const std::string path(exe, static_cast<std::size_t>(n));
+    const std::string build = RELAY_BINARY_DIR "/";
+    return path.compare(0, build.size(), build) == 0;
+}
+
 // DIR/migrations, or DIR itself when it already is the migrations directory.
 std::string migrations_dir(const std::string& dir) {
     if (is_dir(dir + "/migrations")) return dir + "/migrations";
@@ -49,10 +59,15 @@ std::string find_migrations(const Context& ctx) {
         if (!is_dir(ctx.sql_dir)) throw UsageError("--sql-dir " + ctx.sql_dir + ": no such directory");
         return migrations_dir(ctx.sql_dir);
     }
-    for (const std::string dir : {"/usr/share/relay-authority/sql", "/usr/local/share/relay-authority/sql",
-                                  RELAY_SOURCE_DIR "/sql"})
-        if (is_dir(dir + "/migrations")) return dir + "/migrations";
-    throw UsageError("cannot find the sql/migrations directory: give --sql-dir DIR");
+    // A relayctl run from its build tree uses that tree's migrations, even when a package is installed
+    // too (the package's may be older); an installed relayctl uses the installed ones.
+    const std::string installed = RELAY_SQL_DIR;
+    const std::string source = RELAY_SOURCE_DIR "/sql";
+    const std::string first = running_from_build_tree() ? source : installed;
+    const std::string second = first == source ? installed : source;
+    if (is_dir(first + "/migrations")) return first + "/migrations";
+    if (running_from_build_tree() && is_dir(second + "/migrations")) return second + "/migrations";
+    throw UsageError("cannot find the migrations in " + installed + "/migrations: give --sql-dir DIR");
 }
 
 std::vector<Migration> list_migrations(const std::string& dir) {
@@ -214,7 +229,7 @@ int apply(Context& ctx, const std::vector<Migration>& todo, const std::string& c
 
 Command migrate_command(const char* usage, const char* about) {
     Command cmd(usage, about);
-    cmd.options.add_options()("sql-dir", po::value<std::string>(), "directory holding migrations/ (default: installed, then source tree)")(
+    cmd.options.add_options()("sql-dir", po::value<std::string>(), "directory holding migrations/ (default: the installed ones, " RELAY_SQL_DIR ")")(
         "client", po::value<std::string>(), "the mariadb (or mysql) client binary to run migrations with")(
         "dry-run", "only list what would be applied");
     return cmd;

@@ -24,6 +24,7 @@ const Entry kCommands[] = {
     {"db", "init", cmd_db_init, "create the schema in an empty database (all migrations)"},
     {"db", "migrate", cmd_db_migrate, "apply the migrations newer than the schema version"},
     {"db", "status", cmd_db_status, "show the schema version and pending migrations"},
+    {"db", "grants", cmd_db_grants, "print the GRANT statements for the daemons, relayctl or Dovecot"},
     {"customer", "add", cmd_customer_add, "add a customer"},
     {"customer", "list", cmd_customer_list, "list customers"},
     {"customer", "enable", cmd_customer_enable, "enable a customer (its accounts work again)"},
