@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <unordered_map>
 #include <utility>
@@ -14,10 +15,34 @@ namespace relay {
 
 namespace {
 
-constexpr std::size_t kBatch = 200;                       // events per store call
+constexpr std::size_t kBatch = 512;                       // rows per store call (one transaction)
 constexpr auto kFlushInterval = std::chrono::seconds(1);  // how long an event may wait for a full batch
 constexpr auto kMaxBackoff = std::chrono::seconds(30);    // between retries while the database is down
 constexpr auto kReportInterval = std::chrono::seconds(60);
+
+bool is_refusal(const Event& e) { return e.verdict == Verdict::reject || e.verdict == Verdict::defer; }
+
+// Length-prefixed, so no login can be crafted to look like another account's key.
+void add_field(std::string& key, const std::string& value) {
+    key += std::to_string(value.size());
+    key += ':';
+    key += value;
+}
+
+std::string repeat_key(const Event& e) {
+    std::string key = std::to_string(e.authority_id) + "|" + to_string(e.stage) + "|" + to_string(e.verdict) + "|" +
+                      to_string(e.reason) + "|";
+    add_field(key, e.login);
+    add_field(key, e.client_address);
+    add_field(key, e.node);
+    return key;
+}
+
+std::size_t decisions(const std::vector<Event>& events, std::size_t from = 0) {
+    std::size_t n = 0;
+    for (std::size_t i = from; i < events.size(); ++i) n += events[i].repeat_count;
+    return n;
+}
 
 }  // namespace
 
@@ -26,19 +51,38 @@ EventWriter::EventWriter(Store& store, std::size_t max_queue) : store_(store), m
 EventWriter::~EventWriter() { stop(); }
 
 void EventWriter::submit(Event event) {
+    const bool refusal = is_refusal(event);
+    const std::string key = refusal ? repeat_key(event) : std::string();
     std::lock_guard<std::mutex> lock(mutex_);
+    if (refusal && fold_repeat(key, event)) return;
     if (events_.size() >= max_queue_) {
-        ++dropped_;
+        drops_.queue_full += event.repeat_count;
         return;
     }
+    if (refusal) open_refusals_[key] = events_.size();
     events_.push_back(std::move(event));
     if (events_.size() >= kBatch) cv_.notify_one();
+}
+
+bool EventWriter::fold_repeat(const std::string& key, const Event& event) {
+    const auto found = open_refusals_.find(key);
+    if (found == open_refusals_.end() || found->second >= events_.size()) return false;
+    Event& first = events_[found->second];
+    if (event.at - first.at >= kRepeatWindow || event.at < first.at) return false;
+    if (first.repeat_count > UINT32_MAX - event.repeat_count) return false;
+    first.repeat_count += event.repeat_count;
+    return true;
+}
+
+EventWriter::Drops EventWriter::drops() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return drops_;
 }
 
 void EventWriter::submit_use(Id authority_id, TimePoint when, std::string client_address) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (uses_.size() >= max_queue_) {
-        ++dropped_;
+        ++drops_.queue_full;
         return;
     }
     uses_.push_back(Use{authority_id, when, std::move(client_address)});
@@ -60,6 +104,7 @@ void EventWriter::flush() {
             const std::size_t n = std::min({kBatch, budget, events_.size()});
             batch.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.begin() + n));
             events_.erase(events_.begin(), events_.begin() + n);
+            if (n > 0) open_refusals_.clear();  // positions moved
             budget -= n;
         }
         if (batch.empty()) break;
@@ -70,13 +115,14 @@ void EventWriter::flush() {
             // Newer events beyond the bound give way to the older ones being put back.
             const std::size_t room = max_queue_ > events_.size() ? max_queue_ - events_.size() : 0;
             const std::size_t keep = std::min(room, batch.size());
-            dropped_ += batch.size() - keep;
+            drops_.not_writable += decisions(batch, keep);
+            open_refusals_.clear();
             events_.insert(events_.begin(), std::make_move_iterator(batch.begin()),
                            std::make_move_iterator(batch.begin() + keep));
             throw;
         } catch (...) {
             std::lock_guard<std::mutex> lock(mutex_);
-            dropped_ += batch.size();
+            drops_.not_writable += decisions(batch);
             throw;
         }
     }
@@ -109,7 +155,7 @@ void EventWriter::flush() {
         throw;
     } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
-        dropped_ += uses.size();
+        drops_.not_writable += uses.size();
         throw;
     }
 }
@@ -140,11 +186,22 @@ void EventWriter::stop() {
         log_error(std::string("audit trail: could not write the last events at shutdown: ") + e.what());
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    if (dropped_ + pending > 0) {
-        log_warning("audit trail: " + std::to_string(dropped_ + pending) +
-                    " events or last-use stamps were not written to relay_events");
-        dropped_ = 0;
-    }
+    drops_.not_writable += pending;
+    report_drops();
+}
+
+// One line for the drops since the last report, by cause, so an admin knows whether to look at the
+// database or at the load.
+bool EventWriter::report_drops() {
+    const std::size_t full = drops_.queue_full - reported_.queue_full;
+    const std::size_t unwritable = drops_.not_writable - reported_.not_writable;
+    if (full + unwritable == 0) return false;
+    log_warning("audit trail: " + std::to_string(full + unwritable) +
+                " decisions or last-use stamps not written to relay_events: " + std::to_string(full) +
+                " dropped because the queue was full (at most " + std::to_string(max_queue_) + " rows), " +
+                std::to_string(unwritable) + " because the database did not take them");
+    reported_ = drops_;
+    return true;
 }
 
 void EventWriter::run() {
@@ -189,12 +246,7 @@ void EventWriter::run() {
         }
         lock.lock();
         const auto now = steady::now();
-        if (dropped_ > 0 && now - last_report >= kReportInterval) {
-            log_warning("audit trail: " + std::to_string(dropped_) + " events dropped (queue full at " +
-                        std::to_string(max_queue_) + " or not writable)");
-            dropped_ = 0;
-            last_report = now;
-        }
+        if (now - last_report >= kReportInterval && report_drops()) last_report = now;
     }
 }
 
