@@ -38,13 +38,18 @@ std::string repeat_key(const Event& e) {
     return key;
 }
 
-std::size_t decisions(const std::vector<Event>& events, std::size_t from = 0) {
+std::size_t decisions(const std::vector<Event>& events, std::size_t from, std::size_t to) {
     std::size_t n = 0;
-    for (std::size_t i = from; i < events.size(); ++i) n += events[i].repeat_count;
+    for (std::size_t i = from; i < to; ++i) n += events[i].repeat_count;
     return n;
 }
 
 }  // namespace
+
+// The writer wakes early only when the queue is half full, not at every batch: rows stay open for folding
+// until the flush interval (taking a row from the queue ends its folding), and half the bound stays free
+// for what arrives while the rows are written.
+std::size_t EventWriter::wake_at() const { return std::max<std::size_t>(1, max_queue_ / 2); }
 
 EventWriter::EventWriter(Store& store, std::size_t max_queue) : store_(store), max_queue_(std::max<std::size_t>(max_queue, 1)) {}
 
@@ -61,7 +66,7 @@ void EventWriter::submit(Event event) {
     }
     if (refusal) open_refusals_[key] = events_.size();
     events_.push_back(std::move(event));
-    if (events_.size() >= kBatch) cv_.notify_one();
+    if (events_.size() == wake_at()) cv_.notify_one();
 }
 
 bool EventWriter::fold_repeat(const std::string& key, const Event& event) {
@@ -88,43 +93,50 @@ void EventWriter::submit_use(Id authority_id, TimePoint when, std::string client
     uses_.push_back(Use{authority_id, when, std::move(client_address)});
 }
 
-// Writes what is queued at the time of the call (not what arrives meanwhile, so it always ends).
-// On a transient error the unwritten rest goes back to the front of the queue (within the bound) and the
-// error is rethrown; on any other error the batch is counted as dropped and the error rethrown.
+// The unwritten events taken[from..] go back to the front of the queue, oldest first. Newer events beyond
+// the bound give way to the older ones being put back.
+void EventWriter::put_back(std::vector<Event>& taken, std::size_t from) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t room = max_queue_ > events_.size() ? max_queue_ - events_.size() : 0;
+    const std::size_t keep = std::min(room, taken.size() - from);
+    drops_.not_writable += decisions(taken, from + keep, taken.size());
+    events_.insert(events_.begin(), std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(from)),
+                   std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(from + keep)));
+    open_refusals_.clear();  // the positions of what arrived meanwhile moved
+}
+
+// Writes what is queued at the time of the call (not what arrives meanwhile, so it always ends), in store
+// calls of kBatch rows. Everything is taken from the queue at once, so folding restarts once per flush,
+// not once per batch. On a transient error the unwritten rest goes back to the front of the queue (within
+// the bound) and the error is rethrown; on any other error the failing batch is counted as dropped, the
+// rest goes back, and the error is rethrown.
 void EventWriter::flush() {
-    std::size_t budget;
+    std::vector<Event> taken;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        budget = events_.size();
+        taken.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+        events_.clear();
+        open_refusals_.clear();  // the rows left the queue: repeats start new ones
     }
-    while (true) {
-        std::vector<Event> batch;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            const std::size_t n = std::min({kBatch, budget, events_.size()});
-            batch.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.begin() + n));
-            events_.erase(events_.begin(), events_.begin() + n);
-            if (n > 0) open_refusals_.clear();  // positions moved
-            budget -= n;
-        }
-        if (batch.empty()) break;
+    for (std::size_t first = 0; first < taken.size();) {
+        const std::size_t n = std::min(kBatch, taken.size() - first);
+        std::vector<Event> batch(std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(first)),
+                                 std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(first + n)));
         try {
             store_.record_events(batch);
         } catch (const StoreTransientError&) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            // Newer events beyond the bound give way to the older ones being put back.
-            const std::size_t room = max_queue_ > events_.size() ? max_queue_ - events_.size() : 0;
-            const std::size_t keep = std::min(room, batch.size());
-            drops_.not_writable += decisions(batch, keep);
-            open_refusals_.clear();
-            events_.insert(events_.begin(), std::make_move_iterator(batch.begin()),
-                           std::make_move_iterator(batch.begin() + keep));
+            std::move(batch.begin(), batch.end(), taken.begin() + static_cast<std::ptrdiff_t>(first));
+            put_back(taken, first);
             throw;
         } catch (...) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            drops_.not_writable += decisions(batch);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                drops_.not_writable += decisions(batch, 0, batch.size());
+            }
+            put_back(taken, first + n);
             throw;
         }
+        first += n;
     }
 
     // Last-use stamps: only the latest per account matters, all of them in one store call.
@@ -182,7 +194,8 @@ void EventWriter::stop() {
         flush();
     } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        pending = events_.size() + uses_.size();
+        pending = uses_.size();
+        for (const Event& e : events_) pending += e.repeat_count;
         log_error(std::string("audit trail: could not write the last events at shutdown: ") + e.what());
     }
     std::lock_guard<std::mutex> lock(mutex_);
@@ -214,7 +227,7 @@ void EventWriter::run() {
         if (backoff.count() > 0) {
             cv_.wait_for(lock, backoff, [this] { return stopping_; });
         } else {
-            cv_.wait_for(lock, kFlushInterval, [this] { return stopping_ || events_.size() >= kBatch; });
+            cv_.wait_for(lock, kFlushInterval, [this] { return stopping_ || events_.size() >= wake_at(); });
         }
         if (stopping_) break;  // stop() flushes in its own thread
         if (events_.empty() && uses_.empty()) continue;

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "core/event.hpp"
 #include "core/store.hpp"
@@ -47,6 +48,8 @@ public:
 private:
     struct Use { Id authority_id; TimePoint when; std::string client_address; };
     void run();
+    std::size_t wake_at() const;
+    void put_back(std::vector<Event>& taken, std::size_t from);
     bool fold_repeat(const std::string& key, const Event& event);  // with mutex_ held
     bool report_drops();  // with mutex_ held; false: nothing to report
     Store& store_;
