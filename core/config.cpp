@@ -7,17 +7,20 @@
 // [section] key and the problem in our words, and a key given twice is caught for single-valued keys.
 #include "core/config.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <sstream>
 
 #include "core/config_checks.hpp"
+#include "core/config_file_access.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
 
@@ -527,13 +530,39 @@ Config parse_config(const std::string& text, const std::string& origin) {
     return config;
 }
 
+namespace {
+
+// The file's text, read through the descriptor whose owner and mode were checked (no second lookup by
+// name between the check and the read).
+std::string read_all(int fd, const std::string& path) {
+    std::string text;
+    char buf[8192];
+    while (true) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw ConfigError(path + ": cannot read the configuration file: " + std::strerror(errno));
+        if (n == 0) return text;
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+};
+
+}  // namespace
+
 Config load_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError(path + ": cannot open the configuration file");
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) throw ConfigError(path + ": cannot read the configuration file");
-    return parse_config(text.str(), path);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) throw ConfigError(path + ": cannot open the configuration file: " + std::strerror(errno));
+    const FdCloser closer{fd};
+    check_config_file_access(path, fd, ::geteuid());
+    Config config = parse_config(read_all(fd, path), path);
+    if (!config.database.password.empty() && world_readable(fd))
+        log_warning(path + ": the configuration file is readable by everyone and holds the database password. "
+                           "Fix: chown root:relay " + path + " && chmod 0640 " + path);
+    return config;
 }
 
 std::string dump_config(const Config& config) {

@@ -93,7 +93,9 @@ struct Config {
     AbuseConfig abuse;
 };
 
-// Reads and validates the file; throws ConfigError naming the file, key and problem.
+// Reads and validates the file; throws ConfigError naming the file, key and problem. Refuses a file that
+// anybody but root or the user running the program could change (config_file_access.hpp: owner, mode,
+// the directories above it) and logs a warning when everybody may read a file holding a password.
 Config load_config(const std::string& path);
 // Same, from text (tests).
 Config parse_config(const std::string& text, const std::string& origin = "<string>");

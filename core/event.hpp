@@ -25,6 +25,9 @@ struct Event {
     Reason reason = Reason::ok;
     std::string queue_id;
     std::string detail;         // free text: which limit, which rule
+    // Decisions this row stands for (relay_events.repeat_count): EventWriter folds repeated refusals of
+    // one account, reason and stage into the first of them; the other fields are that first one's.
+    std::uint32_t repeat_count = 1;
 };
 
 Event make_event(const Request& request, const Decision& decision, TimePoint at, const std::string& node);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <unordered_map>
 #include <utility>
@@ -14,71 +15,128 @@ namespace relay {
 
 namespace {
 
-constexpr std::size_t kBatch = 200;                       // events per store call
+constexpr std::size_t kBatch = 512;                       // rows per store call (one transaction)
 constexpr auto kFlushInterval = std::chrono::seconds(1);  // how long an event may wait for a full batch
 constexpr auto kMaxBackoff = std::chrono::seconds(30);    // between retries while the database is down
 constexpr auto kReportInterval = std::chrono::seconds(60);
 
+bool is_refusal(const Event& e) { return e.verdict == Verdict::reject || e.verdict == Verdict::defer; }
+
+// Length-prefixed, so no login can be crafted to look like another account's key.
+void add_field(std::string& key, const std::string& value) {
+    key += std::to_string(value.size());
+    key += ':';
+    key += value;
+}
+
+std::string repeat_key(const Event& e) {
+    std::string key = std::to_string(e.authority_id) + "|" + to_string(e.stage) + "|" + to_string(e.verdict) + "|" +
+                      to_string(e.reason) + "|";
+    add_field(key, e.login);
+    add_field(key, e.client_address);
+    add_field(key, e.node);
+    return key;
+}
+
+std::size_t decisions(const std::vector<Event>& events, std::size_t from, std::size_t to) {
+    std::size_t n = 0;
+    for (std::size_t i = from; i < to; ++i) n += events[i].repeat_count;
+    return n;
+}
+
 }  // namespace
+
+// The writer wakes early only when the queue is half full, not at every batch: rows stay open for folding
+// until the flush interval (taking a row from the queue ends its folding), and half the bound stays free
+// for what arrives while the rows are written.
+std::size_t EventWriter::wake_at() const { return std::max<std::size_t>(1, max_queue_ / 2); }
 
 EventWriter::EventWriter(Store& store, std::size_t max_queue) : store_(store), max_queue_(std::max<std::size_t>(max_queue, 1)) {}
 
 EventWriter::~EventWriter() { stop(); }
 
 void EventWriter::submit(Event event) {
+    const bool refusal = is_refusal(event);
+    const std::string key = refusal ? repeat_key(event) : std::string();
     std::lock_guard<std::mutex> lock(mutex_);
+    if (refusal && fold_repeat(key, event)) return;
     if (events_.size() >= max_queue_) {
-        ++dropped_;
+        drops_.queue_full += event.repeat_count;
         return;
     }
+    if (refusal) open_refusals_[key] = events_.size();
     events_.push_back(std::move(event));
-    if (events_.size() >= kBatch) cv_.notify_one();
+    if (events_.size() == wake_at()) cv_.notify_one();
+}
+
+bool EventWriter::fold_repeat(const std::string& key, const Event& event) {
+    const auto found = open_refusals_.find(key);
+    if (found == open_refusals_.end() || found->second >= events_.size()) return false;
+    Event& first = events_[found->second];
+    if (event.at - first.at >= kRepeatWindow || event.at < first.at) return false;
+    if (first.repeat_count > UINT32_MAX - event.repeat_count) return false;
+    first.repeat_count += event.repeat_count;
+    return true;
+}
+
+EventWriter::Drops EventWriter::drops() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return drops_;
 }
 
 void EventWriter::submit_use(Id authority_id, TimePoint when, std::string client_address) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (uses_.size() >= max_queue_) {
-        ++dropped_;
+        ++drops_.queue_full;
         return;
     }
     uses_.push_back(Use{authority_id, when, std::move(client_address)});
 }
 
-// Writes what is queued at the time of the call (not what arrives meanwhile, so it always ends).
-// On a transient error the unwritten rest goes back to the front of the queue (within the bound) and the
-// error is rethrown; on any other error the batch is counted as dropped and the error rethrown.
+// The unwritten events taken[from..] go back to the front of the queue, oldest first. Newer events beyond
+// the bound give way to the older ones being put back.
+void EventWriter::put_back(std::vector<Event>& taken, std::size_t from) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t room = max_queue_ > events_.size() ? max_queue_ - events_.size() : 0;
+    const std::size_t keep = std::min(room, taken.size() - from);
+    drops_.not_writable += decisions(taken, from + keep, taken.size());
+    events_.insert(events_.begin(), std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(from)),
+                   std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(from + keep)));
+    open_refusals_.clear();  // the positions of what arrived meanwhile moved
+}
+
+// Writes what is queued at the time of the call (not what arrives meanwhile, so it always ends), in store
+// calls of kBatch rows. Everything is taken from the queue at once, so folding restarts once per flush,
+// not once per batch. On a transient error the unwritten rest goes back to the front of the queue (within
+// the bound) and the error is rethrown; on any other error the failing batch is counted as dropped, the
+// rest goes back, and the error is rethrown.
 void EventWriter::flush() {
-    std::size_t budget;
+    std::vector<Event> taken;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        budget = events_.size();
+        taken.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+        events_.clear();
+        open_refusals_.clear();  // the rows left the queue: repeats start new ones
     }
-    while (true) {
-        std::vector<Event> batch;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            const std::size_t n = std::min({kBatch, budget, events_.size()});
-            batch.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.begin() + n));
-            events_.erase(events_.begin(), events_.begin() + n);
-            budget -= n;
-        }
-        if (batch.empty()) break;
+    for (std::size_t first = 0; first < taken.size();) {
+        const std::size_t n = std::min(kBatch, taken.size() - first);
+        std::vector<Event> batch(std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(first)),
+                                 std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(first + n)));
         try {
             store_.record_events(batch);
         } catch (const StoreTransientError&) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            // Newer events beyond the bound give way to the older ones being put back.
-            const std::size_t room = max_queue_ > events_.size() ? max_queue_ - events_.size() : 0;
-            const std::size_t keep = std::min(room, batch.size());
-            dropped_ += batch.size() - keep;
-            events_.insert(events_.begin(), std::make_move_iterator(batch.begin()),
-                           std::make_move_iterator(batch.begin() + keep));
+            std::move(batch.begin(), batch.end(), taken.begin() + static_cast<std::ptrdiff_t>(first));
+            put_back(taken, first);
             throw;
         } catch (...) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            dropped_ += batch.size();
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                drops_.not_writable += decisions(batch, 0, batch.size());
+            }
+            put_back(taken, first + n);
             throw;
         }
+        first += n;
     }
 
     // Last-use stamps: only the latest per account matters, all of them in one store call.
@@ -109,7 +167,7 @@ void EventWriter::flush() {
         throw;
     } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
-        dropped_ += uses.size();
+        drops_.not_writable += uses.size();
         throw;
     }
 }
@@ -136,15 +194,27 @@ void EventWriter::stop() {
         flush();
     } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        pending = events_.size() + uses_.size();
+        pending = uses_.size();
+        for (const Event& e : events_) pending += e.repeat_count;
         log_error(std::string("audit trail: could not write the last events at shutdown: ") + e.what());
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    if (dropped_ + pending > 0) {
-        log_warning("audit trail: " + std::to_string(dropped_ + pending) +
-                    " events or last-use stamps were not written to relay_events");
-        dropped_ = 0;
-    }
+    drops_.not_writable += pending;
+    report_drops();
+}
+
+// One line for the drops since the last report, by cause, so an admin knows whether to look at the
+// database or at the load.
+bool EventWriter::report_drops() {
+    const std::size_t full = drops_.queue_full - reported_.queue_full;
+    const std::size_t unwritable = drops_.not_writable - reported_.not_writable;
+    if (full + unwritable == 0) return false;
+    log_warning("audit trail: " + std::to_string(full + unwritable) +
+                " decisions or last-use stamps not written to relay_events: " + std::to_string(full) +
+                " dropped because the queue was full (at most " + std::to_string(max_queue_) + " rows), " +
+                std::to_string(unwritable) + " because the database did not take them");
+    reported_ = drops_;
+    return true;
 }
 
 void EventWriter::run() {
@@ -157,7 +227,7 @@ void EventWriter::run() {
         if (backoff.count() > 0) {
             cv_.wait_for(lock, backoff, [this] { return stopping_; });
         } else {
-            cv_.wait_for(lock, kFlushInterval, [this] { return stopping_ || events_.size() >= kBatch; });
+            cv_.wait_for(lock, kFlushInterval, [this] { return stopping_ || events_.size() >= wake_at(); });
         }
         if (stopping_) break;  // stop() flushes in its own thread
         if (events_.empty() && uses_.empty()) continue;
@@ -189,12 +259,7 @@ void EventWriter::run() {
         }
         lock.lock();
         const auto now = steady::now();
-        if (dropped_ > 0 && now - last_report >= kReportInterval) {
-            log_warning("audit trail: " + std::to_string(dropped_) + " events dropped (queue full at " +
-                        std::to_string(max_queue_) + " or not writable)");
-            dropped_ = 0;
-            last_report = now;
-        }
+        if (now - last_report >= kReportInterval && report_drops()) last_report = now;
     }
 }
 

@@ -314,9 +314,9 @@ std::string clean_text(std::string_view in, std::size_t max_chars) {
 }
 
 // Rows per INSERT: powers of two up to this, so a connection keeps at most 8 shapes of the statement
-// prepared (a batch of 200 is 128 + 64 + 8).
+// prepared (a batch of 200 is 128 + 64 + 8; EventWriter's full batch of 512 is 4 x 128).
 constexpr std::size_t kEventsPerInsert = 128;
-constexpr std::size_t kParamsPerEvent = 14;  // placeholders per row in insert_events_sql()
+constexpr std::size_t kParamsPerEvent = 15;  // placeholders per row in insert_events_sql()
 
 // The largest power of two not above n (n > 0).
 std::size_t chunk_rows(std::size_t n) {
@@ -344,10 +344,10 @@ std::string update_uses_sql(std::size_t n) {
 std::string insert_events_sql(std::size_t rows) {
     std::string sql =
         "INSERT INTO relay_events (event_time, node, stage, authority_id, login, client_address, sender, "
-        "recipient_count, size_bytes, verdict, reason, queue_id, detail) VALUES ";
+        "recipient_count, size_bytes, verdict, reason, queue_id, detail, repeat_count) VALUES ";
     for (std::size_t i = 0; i < rows; ++i) {
         if (i) sql += ", ";
-        sql += "(FROM_UNIXTIME(?) + INTERVAL ? MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        sql += "(FROM_UNIXTIME(?) + INTERVAL ? MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     }
     return sql;
 }
@@ -371,6 +371,7 @@ void bind_event(sql::PreparedStatement& st, unsigned base, const Event& e) {
     st.setString(base + 12, to_string(e.reason));
     st.setString(base + 13, clean_text(e.queue_id, 64));
     st.setString(base + 14, clean_text(e.detail, 2000));
+    st.setUInt(base + 15, std::max<std::uint32_t>(e.repeat_count, 1));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -99,9 +100,20 @@ std::optional<gid_t> lookup_group(const std::string& name) {
     return gr.gr_gid;
 }
 
+namespace {
+
+// Other processes of the daemon's user must not read its memory (the database password, the rules)
+// through ptrace or /proc/PID/mem, nor find it in a core file. Set after setuid(), which resets the flag.
+void make_non_dumpable() {
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw std::runtime_error(system_error("prctl(PR_SET_DUMPABLE, 0)"));
+}
+
+}  // namespace
+
 std::string drop_privileges(const std::string& user, const std::string& group, bool allow_root,
                             const std::string& section) {
     if (geteuid() != 0) {
+        make_non_dumpable();
         return "running as uid " + std::to_string(geteuid()) + " (not started as root: user/group not changed)";
     }
     // Look everything up before changing anything: after setuid the files may be out of reach.
@@ -124,6 +136,7 @@ std::string drop_privileges(const std::string& user, const std::string& group, b
     if (getuid() != *uid || geteuid() != *uid || getgid() != *gid || getegid() != *gid)
         throw std::runtime_error("privileges were not dropped: uid/gid did not change as asked");
     if (*uid != 0 && setuid(0) == 0) throw std::runtime_error("privileges were not dropped: setuid(0) still works");
+    make_non_dumpable();
     if (*uid == 0) return "running as root (" + section + " allow_root = true)";
     return "running as user " + user + " (uid " + std::to_string(*uid) + "), group " +
            (group.empty() ? std::to_string(*gid) : group) + " (gid " + std::to_string(*gid) + ")";

@@ -26,7 +26,8 @@ std::optional<gid_t> lookup_group(const std::string& name);
 // Becomes user/group (group empty: the user's primary group). Refuses (std::runtime_error) to go on as
 // root unless allow_root, and refuses unknown names. `section` names the config section in messages,
 // e.g. "[policyd]". When not started as root there is nothing to drop: the process keeps its identity.
-// Returns a sentence for the start-up log.
+// In every case the process is made non-dumpable afterwards (prctl PR_SET_DUMPABLE 0: no ptrace or
+// /proc/PID/mem by other processes of the same user, no core file). Returns a sentence for the log.
 std::string drop_privileges(const std::string& user, const std::string& group, bool allow_root,
                             const std::string& section);
 

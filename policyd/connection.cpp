@@ -184,10 +184,12 @@ Connection::Next Connection::process(std::string_view data, bool data_is_buffer)
         request_started_ms_.store(0, std::memory_order_relaxed);  // complete: the next one starts afresh
         const SteadyTime started = std::chrono::steady_clock::now();
         std::string error;
-        switch (map_policy_request(parsed.attributes, t_request, error)) {
+        const MapStatus status = map_policy_request(parsed.attributes, t_request, error);
+        switch (status) {
             case MapStatus::ignore:
-                log_debug("answering DUNNO to " + who() + ": " + sanitize(error));
-                if (!answer(RequestHandler::ignored_answer())) return pending(data.substr(pos), data_is_buffer);
+            case MapStatus::unknown_state:
+                if (!answer(RequestHandler::ignored_answer(status, parsed.attributes.sasl_username, error, who())))
+                    return pending(data.substr(pos), data_is_buffer);
                 continue;
             case MapStatus::invalid:
                 log_warning("closing connection from " + who() + ": unusable request (" + sanitize(error) + ")");

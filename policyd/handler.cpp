@@ -58,7 +58,14 @@ std::optional<Decision> RequestHandler::decide(const Request& request, bool may_
     return internal_error_decision();
 }
 
-std::string RequestHandler::ignored_answer() {
+std::string RequestHandler::ignored_answer(MapStatus status, std::string_view sasl_username,
+                                          const std::string& error, const std::string& peer) {
+    if (status == MapStatus::unknown_state && !sasl_username.empty()) {
+        log_warning("answering a temporary failure to " + peer + ": " + sanitize(error, 80) + " for login=" +
+                    sanitize(sasl_username, 120));
+        return "action=451 4.3.5 Policy request with an unknown protocol_state; try again later\n\n";
+    }
+    log_debug("answering DUNNO to " + peer + ": " + sanitize(error, 80));
     return "action=DUNNO\n\n";
 }
 

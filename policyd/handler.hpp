@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/decision.hpp"
 #include "core/request.hpp"
@@ -50,8 +51,12 @@ public:
     // and returns the bytes to send: "action=...\n\n".
     std::string finish(const Request& request, const Decision& decision, SteadyTime started);
 
-    // For protocol states we have no rules for (MapStatus::ignore).
-    static std::string ignored_answer();
+    // For requests map_policy_request() leaves to us (MapStatus::ignore / unknown_state), with its
+    // error and the peer for the log. DUNNO for a state we have no rules for (ETRN) and for
+    // unauthenticated requests (not ours). An authenticated request at a stage we do not know gets a
+    // temporary failure naming the cause: a security gate that does not understand fails closed.
+    static std::string ignored_answer(MapStatus status, std::string_view sasl_username, const std::string& error,
+                                      const std::string& peer);
 
     // Log plain DUNNO answers too (log_level = debug); off by default because it costs a line per RCPT.
     void set_debug(bool on) { debug_.store(on, std::memory_order_relaxed); }

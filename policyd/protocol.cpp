@@ -204,8 +204,11 @@ MapStatus map_policy_request(const PolicyAttributes& a, Request& r, std::string&
         if (iequals(s.name, a.protocol_state)) state = &s;
     }
     if (state == nullptr) {
-        error = "no rules for protocol_state " + std::string(a.protocol_state);
-        return MapStatus::ignore;
+        // ETRN is a state Postfix really sends (smtpd_etrn_restrictions) and carries no mail: not ours.
+        // Anything else is not Postfix speaking as documented: the handler must not wave it through.
+        const bool etrn = iequals(a.protocol_state, "ETRN");
+        error = (etrn ? "no rules for protocol_state " : "unknown protocol_state ") + std::string(a.protocol_state);
+        return etrn ? MapStatus::ignore : MapStatus::unknown_state;
     }
     if (!parse_number(a.recipient_count, r.recipient_count)) {
         error = "recipient_count is not a number";

@@ -65,21 +65,23 @@ ParseResult parse_policy_request(std::string_view input, const ParseLimits& limi
 // The attributes as the engine sees them.
 enum class MapStatus {
     ok,       // decide on `request`
-    ignore,   // a protocol state we have no rule for (ETRN, ...): answer DUNNO without asking the engine
+    ignore,   // a protocol state Postfix sends that we have no rule for (ETRN): answer DUNNO
+    unknown_state,  // a protocol_state Postfix does not send (" RCPT", "FOO"): RequestHandler::
+                    // ignored_answer() fails closed for authenticated requests
     invalid,  // unusable values (recipient_count not a number, ...): treat like a malformed request
 };
 
 struct MapResult {
     MapStatus status = MapStatus::invalid;
     Request request;
-    std::string error;  // invalid/ignore: why, for the log
+    std::string error;  // invalid/ignore/unknown_state: why, for the log (untrusted bytes: sanitize)
 };
 
 MapResult map_policy_request(const PolicyAttributes& attributes);
 
 // The same into an existing Request, whose strings keep their capacity from one request to the next
 // (the server reuses one per I/O thread: no allocation per request once warm). `error` is set for
-// invalid / ignore only.
+// invalid / ignore / unknown_state only.
 MapStatus map_policy_request(const PolicyAttributes& attributes, Request& out, std::string& error);
 
 }  // namespace relay

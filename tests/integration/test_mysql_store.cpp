@@ -10,6 +10,7 @@
 
 #include "core/engine.hpp"
 #include "core/errors.hpp"
+#include "core/event_writer.hpp"
 #include "core/mysql_store.hpp"
 #include "db.hpp"
 
@@ -213,7 +214,9 @@ BOOST_FIXTURE_TEST_CASE(record_events_round_trip, StoreFixture) {
     hostile.detail = "surrogate \xed\xa0\x80, above U+10FFFF \xf4\x90\x80\x80, overlong \xe0\x80\xaf, ok \xc3\xa9";
     hostile.verdict = Verdict::reject;
     hostile.reason = Reason::sender_not_owned;
+    hostile.repeat_count = 7;
     store.record_events({e, hostile});
+    BOOST_TEST(scalar(sql, "SELECT GROUP_CONCAT(repeat_count ORDER BY stage) FROM relay_events").value() == "1,7");
 
     BOOST_TEST(scalar(sql, "SELECT COUNT(*) FROM relay_events").value() == "2");
     BOOST_TEST(scalar(sql, "SELECT UNIX_TIMESTAMP(event_time) FROM relay_events WHERE queue_id = '4XyZ1'").value() ==
@@ -242,6 +245,47 @@ BOOST_FIXTURE_TEST_CASE(record_events_in_batches, StoreFixture) {
     store.record_events(events);
     store.record_events({});
     BOOST_TEST(scalar(sql, "SELECT COUNT(DISTINCT queue_id) FROM relay_events").value() == "250");
+}
+
+// A flood of refusals through the real writer into the real table: every decision is in SUM(repeat_count),
+// the rows are few, nothing is dropped; allowed messages keep a row each.
+BOOST_FIXTURE_TEST_CASE(event_writer_flood_is_folded_into_repeat_count, StoreFixture) {
+    const std::size_t n = 50000;
+    const Id accounts[] = {f.alice, f.bob, f.carol};
+    EventWriter::Drops drops;
+    {
+        EventWriter writer(store, 1000);
+        writer.start();
+        for (std::size_t i = 0; i < n; ++i) {
+            Event e;
+            e.at = from_unix(1767225600) + std::chrono::microseconds(i * 20);  // 1 s of decisions
+            e.node = "it-flood";
+            e.stage = Stage::rcpt;
+            e.authority_id = accounts[i % 3];
+            e.login = "account" + std::to_string(i % 3) + "@example.com";
+            e.client_address = "192.0.2.7";
+            e.verdict = Verdict::reject;
+            e.reason = i % 2 ? Reason::account_disabled : Reason::rate_limited;
+            e.detail = "recipient r" + std::to_string(i) + "@external.example";
+            if (i % 5000 == 0) {
+                e.stage = Stage::end_of_message;
+                e.verdict = Verdict::cont;
+                e.reason = Reason::ok;
+            }
+            writer.submit(std::move(e));
+        }
+        writer.stop();
+        drops = writer.drops();
+    }
+    BOOST_TEST(drops.queue_full == 0u);
+    BOOST_TEST(drops.not_writable == 0u);
+    BOOST_TEST(scalar(sql, "SELECT SUM(repeat_count) FROM relay_events WHERE node = 'it-flood'").value() ==
+               std::to_string(n));
+    BOOST_TEST(scalar(sql, "SELECT COUNT(*) FROM relay_events WHERE node = 'it-flood' AND verdict = 'continue' "
+                           "AND repeat_count = 1").value() == std::to_string(n / 5000));
+    const auto rows = std::stoul(scalar(sql, "SELECT COUNT(*) FROM relay_events WHERE node = 'it-flood'").value());
+    BOOST_TEST(rows < n / 10, "got " << rows << " rows for " << n << " decisions");
+    BOOST_TEST(scalar(sql, "SELECT MIN(repeat_count) >= 1 FROM relay_events").value() == "1");
 }
 
 BOOST_FIXTURE_TEST_CASE(constraints_refuse_bad_input_as_conflicts, StoreFixture) {

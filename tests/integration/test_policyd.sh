@@ -133,6 +133,7 @@ ok "MariaDB with schema and sample data"
 SOCK=$WORK/policy.sock
 A=inet:127.0.0.1:$PORT
 write_config "$WORK/policyd.conf" "$A" "unix:$SOCK"
+chmod 0644 "$WORK/policyd.conf"
 if start_policyd "$WORK/policyd.conf" "$WORK/policyd.log"; then
     ok "relay-policyd starts and reports ready"
 else
@@ -142,6 +143,8 @@ else
     exit 1
 fi
 MAIN_PID=$PD_PID
+check "world-readable file with a password: warning naming the fix" \
+    "$(grep -c "$WORK/policyd.conf: the configuration file is readable by everyone .*chmod 0640" "$WORK/policyd.log")" "1"
 
 ALICE="sasl_method=PLAIN;sasl_username=alice@example.com;sender=alice@example.com"
 
@@ -164,6 +167,12 @@ check "END-OF-MESSAGE within limits -> DUNNO" \
     "$(ask $A "protocol_state=END-OF-MESSAGE;sasl_username=bob@example.com;sender=bob@example.com;recipient_count=1;size=2000;queue_id=4ABC124")" \
     "DUNNO"
 check "ETRN (no rules) -> DUNNO" "$(ask $A "protocol_state=ETRN;$ALICE")" "DUNNO"
+# A stage we do not know must not answer DUNNO for an authenticated (here: suspended) account.
+printf 'request=smtpd_access_policy\nprotocol_state= RCPT\nsasl_username=carol@example.org\nsender=carol@example.org\n\n' \
+    >"$WORK/state1"
+check "unknown protocol_state ' RCPT', authenticated -> 451 4.3.5" "$(ask $A --raw "$WORK/state1" | head -1)" "451 4.3.5 *"
+check "unknown protocol_state FOO, unauthenticated -> DUNNO" "$(ask $A "protocol_state=FOO;sender=someone@elsewhere.example")" \
+    "DUNNO"
 sleep 0.3
 check "refusal logged with queue id, login, verdict, reason, latency" \
     "$(grep -c 'queue_id=4ABC123 login=bob@example.com .* verdict=reject reason=message_too_large .*latency_us=' "$WORK/policyd.log")" "1"
@@ -185,6 +194,8 @@ check "request without request=smtpd_access_policy -> closed" "$(ask $A --raw "$
 head -c 70000 /dev/zero | tr '\0' 'x' >"$WORK/junk4"
 check "overlong line -> closed" "$(ask $A --raw "$WORK/junk4")" "CLOSED"
 sleep 0.2
+check "unknown protocol_state logged with the login" \
+    "$(grep -c "temporary failure to .*unknown protocol_state  RCPT for login=carol@example.org" "$WORK/policyd.log")" "1"
 check "malformed request logged (sanitized)" "$(grep -c 'malformed request (line without .=.), starting with "GET / HTTP/1.0??' "$WORK/policyd.log")" "1"
 check "still serving after junk" "$(ask $A "$ALICE")" "DUNNO"
 check "unix socket listener" "$(ask "unix:$SOCK" "sasl_username=info@example.com")" "550 5.7.1 *"
@@ -209,6 +220,20 @@ check "SIGHUP: new max_line_length in force" "$(ask $A "$ALICE;ccert_subject=$(h
 check "SIGHUP: log_level debug in force (DUNNO logged)" \
     "$(ask $A "$ALICE;instance=after-hup" >/dev/null; sleep 0.2; grep -c 'debug: rcpt: .*login=alice@example.com' "$WORK/policyd.log")" "[1-9]*"
 check "still running after SIGHUP" "$(alive "$MAIN_PID" && echo yes)" "yes"
+# A file anybody can write is refused at a reload too, and the running configuration stays.
+LOG_LEVEL=info write_config "$WORK/policyd.conf" "$A" "unix:$SOCK"
+chmod 0666 "$WORK/policyd.conf"
+kill -HUP "$MAIN_PID"
+for ((i = 0; i < 50; i++)); do grep -q "keeping the running configuration" "$WORK/policyd.log" && break; sleep 0.1; done
+check "SIGHUP with a 0666 file: refused, running configuration kept, the fix named" \
+    "$(grep -c "SIGHUP: keeping the running configuration: $WORK/policyd.conf: .*writable by everyone.*chmod go-w" \
+        "$WORK/policyd.log")" "1"
+before=$(grep -c 'debug: rcpt: .*login=alice@example.com' "$WORK/policyd.log")
+ask $A "$ALICE;instance=after-bad-hup" >/dev/null
+sleep 0.2
+check "SIGHUP with a 0666 file: log_level debug (not the file's info) still in force" \
+    "$(($(grep -c 'debug: rcpt: .*login=alice@example.com' "$WORK/policyd.log") - before))" "[1-9]*"
+chmod 0644 "$WORK/policyd.conf"
 
 # ---- database lost and back
 if alive "$MAIN_PID"; then
@@ -277,6 +302,13 @@ done
 check "--help names every option and where the keys are documented" \
     "${missing:-none}:$(grep -c 'relay-policyd(8)' "$WORK/help.out")" "none:[1-9]*"
 
+write_config "$WORK/open.conf" "inet:127.0.0.1:$PORT_DAEMON"
+chmod 0666 "$WORK/open.conf"
+timeout 30 "$BIN" --config "$WORK/open.conf" --foreground >"$WORK/open.log" 2>&1
+check "0666 configuration file: refused at start (exit 2) with the file and the fix" \
+    "$?:$(grep -c "$WORK/open.conf: the configuration file is writable by everyone (mode 0666).*chmod go-w $WORK/open.conf" \
+        "$WORK/open.log")" "2:1"
+
 DB_PASSWORD=wrong write_config "$WORK/badpw.conf" "inet:127.0.0.1:$PORT_DAEMON"
 timeout 30 "$BIN" --config "$WORK/badpw.conf" --foreground >"$WORK/badpw.log" 2>&1
 status=$?
@@ -311,6 +343,8 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/d
         check "privileges dropped to nobody after binding" \
             "$(awk '/^Uid:/ {print $2 "/" $3}' "/proc/$PD_PID/status")" "$(id -u nobody)/$(id -u nobody)"
         check "unix socket owned by the daemon's user" "$(stat -c %U "$WORK/priv.sock")" "nobody"
+        # Not dumpable after the drop: the kernel then gives /proc/PID/mem to root, not to the process's user.
+        check "not dumpable after the drop (/proc/PID/mem owned by root)" "$(stat -c %U "/proc/$PD_PID/mem")" "root"
         stop_pid "$PD_PID"
     else
         not_ok "relay-policyd starts as root and drops to nobody"

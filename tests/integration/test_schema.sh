@@ -169,7 +169,7 @@ rate_limits.window_seconds rate_limits.calendar rate_limits.kind rate_limits.act
 rate_limits.active relay_events.id relay_events.event_time relay_events.node relay_events.stage
 relay_events.authority_id relay_events.login relay_events.client_address relay_events.sender
 relay_events.recipient_count relay_events.size_bytes relay_events.verdict relay_events.reason
-relay_events.queue_id relay_events.detail schema_version.version schema_version.name
+relay_events.queue_id relay_events.detail relay_events.repeat_count schema_version.version schema_version.name
 schema_version.applied_at change_generation.id change_generation.generation change_generation.changed_at"
 missing=""
 present=$(q "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$DB'")

@@ -1,8 +1,12 @@
 // EventWriter over a MemoryStore: batching, the queue bound, keeping events through a transient outage,
-// coalescing last-use stamps, the background thread and stop(); and make_event's field mapping.
+// coalescing last-use stamps, folding repeated refusals, drops by cause, the background thread and stop();
+// and make_event's field mapping.
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "core/errors.hpp"
@@ -20,6 +24,7 @@ Event event(const std::string& queue_id) {
     e.at = from_unix(1767225600);
     e.node = "mx1";
     e.queue_id = queue_id;
+    e.login = queue_id + "@example.com";  // one account each: these tests are about order, not folding
     e.verdict = Verdict::reject;
     e.reason = Reason::sender_not_owned;
     return e;
@@ -90,6 +95,124 @@ BOOST_AUTO_TEST_CASE(the_bound_holds_while_the_store_is_down) {
     store.set_failing(false);
     writer.flush();
     BOOST_TEST(store.events().size() == 4u);
+}
+
+// A saturated daemon refusing a few accounts over and over: every decision is accounted for in the
+// rows' repeat_count, none dropped, and the rows stay few.
+BOOST_AUTO_TEST_CASE(a_flood_of_refusals_is_folded_not_dropped) {
+    MemoryStore store;
+    EventWriter writer(store, 1000);  // far fewer rows than decisions
+    const std::size_t n = 200000;
+    const std::vector<Reason> reasons = {Reason::account_disabled, Reason::rate_limited, Reason::sender_not_owned};
+    std::size_t allowed = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        Event e;
+        e.at = from_unix(1767225600) + std::chrono::microseconds(i * 10);  // 2 s of decisions
+        e.node = "mx1";
+        e.authority_id = static_cast<Id>(1 + i % 4);
+        e.login = "user" + std::to_string(i % 4) + "@example.com";
+        e.client_address = "192.0.2." + std::to_string(i % 4);
+        e.stage = Stage::rcpt;
+        e.verdict = Verdict::reject;
+        e.reason = reasons[i % reasons.size()];
+        e.detail = "recipient r" + std::to_string(i) + "@example.net";
+        if (i % 1000 == 0) {  // an accepted message now and then: never folded
+            e.stage = Stage::end_of_message;
+            e.verdict = Verdict::cont;
+            e.reason = Reason::ok;
+            ++allowed;
+        }
+        writer.submit(std::move(e));
+    }
+    writer.flush();
+    std::size_t refused = 0, allowed_rows = 0;
+    for (const Event& e : store.events()) {
+        if (e.verdict == Verdict::cont) {
+            ++allowed_rows;
+            BOOST_TEST(e.repeat_count == 1u);
+        } else {
+            refused += e.repeat_count;
+        }
+    }
+    BOOST_TEST(allowed_rows == allowed);
+    BOOST_TEST(refused + allowed_rows == n, "got " << refused + allowed_rows << " decisions in the rows, want " << n);
+    BOOST_TEST(writer.drops().queue_full == 0u);
+    BOOST_TEST(writer.drops().not_writable == 0u);
+    // 12 keys (4 accounts x 3 reasons), a new row per key each second: 2 s -> at most 3 rows per key.
+    BOOST_TEST(store.events().size() <= allowed + 12 * 3, "got " << store.events().size() << " rows");
+}
+
+// The same flood while the background thread writes concurrently (rows taken mid-fold start new rows).
+BOOST_AUTO_TEST_CASE(folding_while_the_writer_runs_loses_nothing) {
+    MemoryStore store;
+    const std::size_t n = 100000;
+    {
+        EventWriter writer(store, 500);
+        writer.start();
+        for (std::size_t i = 0; i < n; ++i) {
+            Event e = event("Q" + std::to_string(i % 3));
+            e.at = from_unix(1767225600) + std::chrono::microseconds(i);
+            writer.submit(std::move(e));
+        }
+        writer.stop();
+        BOOST_TEST(writer.drops().queue_full == 0u);
+    }
+    std::size_t total = 0;
+    for (const Event& e : store.events()) total += e.repeat_count;
+    BOOST_TEST(total == n);
+}
+
+BOOST_AUTO_TEST_CASE(what_is_folded_and_what_is_not) {
+    const auto t0 = from_unix(1767225600);
+    struct Case {
+        const char* name;
+        std::function<void(Event&)> change;  // applied to the second of two refusals
+        std::size_t want_rows;
+    };
+    const std::vector<Case> cases = {
+        {"identical refusal", [](Event&) {}, 1},
+        {"other recipient, sender, queue id", [](Event& e) { e.detail = "x"; e.sender = "y@example.com"; e.queue_id = "Z"; }, 1},
+        {"0.999 s later", [&](Event& e) { e.at = t0 + std::chrono::milliseconds(999); }, 1},
+        {"1 s later", [&](Event& e) { e.at = t0 + std::chrono::seconds(1); }, 2},
+        {"other account", [](Event& e) { e.authority_id = 8; }, 2},
+        {"other login", [](Event& e) { e.login = "other@example.com"; }, 2},
+        {"other client address", [](Event& e) { e.client_address = "192.0.2.2"; }, 2},
+        {"other stage", [](Event& e) { e.stage = Stage::mail; }, 2},
+        {"other reason", [](Event& e) { e.reason = Reason::account_disabled; }, 2},
+        {"defer instead of reject", [](Event& e) { e.verdict = Verdict::defer; }, 2},
+        {"allowed, not a refusal", [](Event& e) { e.verdict = Verdict::cont; e.reason = Reason::ok; }, 2},
+    };
+    for (const auto& c : cases) {
+        MemoryStore store;
+        EventWriter writer(store);
+        Event first = event("A");
+        first.at = t0;
+        first.authority_id = 7;
+        first.client_address = "192.0.2.1";
+        Event second = first;
+        c.change(second);
+        writer.submit(first);
+        writer.submit(second);
+        writer.flush();
+        const auto rows = store.events();
+        BOOST_CHECK_MESSAGE(rows.size() == c.want_rows, "case " << c.name << ": got " << rows.size() << " rows, want " << c.want_rows);
+        if (c.want_rows == 1 && rows.size() == 1) {
+            BOOST_CHECK_MESSAGE(rows[0].repeat_count == 2u, "case " << c.name << ": got repeat_count " << rows[0].repeat_count);
+            BOOST_CHECK_MESSAGE(rows[0].queue_id == "A" && rows[0].detail == first.detail,
+                                "case " << c.name << ": the row is not the first decision's");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(drops_are_counted_by_cause) {
+    MemoryStore store;
+    EventWriter writer(store, 2);
+    for (int i = 0; i < 5; ++i) writer.submit(event("Q" + std::to_string(i)));  // 3 do not fit
+    BOOST_TEST(writer.drops().queue_full == 3u);
+    store.set_permanent_failure(true);
+    BOOST_CHECK_THROW(writer.flush(), StorePermanentError);
+    BOOST_TEST(writer.drops().not_writable == 2u);
+    BOOST_TEST(writer.drops().queue_full == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(permanent_errors_drop_the_batch) {

@@ -55,6 +55,7 @@ const char* map_name(MapStatus s) {
     switch (s) {
         case MapStatus::ok: return "ok";
         case MapStatus::ignore: return "ignore";
+        case MapStatus::unknown_state: return "unknown_state";
         case MapStatus::invalid: return "invalid";
     }
     return "?";
@@ -244,7 +245,11 @@ BOOST_AUTO_TEST_CASE(map_table) {
         {"DATA", "protocol_state=DATA\n", MapStatus::ok, Stage::data, true},
         {"END-OF-MESSAGE", "protocol_state=END-OF-MESSAGE\n", MapStatus::ok, Stage::end_of_message, true},
         {"ETRN", "protocol_state=ETRN\n", MapStatus::ignore, Stage::rcpt, false},
-        {"unknown state", "protocol_state=BDAT-ISH\n", MapStatus::ignore, Stage::rcpt, false},
+        {"lower-case etrn", "protocol_state=etrn\n", MapStatus::ignore, Stage::rcpt, false},
+        {"unknown state", "protocol_state=BDAT-ISH\n", MapStatus::unknown_state, Stage::rcpt, false},
+        {"FOO", "protocol_state=FOO\nsasl_username=bob@example.com\n", MapStatus::unknown_state, Stage::rcpt, false},
+        {"RCPT with a leading space", "protocol_state= RCPT\n", MapStatus::unknown_state, Stage::rcpt, false},
+        {"RCPT with a trailing space", "protocol_state=RCPT \n", MapStatus::unknown_state, Stage::rcpt, false},
         {"no protocol_state", "", MapStatus::invalid, Stage::rcpt, false},
         {"recipient_count not a number", "protocol_state=RCPT\nrecipient_count=3x\n", MapStatus::invalid, Stage::rcpt, false},
         {"recipient_count too big", "protocol_state=RCPT\nrecipient_count=4294967296\n", MapStatus::invalid, Stage::rcpt, false},

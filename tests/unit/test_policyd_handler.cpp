@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "core/errors.hpp"
@@ -67,7 +68,28 @@ BOOST_AUTO_TEST_CASE(answers_with_the_decision) {
     decider.next = refusal();
     BOOST_TEST(handler.finish(rcpt("m1"), handler.decide(rcpt("m1")), now) == "action=550 5.7.1 not yours\n\n");
     BOOST_TEST(decider.calls == 2);
-    BOOST_TEST(RequestHandler::ignored_answer() == "action=DUNNO\n\n");
+}
+
+// ETRN carries no mail and unauthenticated requests are not ours: DUNNO. An authenticated request at a
+// stage we do not know (" RCPT", "FOO") must not slip through as DUNNO: a temporary failure naming it.
+BOOST_AUTO_TEST_CASE(ignored_answer_fails_closed_for_unknown_authenticated_stages) {
+    struct Case {
+        const char* name;
+        MapStatus status;
+        const char* login;
+        const char* want;
+    };
+    const std::string tempfail = "action=451 4.3.5 Policy request with an unknown protocol_state; try again later\n\n";
+    const std::vector<Case> cases = {
+        {"ETRN, unauthenticated", MapStatus::ignore, "", "action=DUNNO\n\n"},
+        {"ETRN, authenticated", MapStatus::ignore, "bob@example.com", "action=DUNNO\n\n"},
+        {"unknown state, unauthenticated", MapStatus::unknown_state, "", "action=DUNNO\n\n"},
+        {"unknown state, authenticated", MapStatus::unknown_state, "bob@example.com", tempfail.c_str()},
+    };
+    for (const auto& c : cases) {
+        const std::string got = RequestHandler::ignored_answer(c.status, c.login, "unknown protocol_state \x1b FOO", "test");
+        BOOST_CHECK_MESSAGE(got == c.want, "case " << c.name << ": got '" << got << "', want '" << c.want << "'");
+    }
 }
 
 BOOST_AUTO_TEST_CASE(exceptions_fail_closed) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,6 +120,48 @@ BOOST_AUTO_TEST_CASE(descriptor_limit_is_raised_to_the_hard_limit) {
     if (code == 3) return;  // a hard limit of 100 or less: nothing this test can show
     BOOST_CHECK_MESSAGE(code == 0, "child check " << code << " failed (5: no note, 6/7: soft limit not at the "
                                                              "hard limit, 8: a second raise said something)");
+}
+
+// After the drop no other process of the daemon's user may read its memory: PR_GET_DUMPABLE is 0. Run in
+// forked children. As root the first case really becomes nobody (setuid() resets the flag to
+// fs.suid_dumpable, so the order matters); the second starts the daemon as an ordinary user that was
+// dumpable, the path where nothing but our prctl() protects it.
+namespace {
+
+int dumpable_after_drop(bool start_as_ordinary_user) {
+    const pid_t child = ::fork();
+    if (child < 0) return -1;
+    if (child == 0) {
+        int code = 2;
+        try {
+            if (start_as_ordinary_user && ::geteuid() == 0) {
+                gid_t gid = 0;
+                const auto uid = lookup_user("nobody", &gid);
+                if (!uid || ::setgid(gid) != 0 || ::setuid(*uid) != 0) std::_Exit(4);
+            }
+            if (start_as_ordinary_user && ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) std::_Exit(5);
+            const std::string user = ::geteuid() == 0 ? "nobody" : std::to_string(::geteuid());
+            drop_privileges(user, "", false, "[test]");
+            code = ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : 1;
+        } catch (...) {
+            code = 3;
+        }
+        std::_Exit(code);
+    }
+    int status = 0;
+    if (::waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(drop_privileges_leaves_the_process_non_dumpable) {
+    for (const bool ordinary : {false, true}) {
+        const int code = dumpable_after_drop(ordinary);
+        BOOST_CHECK_MESSAGE(code == 0, (ordinary ? "started as an ordinary user" : "started as we are")
+                                           << ": got exit " << code
+                                           << " (1: still dumpable, 3: drop failed, 4/5: set-up failed), want 0");
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
