@@ -155,6 +155,18 @@ bool parse_domain_part(std::string_view s, std::string& out, std::string* error)
 }
 
 // "@a,@b:" -> skipped (each hop must still be a valid domain). Returns the position after the ':'.
+// Why an address with this (parsed) local part can be routed to another host, or "" when it cannot.
+// A quoted local part keeps its quotes and escapes only '"' and '\\', so the operators are still visible.
+std::string local_part_routing(const std::string& local) {
+    const bool quoted = !local.empty() && local.front() == '"';
+    if (local.find('@') != std::string::npos) return "an @ in the quoted local part";
+    if (local.find('%') != std::string::npos)
+        return std::string("a percent sign in the ") + (quoted ? "quoted " : "") + "local part";
+    if (local.find('!') != std::string::npos)
+        return std::string("a bang path (!) in the ") + (quoted ? "quoted " : "") + "local part";
+    return "";
+}
+
 bool skip_source_route(std::string_view s, std::size_t& pos, std::string* error) {
     std::size_t i = 0;
     for (;;) {
@@ -284,7 +296,8 @@ AddressResult parse_address(std::string_view raw) {
         r.error = "null address <>";
         return r;
     }
-    if (s.front() == '@') {
+    const bool source_routed = s.front() == '@';
+    if (source_routed) {
         std::size_t pos = 0;
         if (!skip_source_route(s, pos, &r.error)) return r;
         s = s.substr(pos);
@@ -300,8 +313,30 @@ AddressResult parse_address(std::string_view raw) {
         r.error = "address longer than 254 characters";
         return r;
     }
+    r.routing = local_part_routing(r.address.local_part);
+    if (r.routing.empty() && source_routed) r.routing = "a source route";
     r.ok = true;
     return r;
+}
+
+std::optional<std::string> canonical_login(std::string_view login, std::string* error) {
+    const AddressResult parsed = parse_address(login);
+    if (!parsed.ok) return fail(error, parsed.error.c_str()), std::nullopt;
+    std::string key = parsed.address.str();
+    const std::string typed = ascii_lower(login);
+    if (typed == key) return key;
+    const std::size_t at = typed.rfind('@');
+    if (typed.substr(0, at) != parsed.address.local_part)
+        return fail(error, "the local part is not written as the login (quotes, angle brackets, blanks or a route)"),
+               std::nullopt;
+    // Not the A-label: accept exactly the U-label form of the stored domain, nothing that maps onto it.
+    char* unicode = nullptr;
+    const int rc = idn2_to_unicode_8z8z(parsed.address.domain.c_str(), &unicode, 0);
+    std::unique_ptr<char, decltype(&std::free)> holder(unicode, &std::free);
+    if (rc != IDN2_OK || !unicode || typed.compare(at + 1, std::string::npos, unicode) != 0)
+        return fail(error, "the domain is not written as the login's domain (only its A-label or exact U-label)"),
+               std::nullopt;
+    return key;
 }
 
 bool SenderPattern::matches(const Address& sender) const {

@@ -25,12 +25,27 @@ struct AddressResult {
     bool null_sender = false;  // "<>" or empty
     Address address;
     std::string error;         // why it is malformed, for the reply text and the log
+    // Non-empty when the address names another hop than its domain, in the words of a reply text (no
+    // '%': libmilter treats it as a format character): a percent sign, a '!' (bang path) or an '@' in the
+    // local part, or a source route. An MTA may deliver such mail elsewhere: Postfix, for a domain in
+    // mydestination, turns "user%other@here" into "user@other" (allow_percent_hack), "other!user@here"
+    // into "user@other" (swap_bangpath) and looks inside quotes (resolve_dequoted_address).
+    std::string routing;
+    bool routed() const { return !routing.empty(); }
 };
 
 // Parses an envelope address: optional <>, optional source route ("@a,@b:user@dom" -> "user@dom"),
 // dot-atom or quoted-string local part, domain name or address literal ([192.0.2.1]).
 // Never matches by accident: anything it cannot read with certainty is malformed.
 AddressResult parse_address(std::string_view raw);
+
+// A SASL login names an account only when it is written exactly as that account's login up to ASCII case:
+// local@domain, without quotes, angle brackets, source route or blanks, and the domain as its A-label
+// ("xn--bcher-kva.example") or as exactly the U-label that A-label encodes ("bücher.example"; the two
+// are one name, RFC 5890 2.3.2.1). Mappings that merely lead to the login (fullwidth letters, non-ASCII
+// upper case, NFD) do not. Returns the login in the form Snapshot::find_account() indexes, or nullopt
+// and the reason.
+std::optional<std::string> canonical_login(std::string_view login, std::string* error = nullptr);
 
 // Lower-case A-label form of a domain (UTF-8 U-labels are converted with IDNA2008 / libidn2).
 // Returns nullopt (and an explanation) for a domain that is not a valid host name.

@@ -5,7 +5,9 @@
 //    longest prefix wins; two different accounts at the same best prefix are a configuration error, so we
 //    fail closed with 451 4.7.1 ip_authority_ambiguous. The winner then goes through rules 2-5, and if it
 //    passes, the verdict is permit / ip_authorised (it is our rule that grants relay).
-//  Rule 2 (the account): a login without an authority -> 550 5.7.1 no_authority. Then, first hit wins:
+//  Rule 2 (the account): a login that is not written exactly as an account's login (up to ASCII case; the
+//    domain as A-label or its exact U-label) or whose account has no authority -> 550 5.7.1 no_authority.
+//    Then, first hit wins:
 //    authority or user inactive (account_disabled), login domain inactive (domain_disabled), the
 //    authority's or the login domain's customer inactive (customer_disabled), valid_until <= now
 //    (account_expired), suspended_until > now (account_suspended). A SASL login of an auth_mode=ip account
@@ -16,7 +18,8 @@
 //  Connect/helo stop here: nothing else is known yet, so the answer is continue/not_ours.
 //  Rule 4 (envelope sender, from MAIL on when the sender is known): null sender needs allow_null_sender;
 //    malformed -> 553 5.1.7; owned when an authority_senders pattern matches or sender_policy allows it.
-//  Rule 5 (RCPT): malformed recipient 501 5.1.3, external domain without may_relay_external 550 5.7.1,
+//  Rule 5 (RCPT): malformed recipient 501 5.1.3, external domain without may_relay_external 550 5.7.1 (a
+//    local part that routes elsewhere - '%', '!', a quoted '@' - or a source route counts as external),
 //    recipient cap 452 4.5.3 (temporary: the client sends the rest in another transaction), declared SIZE
 //    552 5.3.4 (also at MAIL). At end of message: the cap 550 5.5.3 and the real size 552 5.3.4.
 //    DATA runs rules 1-4 only.
@@ -225,7 +228,15 @@ std::optional<Decision> Rules::recipient(const Account& account) const {
             return refuse("recipient", Verdict::reject, Reason::external_relay_denied, 550, "5.7.1",
                           who + " may not relay to <" + shown(r.address.str()) +
                               ">: only domains hosted here are allowed");
-        step("recipient", true, r.address.domain + (local ? " is a local domain" : " is external; may_relay_external"));
+        // A routed local part can make the MTA deliver to another domain although this one is local
+        // (Postfix's percent hack and bang paths are on by default), so it counts as external.
+        if (r.routed() && !a.may_relay_external)
+            return refuse("recipient", Verdict::reject, Reason::external_relay_denied, 550, "5.7.1",
+                          who + " may not relay to <" + shown(r.address.str()) + ">: " + r.routing +
+                              " can route it to another domain; only domains hosted here are allowed");
+        step("recipient", true,
+             r.address.domain + (local ? " is a local domain" : " is external; may_relay_external") +
+                 (r.routed() ? " (" + r.routing + " may route it elsewhere; may_relay_external)" : ""));
     }
     if (a.max_recipients_per_message) {
         const std::uint64_t count = std::uint64_t{req.recipient_count} + 1;
@@ -319,6 +330,22 @@ std::optional<Account> find_ip_account(const Rules& rules, Decision& decision) {
     return account;
 }
 
+// Rule 2's look-up: the account whose login the SASL login is, written exactly (up to ASCII case). A login
+// that only maps onto an account ("<bob@example.com>", "\"bob\"@example.com", blanks, fullwidth letters) is
+// another identity and finds none. Records the failed step, with the why for relayctl explain.
+std::optional<Account> find_login_account(const Rules& rules) {
+    const std::string& login = rules.req.sasl_login;
+    std::string why;
+    const auto key = canonical_login(login, &why);
+    std::optional<Account> account;
+    if (key) account = rules.snap.find_account_by_key(*key);
+    if (account) return account;
+    if (key) why = "no account with an SMTP authority has this login";
+    rules.step("authority", false,
+               std::string(to_string(Reason::no_authority)) + ": '" + shown(login) + "' is not an account's login: " + why);
+    return std::nullopt;
+}
+
 }  // namespace
 
 EngineResult decide(const Request& request, const Snapshot& snapshot, TimePoint now, std::vector<RuleStep>* trace) {
@@ -330,9 +357,9 @@ EngineResult decide(const Request& request, const Snapshot& snapshot, TimePoint 
         account = find_ip_account(rules, result.decision);
         if (!account) return result;
     } else {
-        account = snapshot.find_account(request.sasl_login);
+        account = find_login_account(rules);
         if (!account) {
-            result.decision = rules.refuse("authority", Verdict::reject, Reason::no_authority, 550, "5.7.1",
+            result.decision = make_refusal(Verdict::reject, Reason::no_authority, 550, "5.7.1",
                                            shown(request.sasl_login) + " is not allowed to send mail through this server");
             return result;
         }

@@ -177,8 +177,12 @@ const Domain* Snapshot::find_domain(std::string_view normalised_name) const {
 std::optional<Account> Snapshot::find_account(std::string_view login) const {
     const AddressResult parsed = parse_address(login);
     if (!parsed.ok) return std::nullopt;
+    return find_account_by_key(parsed.address.str());
+}
+
+std::optional<Account> Snapshot::find_account_by_key(std::string_view login_key) const {
     const std::uint32_t position =
-        authority_by_login_.find(parsed.address.str(), [this](std::uint32_t p) { return login_of(p); });
+        authority_by_login_.find(login_key, [this](std::uint32_t p) { return login_of(p); });
     if (position == kNone) return std::nullopt;
     return account_at(position);
 }

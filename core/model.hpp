@@ -121,8 +121,12 @@ public:
     std::vector<std::string> build_indexes();
 
     const Domain* find_domain(std::string_view normalised_name) const;
-    // login as typed (any case, U-label or A-label domain); nullopt when there is no authority for it
+    // login as typed (any case, U-label or A-label domain, quotes that change nothing); nullopt when there
+    // is no authority for it. For admin input; a SASL login goes through canonical_login() and
+    // find_account_by_key() instead (decide()), so that a looser spelling never names an account.
     std::optional<Account> find_account(std::string_view login) const;
+    // login exactly in its indexed form, as canonical_login() returns it
+    std::optional<Account> find_account_by_key(std::string_view login_key) const;
     std::optional<Account> account_by_authority(Id authority_id) const;
     // active auth_mode=ip authorities whose networks contain the address, most specific prefix first
     std::vector<std::pair<const Authority*, unsigned>> ip_accounts_for(const IpAddress& client) const;

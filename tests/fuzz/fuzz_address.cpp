@@ -36,6 +36,22 @@ void check_address(std::string_view input) {
     const relay::AddressResult again = relay::parse_address(text);
     check(again.ok && again.address.str() == text);
     check(r.address.base_local_part().size() <= r.address.local_part.size());
+    // Routing is a property of the local part (kept by normalisation) or of a source route (dropped).
+    const bool operators = r.address.local_part.find_first_of("%!@") != std::string::npos;
+    check(!operators || r.routed());
+    check(again.routed() == operators);
+    check(r.routing.find('%') == std::string::npos);
+}
+
+// A canonical login is the input itself up to ASCII case (or its U-label domain), and its key is canonical.
+void check_login(std::string_view input) {
+    const auto key = relay::canonical_login(input);
+    if (!key) return;
+    const relay::AddressResult r = relay::parse_address(input);
+    check(r.ok && r.address.str() == *key);
+    check(relay::canonical_login(*key) == key);
+    check(!input.empty() && input.front() != '<' && input.front() != ' ' && input.back() != ' ' &&
+          input.front() != '@');
 }
 
 void check_networks(std::string_view input) {
@@ -54,6 +70,7 @@ void check_networks(std::string_view input) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     check_address(input);
+    check_login(input);
     if (auto p = relay::parse_sender_pattern(input)) {
         const auto again = relay::parse_sender_pattern(p->str());
         check(again && again->str() == p->str());

@@ -150,6 +150,13 @@ ALICE="sasl_method=PLAIN;sasl_username=alice@example.com;sender=alice@example.co
 
 # ---- decisions, as Postfix would ask them
 check "authorised user, own sender -> DUNNO" "$(ask $A "$ALICE")" "DUNNO"
+# A login names an account only when written as its login, up to ASCII case (issue 13 item 7).
+check "login in other ASCII case is alice -> DUNNO" \
+    "$(ask $A "sasl_method=PLAIN;sasl_username=Alice@EXAMPLE.com;sender=alice@example.com")" "DUNNO"
+check "login <alice@example.com> is not alice -> 550 5.7.1" \
+    "$(ask $A "sasl_method=PLAIN;sasl_username=<alice@example.com>;sender=alice@example.com")" "550 5.7.1 *"
+check "login \"alice\"@example.com is not alice -> 550 5.7.1" \
+    "$(ask $A "sasl_method=PLAIN;sasl_username=\"alice\"@example.com;sender=alice@example.com")" "550 5.7.1 *"
 check "login without authority -> 550 5.7.1" "$(ask $A "sasl_username=info@example.com;sender=info@example.com")" \
     "550 5.7.1 *"
 check "foreign sender -> 550 5.7.1" "$(ask $A "sasl_username=alice@example.com;sender=ceo@bakery.example")" "550 5.7.1 *"

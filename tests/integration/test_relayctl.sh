@@ -417,6 +417,12 @@ expect_out "explain: no relay to external domains" 0 "reason external_relay_deni
     --sender bob@example.com --rcpt someone@external.test --client-ip 10.1.2.3 --tls
 expect_out "explain: unknown login" 0 "reason no_authority" explain --login nobody@example.com \
     --sender nobody@example.com --rcpt x@external.test --client-ip 10.1.2.3
+expect_out "explain: a login not written as the login is no account" 0 \
+    "FAIL +authority +no_authority: '<alice@example\.com>' is not an account's login" explain \
+    --login '<alice@example.com>' --sender alice@example.com --rcpt x@external.test --client-ip 10.1.2.3 --tls
+expect_out "explain: a routed local part is external relaying" 0 "percent sign in the local part can route it" \
+    explain --login bob@example.com --sender bob@example.com --rcpt 'x%external.test@example.com' \
+    --client-ip 10.1.2.3 --tls
 expect_out "explain: IP-authorised printer without login" 0 "reason ip_authorised" explain \
     --sender printer@example.com --rcpt x@external.test --client-ip 192.0.2.10
 expect_out "explain --json" 0 "\"reason\": \"sender_not_owned\"" --json explain --login alice@example.com \

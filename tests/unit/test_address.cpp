@@ -285,4 +285,85 @@ BOOST_AUTO_TEST_CASE(sender_pattern_matches_table) {
     }
 }
 
+// An address that names another hop in its local part or a source route (issue 13 item 6): MTAs may
+// deliver it to that hop, so the engine treats it as external for accounts that may not relay.
+BOOST_AUTO_TEST_CASE(routing_table) {
+    struct Case {
+        const char* name;
+        const char* input;
+        const char* want;  // routing text, "" = not routed
+    } const cases[] = {
+        {"plain", "victim@example.com", ""},
+        {"plus_extension", "victim+tag@example.com", ""},
+        {"other_atext", "a#$&'*=?^_`{|}~z@example.com", ""},
+        {"quoted_space", "\"john smith\"@example.com", ""},
+        {"quoted_plain", "\"victim\"@example.com", ""},
+        {"percent_hack", "victim%evil.test@example.com", "a percent sign in the local part"},
+        {"percent_upper", "<Victim%Evil.Test@Example.COM>", "a percent sign in the local part"},
+        {"percent_only", "%@example.com", "a percent sign in the local part"},
+        {"bang_path", "evil.test!victim@example.com", "a bang path (!) in the local part"},
+        {"bang_trailing", "victim!@example.com", "a bang path (!) in the local part"},
+        {"quoted_at", "\"victim@evil.test\"@example.com", "an @ in the quoted local part"},
+        {"quoted_escaped_at", "\"victim\\@evil.test\"@example.com", "an @ in the quoted local part"},
+        {"quoted_percent", "\"victim%evil.test\"@example.com", "a percent sign in the local part"},  // quotes dropped
+        {"quoted_bang", "\"evil.test!victim\"@example.com", "a bang path (!) in the local part"},
+        {"quoted_percent_kept", "\"a b%evil.test\"@example.com", "a percent sign in the quoted local part"},
+        {"quoted_bang_kept", "\"evil.test!a b\"@example.com", "a bang path (!) in the quoted local part"},
+        {"quoted_at_and_percent", "\"a%b@evil.test\"@example.com", "an @ in the quoted local part"},
+        {"source_route", "<@evil.test:victim@example.com>", "a source route"},
+        {"source_route_two_hops", "@a.test,@b.test:victim@example.com", "a source route"},
+        {"source_route_and_percent", "<@evil.test:v%x.test@example.com>", "a percent sign in the local part"},
+    };
+    for (const auto& c : cases) {
+        const AddressResult r = parse_address(c.input);
+        BOOST_CHECK_MESSAGE(r.ok, "case " << c.name << ": got malformed (" << r.error << "), want ok");
+        BOOST_CHECK_MESSAGE(r.routing == c.want && r.routed() == (*c.want != 0),
+                            "case " << c.name << ": got routing '" << r.routing << "', want '" << c.want << "'");
+        BOOST_CHECK_MESSAGE(r.routing.find('%') == std::string::npos,
+                            "case " << c.name << ": got a '%' in '" << r.routing << "', want none (reply text)");
+    }
+}
+
+// A SASL login is an account's login only when written exactly as it, up to ASCII case (issue 13 item 7).
+BOOST_AUTO_TEST_CASE(canonical_login_table) {
+    struct Case {
+        const char* name;
+        std::string login;
+        const char* want;  // the login key, nullptr: not a canonical login
+    } const cases[] = {
+        {"exact", "bob@example.com", "bob@example.com"},
+        {"ascii_upper", "BOB@Example.COM", "bob@example.com"},
+        {"plus_extension_is_its_own_login", "bob+x@example.com", "bob+x@example.com"},
+        {"a_label", "anna@xn--bcher-kva.example", "anna@xn--bcher-kva.example"},
+        {"a_label_upper", "anna@XN--BCHER-KVA.Example", "anna@xn--bcher-kva.example"},
+        {"u_label", "anna@bücher.example", "anna@xn--bcher-kva.example"},
+        {"u_label_ascii_upper", "ANNA@bücher.EXAMPLE", "anna@xn--bcher-kva.example"},
+        {"utf8_local_part", "jösé@example.com", "jösé@example.com"},
+        {"quoted_needed_is_canonical", "\"john smith\"@example.com", "\"john smith\"@example.com"},
+        {"angle_brackets", "<bob@example.com>", nullptr},
+        {"quoted", "\"bob\"@example.com", nullptr},
+        {"quoted_escape", "\"b\\ob\"@example.com", nullptr},
+        {"leading_blank", " bob@example.com", nullptr},
+        {"trailing_blank", "bob@example.com ", nullptr},
+        {"trailing_tab", "bob@example.com\t", nullptr},
+        {"fullwidth_domain", "bob@\xef\xbd\x85\xef\xbd\x98\xef\xbd\x81\xef\xbd\x8d\xef\xbd\x90\xef\xbd\x8c\xef\xbd\x85.com", nullptr},
+        {"u_label_non_ascii_upper", "anna@BÜCHER.example", nullptr},
+        {"u_label_nfd", std::string("anna@bu\xcc\x88") + "cher.example", nullptr},
+        {"mixed_labels", "anna@bücher.xn--bcher-kva.example", nullptr},
+        {"source_route", "@relay.example:bob@example.com", nullptr},
+        {"sharp_s_maps", "bob@faß.de", "bob@xn--fa-hia.de"},
+        {"empty", "", nullptr},
+        {"no_domain", "bob", nullptr},
+        {"null", "<>", nullptr},
+    };
+    for (const auto& c : cases) {
+        std::string why;
+        const auto got = canonical_login(c.login, &why);
+        const std::string got_s = got ? *got : "none (" + why + ")";
+        const std::string want = c.want ? c.want : "none";
+        BOOST_CHECK_MESSAGE(got ? got_s == want : !c.want, "case " << c.name << ": got " << got_s << ", want " << want);
+        if (!got) BOOST_CHECK_MESSAGE(!why.empty(), "case " << c.name << ": got no reason, want one");
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -196,9 +196,22 @@ const Case kCases[] = {
 {"login_empty_rules",           Variant::empty, RCPT, A, C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
 {"login_extension_not_login",   BASE, RCPT, "alice+x@acme.example", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
 {"login_upper_case",            BASE, RCPT, "ALICE@ACME.EXAMPLE", C4, A, EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
-{"login_quoted",                BASE, RCPT, "\"alice\"@acme.example", C4, A, EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
+// A login names an account only when written exactly as its login, up to ASCII case (issue 13 item 7):
+// quoting, angle brackets, blanks, a route, fullwidth letters, non-ASCII case or NFD merely map onto it.
+// (login_quoted and login_upper_u_label were allowed before; that looser match was the bug.)
+{"login_quoted",                BASE, RCPT, "\"alice\"@acme.example", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_angle_brackets",        BASE, RCPT, "<alice@acme.example>", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_blanks_around",         BASE, RCPT, " alice@acme.example ", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_trailing_tab",          BASE, RCPT, "alice@acme.example\t", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_fullwidth_domain",      BASE, RCPT, "alice@\xef\xbd\x81\xef\xbd\x83\xef\xbd\x8d\xef\xbd\x85.example", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_source_route",          BASE, RCPT, "@acme.example:alice@acme.example", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_quoted_angle_brackets", BASE, RCPT, "<\"alice\"@acme.example>", C4, A, EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_nfd_u_label",           BASE, RCPT, "anna@bu\xcc\x88" "cher.example", C4, "anna@bücher.example", EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_mixed_case",            BASE, RCPT, "Alice@Acme.EXAMPLE", C4, A, EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
+{"login_u_label_ascii_upper",   BASE, RCPT, "ANNA@bücher.EXAMPLE", C4, "anna@bücher.example", EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
 {"login_u_label",               BASE, RCPT, "anna@bücher.example", C4, "anna@xn--bcher-kva.example", EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
-{"login_upper_u_label",         BASE, RCPT, "ANNA@BÜCHER.EXAMPLE", C4, "anna@bücher.example", EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
+{"login_upper_u_label",         BASE, RCPT, "ANNA@BÜCHER.EXAMPLE", C4, "anna@bücher.example", EXT, 0, 0, false, 0, REJECT, Reason::no_authority, 550, "5.7.1"},
+{"login_upper_a_label",         BASE, RCPT, "anna@XN--BCHER-KVA.example", C4, "anna@bücher.example", EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
 {"login_a_label",               BASE, RCPT, "anna@xn--bcher-kva.example", C4, "Anna+x@Bücher.example", EXT, 0, 0, false, 0, CONT, Reason::ok, 0, ""},
 {"authority_inactive",          BASE, RCPT, "erin@acme.example", C4, "erin@acme.example", EXT, 0, 0, false, 0, REJECT, Reason::account_disabled, 550, "5.7.1"},
 {"user_inactive",               BASE, RCPT, "frank@acme.example", C4, "frank@acme.example", EXT, 0, 0, false, 0, REJECT, Reason::account_disabled, 550, "5.7.1"},
@@ -282,6 +295,19 @@ const Case kCases[] = {
 {"local_only_bare_postmaster",  BASE, RCPT, "local@acme.example", C4, "local@acme.example", "Postmaster", 0, 0, false, 0, CONT, Reason::ok, 0, ""},
 {"local_only_literal",          BASE, RCPT, "local@acme.example", C4, "local@acme.example", "x@[192.0.2.1]", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
 {"local_only_source_route",     BASE, RCPT, "local@acme.example", C4, "local@acme.example", "@acme.example:x@gmail.example", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+// A local domain whose local part routes elsewhere counts as external (issue 13 item 6): Postfix's
+// allow_percent_hack / swap_bangpath / resolve_dequoted_address deliver these to the other domain.
+{"local_only_percent_hack",     BASE, RCPT, "local@acme.example", C4, "local@acme.example", "victim%evil.example@acme.example", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+{"local_only_percent_chain",    BASE, RCPT, "local@acme.example", C4, "local@acme.example", "<v%evil.example%acme.example@ACME.example>", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+{"local_only_bang_path",        BASE, RCPT, "local@acme.example", C4, "local@acme.example", "evil.example!victim@acme.example", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+{"local_only_quoted_at",        BASE, RCPT, "local@acme.example", C4, "local@acme.example", "\"victim@evil.example\"@acme.example", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+{"local_only_quoted_percent",   BASE, RCPT, "local@acme.example", C4, "local@acme.example", "\"victim%evil.example\"@acme.example", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+{"local_only_local_source_route", BASE, RCPT, "local@acme.example", C4, "local@acme.example", "<@evil.example:victim@acme.example>", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+{"local_only_percent_to_local", BASE, RCPT, "local@acme.example", C4, "local@acme.example", "x%globex.example@acme.example", 0, 0, false, 0, REJECT, Reason::external_relay_denied, 550, "5.7.1"},
+{"local_only_quoted_space_ok",  BASE, RCPT, "local@acme.example", C4, "local@acme.example", "\"john smith\"@acme.example", 0, 0, false, 0, CONT, Reason::ok, 0, ""},
+{"local_only_plus_extension_ok", BASE, RCPT, "local@acme.example", C4, "local@acme.example", "x+tag@acme.example", 0, 0, false, 0, CONT, Reason::ok, 0, ""},
+{"external_ok_percent_hack",    BASE, RCPT, A, C4, A, "victim%evil.example@acme.example", 0, 0, false, 0, CONT, Reason::ok, 0, ""},
+{"ip_printer_percent_hack",     BASE, RCPT, "", "203.0.113.10", "scan@acme.example", "victim%evil.example@acme.example", 0, 0, false, 0, PERMIT, Reason::ip_authorised, 0, ""},
 {"recipient_malformed",         BASE, RCPT, A, C4, A, "friend@", 0, 0, false, 0, REJECT, Reason::recipient_malformed, 501, "5.1.3"},
 {"recipient_empty",             BASE, RCPT, A, C4, A, "", 0, 0, false, 0, REJECT, Reason::recipient_malformed, 501, "5.1.3"},
 {"recipient_null",              BASE, RCPT, A, C4, A, "<>", 0, 0, false, 0, REJECT, Reason::recipient_malformed, 501, "5.1.3"},
@@ -417,6 +443,66 @@ BOOST_AUTO_TEST_CASE(trace_explains_an_allowed_message) {
     BOOST_TEST(trace[3].detail.find("own_domain") != std::string::npos);
     // Without a trace the answer is the same.
     BOOST_CHECK(decide(r, snapshot(BASE), kNow).decision.reason == Reason::ok);
+}
+
+// relayctl explain prints the trace: a login that only maps onto an account says so, and names no account.
+BOOST_AUTO_TEST_CASE(trace_explains_a_login_not_in_canonical_form) {
+    struct LoginCase {
+        const char* name;
+        const char* login;
+        const char* want;  // substring of the failed step's detail
+    } const cases[] = {
+        {"angle_brackets", "<bob@acme.example>", "local part is not written as the login"},
+        {"quoted", "\"bob\"@acme.example", "local part is not written as the login"},
+        {"blank", " bob@acme.example", "local part is not written as the login"},
+        {"fullwidth", "bob@\xef\xbd\x81\xef\xbd\x83\xef\xbd\x8d\xef\xbd\x85.example", "domain is not written as"},
+        {"unknown", "nobody@acme.example", "no account with an SMTP authority"},
+        {"malformed", "bob", "missing @domain"},
+    };
+    for (const auto& c : cases) {
+        Request r;
+        r.stage = Stage::rcpt;
+        r.sasl_login = c.login;
+        r.client_address = C4;
+        r.sender_known = true;
+        r.sender = "bob@acme.example";
+        r.recipient = EXT;
+        std::vector<RuleStep> trace;
+        const EngineResult result = decide(r, snapshot(BASE), kNow, &trace);
+        BOOST_CHECK_MESSAGE(result.decision.reason == Reason::no_authority && !result.account,
+                            "case " << c.name << ": got " << to_string(result.decision.reason) << ", want no_authority");
+        const bool one_failed_step = trace.size() == 1 && !trace[0].passed && trace[0].rule == "authority";
+        BOOST_CHECK_MESSAGE(one_failed_step && trace[0].detail.find(c.want) != std::string::npos,
+                            "case " << c.name << ": got " << trace.size() << " steps, last '"
+                                    << (trace.empty() ? "" : trace.back().detail) << "', want one failed authority step with '"
+                                    << c.want << "'");
+    }
+}
+
+// The refusal of a routed recipient says why, without a '%' (libmilter would read it as a format).
+BOOST_AUTO_TEST_CASE(routed_recipient_reply_text) {
+    struct RcptCase {
+        const char* name;
+        const char* recipient;
+        const char* want;
+    } const cases[] = {
+        {"percent", "victim%evil.example@acme.example", "may not relay to <victim?evil.example@acme.example>: a percent sign in the local part can route it"},
+        {"bang", "evil.example!victim@acme.example", "a bang path (!) in the local part can route it"},
+        {"quoted_at", "\"victim@evil.example\"@acme.example", "an @ in the quoted local part can route it"},
+        {"source_route", "<@evil.example:victim@acme.example>", "<victim@acme.example>: a source route can route it"},
+    };
+    for (const auto& c : cases) {
+        Request r;
+        r.stage = Stage::rcpt;
+        r.sasl_login = "local@acme.example";
+        r.client_address = C4;
+        r.sender_known = true;
+        r.sender = "local@acme.example";
+        r.recipient = c.recipient;
+        const Decision d = decide(r, snapshot(BASE), kNow).decision;
+        BOOST_CHECK_MESSAGE(d.reply().find(c.want) != std::string::npos && d.reply().find("only domains hosted here") != std::string::npos,
+                            "case " << c.name << ": got '" << d.reply() << "', want it to contain '" << c.want << "'");
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -200,6 +200,13 @@ BOOST_AUTO_TEST_CASE(decision_table) {
          Status::reject, "550 5.7.1"},
         {"external relay denied", "bob@acme.example", "bob@acme.example", "bob@acme.example", C, ext, "rcpt",
          Status::reject, "550 5.7.1"},
+        // issue 13 items 6 and 7: the milter uses the same engine
+        {"routed recipient (percent hack) counts as external", "bob@acme.example", "bob@acme.example",
+         "bob@acme.example", C, {"victim%evil.example@acme.example"}, "rcpt", Status::reject, "550 5.7.1"},
+        {"routed recipient (quoted @) counts as external", "bob@acme.example", "bob@acme.example",
+         "bob@acme.example", C, {"\"victim@evil.example\"@acme.example"}, "rcpt", Status::reject, "550 5.7.1"},
+        {"login not in canonical form is no account", "<alice@acme.example>", "alice@acme.example",
+         "alice@acme.example", C, ext, "mail", Status::reject, "550 5.7.1"},
         {"local recipient allowed", "bob@acme.example", "bob@acme.example", "bob@acme.example", C,
          {"x@acme.example"}, "eom", Status::cont, ""},
         {"recipient cap", "bob@acme.example", "bob@acme.example", "bob@acme.example", C,

@@ -102,6 +102,17 @@ BOOST_AUTO_TEST_CASE(find_account_table) {
     }
 }
 
+// The SASL look-up (decide() via canonical_login()): only the indexed form itself finds the account.
+BOOST_AUTO_TEST_CASE(find_account_by_key_is_exact) {
+    const Snapshot s = fixture().build();
+    BOOST_TEST(s.find_account_by_key("alice@acme.example").has_value());
+    BOOST_TEST(s.find_account_by_key("anna@xn--bcher-kva.example").has_value());
+    for (const char* other : {"ALICE@acme.example", "\"alice\"@acme.example", "<alice@acme.example>",
+                              " alice@acme.example", "anna@bücher.example", ""}) {
+        BOOST_CHECK_MESSAGE(!s.find_account_by_key(other), "case '" << other << "': got an account, want none");
+    }
+}
+
 BOOST_AUTO_TEST_CASE(account_by_authority_and_domains) {
     SnapshotBuilder b = fixture();
     const Id alice = b.authority("alice@acme.example").id;

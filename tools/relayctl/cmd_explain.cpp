@@ -75,7 +75,9 @@ int cmd_explain(Context& ctx, const Args& args) {
                 "verdict with its reason. Leave out --login for an unauthenticated client (IP-authorised "
                 "accounts). Rate limits are not evaluated (see relayctl usage).");
     cmd.options.add_options()
-        ("login", po::value<std::string>(), "SASL login (omit: the client did not authenticate)")
+        ("login", po::value<std::string>(),
+         "SASL login as the MTA passes it; only the account's login itself (up to ASCII case) finds it "
+         "(omit: the client did not authenticate)")
         ("sender", po::value<std::string>(), "envelope sender (MAIL FROM), '<>' for the null sender")
         ("rcpt", po::value<std::string>(), "envelope recipient (RCPT TO)")
         ("client-ip", po::value<std::string>(), "client address")
