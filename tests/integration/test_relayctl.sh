@@ -203,17 +203,17 @@ expect_sql "is_local changed" "SELECT is_local FROM domains WHERE name = 'xn--bc
 # ---- accounts ------------------------------------------------------------------------------------
 
 expect_out "account add with --password-stdin (SHA512-CRYPT)" 0 "account alice@example.com added" \
-    --stdin $'alice-pw\n' account add alice@example.com --password-stdin
+    --stdin $'alice-pw-long1\n' account add alice@example.com --password-stdin
 H=$(stored_hash alice@example.com)
-if [ "${H#\{SHA512-CRYPT\}\$6\$}" != "$H" ] && dovecot_accepts "$H" alice-pw && ! dovecot_accepts "$H" wrong; then
+if [ "${H#\{SHA512-CRYPT\}\$6\$}" != "$H" ] && dovecot_accepts "$H" alice-pw-long1 && ! dovecot_accepts "$H" wrong; then
     ok "doveadm pw -t accepts the SHA512-CRYPT hash relayctl wrote (and refuses a wrong password)"
 else
     not_ok "doveadm pw -t accepts the SHA512-CRYPT hash relayctl wrote" "hash: $H"
 fi
-expect "account add --scheme BLF-CRYPT" 0 --stdin $'bob-pw\n' account add Bob@Example.COM --password-stdin --scheme BLF-CRYPT \
+expect "account add --scheme BLF-CRYPT" 0 --stdin $'bob-pw-long-1\n' account add Bob@Example.COM --password-stdin --scheme BLF-CRYPT \
     --sender-policy own_domain --require-tls --max-recipients 5 --max-size 10M --allow-null-sender --no-relay-external
 H=$(stored_hash bob@example.com)
-if [ "${H#\{BLF-CRYPT\}\$2y\$}" != "$H" ] && dovecot_accepts "$H" bob-pw && ! dovecot_accepts "$H" wrong; then
+if [ "${H#\{BLF-CRYPT\}\$2y\$}" != "$H" ] && dovecot_accepts "$H" bob-pw-long-1 && ! dovecot_accepts "$H" wrong; then
     ok "doveadm pw -t accepts the BLF-CRYPT hash relayctl wrote (login normalised to lower case)"
 else
     not_ok "doveadm pw -t accepts the BLF-CRYPT hash relayctl wrote" "hash: $H"
@@ -236,11 +236,26 @@ else
     not_ok "--json: the generated password is not in the JSON output" "out: $OUT; err: $ERR"
 fi
 expect_out "second authority for one user: exit 3 with a clear message" 3 "already has an SMTP authority" \
-    --stdin $'x\n' account add alice@example.com --password-stdin
-expect_out "account add in an unknown domain: exit 2" 2 "not known" --stdin $'x\n' account add a@nowhere.example --password-stdin
-expect_out "malformed login: exit 1" 1 "malformed login" --stdin $'x\n' account add "not a login" --password-stdin
+    --stdin $'x-long-password\n' account add alice@example.com --password-stdin
+expect_out "account add in an unknown domain: exit 2" 2 "not known" --stdin $'x-long-password\n' account add a@nowhere.example --password-stdin
+expect_out "malformed login: exit 1" 1 "malformed login" --stdin $'x-long-password\n' account add "not a login" --password-stdin
 expect_out "no password and stdin not a terminal: exit 1" 1 "no password given" account add eve@example.com
 expect_out "--password-stdin with empty input: exit 1" 1 "no password|empty" account add eve@example.com --password-stdin
+# Weak passwords (issue 13): refused with the reason, nothing created or changed.
+expect_out "a short password is refused with the minimum named: exit 1" 1 \
+    "fewer than the minimum of 12 \(\[relayctl\] min_password_length\); nothing changed" \
+    --stdin $'abc\n' account add eve@example.com --password-stdin
+expect_out "a password of one repeated character is refused" 1 "one character repeated" \
+    --stdin $'aaaaaaaaaaaaaaaa\n' account add eve@example.com --password-stdin
+expect_out "the login as password is refused" 1 "the login or its local part" \
+    --stdin $'Eve@Example.com\n' account add eve@example.com --password-stdin
+expect_out "a most common password is refused" 1 "most common passwords" \
+    --stdin $'Password1234\n' account add eve@example.com --password-stdin
+printf '[relayctl]\nmin_password_length = 16\n' | cat "$WORK/app.conf" - >"$WORK/app16.conf"
+CONF=$WORK/app16.conf
+expect_out "[relayctl] min_password_length = 16 refuses 15 characters" 1 "minimum of 16" \
+    --stdin $'eve-pw-15-chars\n' account add eve@example.com --password-stdin
+CONF=$WORK/app.conf
 expect_sql "refused adds left nothing behind" "SELECT COUNT(*) FROM users WHERE local_part IN ('eve', 'a')" 0
 expect "account add, auth_mode ip with networks, no password" 0 account add printer@example.com --auth-mode ip \
     --network 192.0.2.10 --network 198.51.100.0/30 --network 2001:db8::/48
@@ -253,14 +268,14 @@ expect_sql "and keeps its password" "SELECT password_hash FROM users WHERE local
 
 LOGIN_Q='"q'"'"'\";\\%_"@special.example'   # quoted local part "q'\";\\%_": every special character
 LOGIN_A="o'hara%_x@special.example"          # dot-atom local part with ' % _
-expect "account add with SQL-special characters in login, note and password" 0 --stdin "pw${SPECIAL}"$'\n' \
+expect "account add with SQL-special characters in login, note and password" 0 --stdin "pw-long${SPECIAL}"$'\n' \
     account add "$LOGIN_Q" --password-stdin --note "note${SPECIAL}"
-expect "account add, login with ' % _" 0 --stdin $'pw\n' account add "$LOGIN_A" --password-stdin
+expect "account add, login with ' % _" 0 --stdin $'pw-long-enough\n' account add "$LOGIN_A" --password-stdin
 expect_sql "special local parts stored literally" "SELECT HEX(local_part) FROM users WHERE domain_id = (SELECT id FROM domains WHERE name = 'special.example') ORDER BY id" \
     "$(hex "\"q'\\\";\\\\%_\"")
 $(hex "o'hara%_x")"
 expect_sql "note stored literally" "SELECT HEX(note) FROM smtp_authorities WHERE note LIKE 'note%'" "$(hex "note${SPECIAL}")"
-if dovecot_accepts "$(q "SELECT password_hash FROM users WHERE local_part LIKE '\"q%'")" "pw${SPECIAL}"; then
+if dovecot_accepts "$(q "SELECT password_hash FROM users WHERE local_part LIKE '\"q%'")" "pw-long${SPECIAL}"; then
     ok "password with SQL-special characters hashed so that Dovecot accepts it"
 else
     not_ok "password with SQL-special characters hashed so that Dovecot accepts it"
@@ -292,10 +307,14 @@ expect "account set with --relay-external and --no-relay-external: exit 1" 1 acc
 expect "account passwd --password-stdin" 0 --stdin $'new-alice-pw\n' account passwd alice@example.com --password-stdin
 if dovecot_accepts "$(stored_hash alice@example.com)" new-alice-pw; then ok "the new password verifies with doveadm"; else not_ok "the new password verifies with doveadm"; fi
 expect "account passwd without a password source and no terminal: exit 1" 1 account passwd alice@example.com
-expect "account passwd, unknown login: exit 2" 2 --stdin $'x\n' account passwd nobody@example.com --password-stdin
+before=$(stored_hash alice@example.com)
+expect_out "account passwd with a weak password: exit 1" 1 "fewer than the minimum" \
+    --stdin $'short\n' account passwd alice@example.com --password-stdin
+if [ "$(stored_hash alice@example.com)" = "$before" ]; then ok "a refused passwd keeps the old hash"; else not_ok "a refused passwd keeps the old hash"; fi
+expect "account passwd, unknown login: exit 2" 2 --stdin $'x-long-password\n' account passwd nobody@example.com --password-stdin
 if command -v script >/dev/null 2>&1; then
     before=$(stored_hash alice@example.com)
-    out=$( (sleep 1; printf 'first-pw\n'; sleep 0.5; printf 'second-pw\n') |
+    out=$( (sleep 1; printf 'first-pw-long\n'; sleep 0.5; printf 'second-pw-long\n') |
         script -qec "'$RELAYCTL' --config '$CONF' account passwd alice@example.com --password-stdin" /dev/null 2>&1)
     rc=$?
     if [ "$rc" = 1 ] && grep -q "do not match" <<<"$out" && [ "$(stored_hash alice@example.com)" = "$before" ] &&
@@ -304,9 +323,9 @@ if command -v script >/dev/null 2>&1; then
     else
         not_ok "terminal: password mismatch is exit 1" "rc $rc: $out"
     fi
-    out=$( (sleep 1; printf 'tty-pw\n'; sleep 0.5; printf 'tty-pw\n') |
+    out=$( (sleep 1; printf 'tty-pw-long-1\n'; sleep 0.5; printf 'tty-pw-long-1\n') |
         script -qec "'$RELAYCTL' --config '$CONF' account passwd alice@example.com" /dev/null 2>&1)
-    if dovecot_accepts "$(stored_hash alice@example.com)" tty-pw; then ok "terminal: the same password twice is set"; else not_ok "terminal: the same password twice is set" "$out"; fi
+    if dovecot_accepts "$(stored_hash alice@example.com)" tty-pw-long-1; then ok "terminal: the same password twice is set"; else not_ok "terminal: the same password twice is set" "$out"; fi
     out=$( (sleep 1; printf 'n\n') | script -qec "'$RELAYCTL' --config '$CONF' account delete carol@example.com" /dev/null 2>&1)
     rc=$?
     if [ "$rc" = 1 ] && [ "$(q "SELECT COUNT(*) FROM users WHERE local_part = 'carol'")" = 1 ]; then

@@ -70,7 +70,8 @@ AuthorityChanges read_changes(const po::variables_map& vm) {
 
 void add_password_options(po::options_description& o) {
     o.add_options()
-        ("password-stdin", "read the password from stdin (on a terminal: asked twice, not echoed)")
+        ("password-stdin", "read the password from stdin (on a terminal: asked twice, not echoed); at least "
+                           "[relayctl] min_password_length (12) characters, not the login, not a common password")
         ("generate-password", "generate a strong random password and print it once")
         ("scheme", po::value<std::string>()->default_value("SHA512-CRYPT"), "hash scheme: SHA512-CRYPT or BLF-CRYPT");
 }
@@ -93,6 +94,11 @@ std::optional<NewPassword> obtain_password(Context& ctx, const po::variables_map
         plain = out.generated = generate_password();
     } else if (from_stdin || (required && ctx.stdin_is_terminal())) {
         plain = read_password(ctx, "New password for " + login, true);
+        const std::string weak = password_weakness(plain, login, ctx.config().relayctl.min_password_length);
+        if (!weak.empty()) {
+            std::fill(plain.begin(), plain.end(), '\0');
+            throw UsageError(weak + "; nothing changed (--generate-password makes a strong one)");
+        }
     } else if (required) {
         throw UsageError("no password given: use --password-stdin or --generate-password (passwords are never "
                          "taken from the command line)");
