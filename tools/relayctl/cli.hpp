@@ -169,5 +169,9 @@ int cmd_usage(Context&, const Args&);
 int cmd_explain(Context&, const Args&);
 int cmd_test_send(Context&, const Args&);
 int cmd_export(Context&, const Args&);
+int cmd_export_csv(Context&, const Args&);
+int cmd_import_csv(Context&, const Args&);
+int cmd_import_postfix(Context&, const Args&);
+int cmd_import_dovecot(Context&, const Args&);
 
 }  // namespace relay::ctl
