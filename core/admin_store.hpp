@@ -262,6 +262,21 @@ public:
     };
     std::vector<ExportRow> export_accounts();
 
+    // ---- retention (relayctl prune)
+    // Rows older than `cutoff` (UNIX seconds): audit events, abuse observations, and rate counters idle
+    // since then whose allowance is complete again (deleting those changes no decision). Deleted in
+    // batches of at most `batch` rows, each its own short READ COMMITTED statement in primary-key order,
+    // so no lock is held between batches and the daemons' inserts at the end of relay_events never wait.
+    // dry_run: counts only.
+    struct PruneCounts {
+        std::int64_t events = 0;
+        std::int64_t client_networks = 0;
+        std::int64_t rate_refusals = 0;
+        std::int64_t rate_counters = 0;
+        std::int64_t batches = 0;
+    };
+    PruneCounts prune(std::int64_t cutoff, unsigned batch, bool dry_run);
+
     // ---- senders and networks (authority_id 0: every account)
     void add_sender(Id authority_id, const std::string& pattern);
     void remove_sender(Id authority_id, const std::string& pattern);

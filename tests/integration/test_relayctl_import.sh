@@ -273,5 +273,42 @@ run export csv
 if [ "$OUT" = "$(cat "$WORK/export.csv")" ]; then ok "exporting the copy gives the same CSV"; else not_ok "exporting the copy gives the same CSV" "$(diff <(printf '%s\n' "$OUT") "$WORK/export.csv")"; fi
 CONF=$WORK/app.conf
 
+# ---- prune ---------------------------------------------------------------------------------------
+
+ALICE=$(q "SELECT a.id FROM smtp_authorities a JOIN users u ON u.id = a.user_id JOIN domains d ON d.id = u.domain_id WHERE u.local_part = 'alice' AND d.name = 'example.com'")
+BOB=$(q "SELECT a.id FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'bob'")
+q "INSERT INTO relay_events (event_time, login, reason) SELECT NOW() - INTERVAL 100 DAY, 'old@example.com', 'old' FROM seq_1_to_2500;
+   INSERT INTO relay_events (event_time, login, reason) VALUES (NOW() - INTERVAL 1 DAY, 'new@example.com', 'new'), (NOW(), 'new@example.com', 'new');
+   INSERT INTO relay_events (event_time, login, reason) VALUES (NOW() - INTERVAL 200 DAY, 'old@example.com', 'old');
+   INSERT INTO abuse_client_networks VALUES ($ALICE, '192.0.2.0/24', NOW() - INTERVAL 120 DAY, NOW() - INTERVAL 100 DAY),
+       ($ALICE, '198.51.100.0/24', NOW() - INTERVAL 2 DAY, NOW());
+   INSERT INTO abuse_rate_refusals VALUES ($ALICE, NOW() - INTERVAL 100 DAY, 3), ($ALICE, NOW() - INTERVAL 1 HOUR, 2);
+   INSERT INTO rate_limits (scope, meter, amount) VALUES ('global', 'messages', 100);
+   SET @l = LAST_INSERT_ID();
+   INSERT INTO rate_counters (rate_limit_id, subject_id, tat_us, last_charge_at) VALUES
+       (@l, $ALICE, 0, NOW() - INTERVAL 100 DAY),
+       (@l, $BOB, (UNIX_TIMESTAMP() + 86400) * 1000000, NOW() - INTERVAL 100 DAY),
+       (@l, 0, 0, NOW() - INTERVAL 1 DAY);" >/dev/null
+expect_out "prune with a nonsense age is refused: exit 1" 1 "--older-than: 'soon': want an age such as 90d" prune --older-than soon
+expect_out "prune with an age under a day is refused" 1 "at least one day" prune --older-than 12h
+printf '[relayctl]\nretention = 3 months\n' | cat "$WORK/app.conf" - >"$WORK/badret.conf"
+expect_out "a nonsense [relayctl] retention is refused naming the key" 1 "retention.*want an age" --config "$WORK/badret.conf" prune
+expect_out "prune --dry-run counts" 0 "relay_events: +2501" prune --older-than 90d --dry-run
+expect_sql "prune --dry-run deleted nothing" "SELECT COUNT(*) FROM relay_events" 2503
+expect_out "prune --older-than 90d in batches of 1000" 0 "in [0-9]+ batch\(es\) of at most 1000 rows" prune --older-than 90d
+if grep -Eq "relay_events: +2501$" "$WORK/out" && grep -Eq "abuse_client_networks: +1$" "$WORK/out" &&
+    grep -Eq "abuse_rate_refusals: +1$" "$WORK/out" && grep -Eq "rate_counters \(idle\): +1$" "$WORK/out"; then
+    ok "prune reports what it deleted per table"
+else
+    not_ok "prune reports what it deleted per table" "$OUT"
+fi
+expect_sql "prune kept the recent events" "SELECT GROUP_CONCAT(DISTINCT reason), COUNT(*) FROM relay_events" "$(printf 'new\t2')"
+expect_sql "prune kept the recent abuse rows" \
+    "SELECT CONCAT((SELECT GROUP_CONCAT(network) FROM abuse_client_networks), ' ', (SELECT SUM(refusals) FROM abuse_rate_refusals))" \
+    "198.51.100.0/24 2"
+expect_sql "prune kept counters in use or not yet refilled, deleted the idle one" \
+    "SELECT GROUP_CONCAT(subject_id ORDER BY subject_id) FROM rate_counters" "0,$BOB"
+expect_out "prune again deletes nothing; default age from [relayctl] retention (90d)" 0 "relay_events: +0$" prune
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -173,5 +173,6 @@ int cmd_export_csv(Context&, const Args&);
 int cmd_import_csv(Context&, const Args&);
 int cmd_import_postfix(Context&, const Args&);
 int cmd_import_dovecot(Context&, const Args&);
+int cmd_prune(Context&, const Args&);
 
 }  // namespace relay::ctl

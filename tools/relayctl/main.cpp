@@ -61,6 +61,7 @@ const Entry kCommands[] = {
     {"import", "csv", cmd_import_csv, "accounts from a CSV file (all or nothing, --dry-run)"},
     {"import", "postfix-sender-map", cmd_import_postfix, "sender patterns from a smtpd_sender_login_maps file"},
     {"import", "dovecot-passwd", cmd_import_dovecot, "accounts from a Dovecot passwd-file"},
+    {"prune", nullptr, cmd_prune, "delete old audit events and rate-limit bookkeeping (--older-than 90d)"},
 };
 
 const char* kExitCodes =
