@@ -290,7 +290,44 @@ run account list --domain special.example
 if [ "$RC" = 0 ] && ! grep -q alice <<<"$OUT" && grep -q "o'hara" <<<"$OUT"; then ok "account list --domain filters"; else not_ok "account list --domain filters" "$OUT"; fi
 expect_out "account list --status with a bad word: exit 1" 1 "not one of" account list --status sleepy
 expect_out "account show: settings to type into a device" 0 "username: +alice@example.com" account show alice@example.com --server smtp.example.com
-expect_out "account show: port 587 and STARTTLS" 0 "port: +587 .*" account show alice@example.com
+# Device settings as contrib/postfix serves them (issue 15): 587 with STARTTLS required; port 25 for
+# IP-authorised devices; all from [relayctl] when set.
+run account show alice@example.com
+if [ "$RC" = 0 ] && grep -Eq "^  port: +587$" <<<"$OUT" && grep -Eq "^  security: +STARTTLS \(required\)$" <<<"$OUT" &&
+    ! grep -q "if the device offers it" <<<"$OUT"; then
+    ok "account show: port 587, STARTTLS required (the defaults match contrib/postfix)"
+else
+    not_ok "account show: port 587, STARTTLS required" "$OUT"
+fi
+run account show printer@example.com
+if [ "$RC" = 0 ] && grep -Eq "^  port: +25$" <<<"$OUT" && grep -Eq "^  authentication: +none" <<<"$OUT"; then
+    ok "account show: an IP-authorised device is told port 25, no login"
+else
+    not_ok "account show: an IP-authorised device is told port 25, no login" "$OUT"
+fi
+printf '[relayctl]\nsubmission_server = mail.example.net\nsubmission_port = 465\nsubmission_tls = tls\nip_port = 2525\n' |
+    cat "$WORK/app.conf" - >"$WORK/device.conf"
+CONF=$WORK/device.conf
+run account show alice@example.com
+if [ "$RC" = 0 ] && grep -Eq "^  SMTP server: +mail.example.net$" <<<"$OUT" && grep -Eq "^  port: +465$" <<<"$OUT" &&
+    grep -Eq "^  security: +TLS from the first byte" <<<"$OUT"; then
+    ok "account show: [relayctl] submission_server, submission_port, submission_tls are printed"
+else
+    not_ok "account show: [relayctl] submission_* are printed" "$OUT"
+fi
+run --json account show alice@example.com
+if tr -d ' \n' <<<"$OUT" | grep -q '"device_settings":{"server":"mail.example.net","port":465,"security":"TLS","authentication":true,"username":"alice@example.com"}'; then
+    ok "account show --json: device_settings from [relayctl]"
+else
+    not_ok "account show --json: device_settings from [relayctl]" "$OUT"
+fi
+run --json account show printer@example.com
+if tr -d ' \n' <<<"$OUT" | grep -q '"device_settings":{"server":"mail.example.net","port":2525,"security":"none","authentication":false,"username":null}'; then
+    ok "account show --json: ip_port for an IP-authorised device"
+else
+    not_ok "account show --json: ip_port for an IP-authorised device" "$OUT"
+fi
+CONF=$WORK/app.conf
 expect_out "account show --json" 0 "\"max_message_bytes\": 10485760" --json account show bob@example.com
 expect_out "account show, unknown login: exit 2" 2 "no account" account show nobody@example.com
 expect_out "--json error object for an unknown login" 2 "\"exit_code\": 2" --json account show nobody@example.com
@@ -311,6 +348,38 @@ before=$(stored_hash alice@example.com)
 expect_out "account passwd with a weak password: exit 1" 1 "fewer than the minimum" \
     --stdin $'short\n' account passwd alice@example.com --password-stdin
 if [ "$(stored_hash alice@example.com)" = "$before" ]; then ok "a refused passwd keeps the old hash"; else not_ok "a refused passwd keeps the old hash"; fi
+# [relayctl] after_change_command: run without a shell after passwd / disable / delete, the login one
+# argument however odd (issue 15 item 5).
+cat >"$WORK/record.sh" <<REC
+#!/bin/sh
+for a in "\$@"; do printf '<%s>' "\$a"; done >>"$WORK/after.log"
+echo >>"$WORK/after.log"
+REC
+chmod 755 "$WORK/record.sh"
+printf '[relayctl]\nafter_change_command = %s auth cache flush %%{login} user=%%{login}\n' "$WORK/record.sh" |
+    cat "$WORK/app.conf" - >"$WORK/after.conf"
+CONF=$WORK/after.conf
+: >"$WORK/after.log"
+expect "account passwd with after_change_command" 0 --stdin $'after-change-pw-1\n' account passwd alice@example.com --password-stdin
+expect "account passwd of the login with SQL and shell special characters" 0 --stdin $'after-change-pw-2\n' \
+    account passwd "$LOGIN_Q" --password-stdin
+want_q=$LOGIN_Q   # the login as stored and shown, quotes and all, as one argument
+if [ "$(sed -n 1p "$WORK/after.log")" = "<auth><cache><flush><alice@example.com><user=alice@example.com>" ] &&
+    [ "$(sed -n 2p "$WORK/after.log")" = "<auth><cache><flush><$want_q><user=$want_q>" ]; then
+    ok "after_change_command ran with the login as one argument, no shell"
+else
+    not_ok "after_change_command ran with the login as one argument" "$(cat "$WORK/after.log"); want $want_q"
+fi
+printf '[relayctl]\nafter_change_command = /bin/false\n' | cat "$WORK/app.conf" - >"$WORK/after-false.conf"
+CONF=$WORK/after-false.conf
+expect_out "a failing after_change_command is a warning; the change stands (exit 0)" 0 \
+    "warning: the password change of alice@example.com done, but after_change_command /bin/false exited with 1" \
+    --stdin $'after-change-pw-3\n' account passwd alice@example.com --password-stdin
+if dovecot_accepts "$(stored_hash alice@example.com)" after-change-pw-3; then ok "and the new password is set"; else not_ok "and the new password is set"; fi
+printf '[relayctl]\nafter_change_command = doveadm auth cache flush\n' | cat "$WORK/app.conf" - >"$WORK/after-rel.conf"
+expect_out "a relative after_change_command is refused naming the key" 1 "after_change_command.*absolute path" \
+    --config "$WORK/after-rel.conf" account list
+CONF=$WORK/app.conf
 expect "account passwd, unknown login: exit 2" 2 --stdin $'x-long-password\n' account passwd nobody@example.com --password-stdin
 if command -v script >/dev/null 2>&1; then
     before=$(stored_hash alice@example.com)
@@ -338,7 +407,15 @@ else
 fi
 
 g0=$(generation)
+CONF=$WORK/after.conf
+: >"$WORK/after.log"
 expect "account disable" 0 account disable alice@example.com
+CONF=$WORK/app.conf
+if [ "$(cat "$WORK/after.log")" = "<auth><cache><flush><alice@example.com><user=alice@example.com>" ]; then
+    ok "account disable runs after_change_command"
+else
+    not_ok "account disable runs after_change_command" "$(cat "$WORK/after.log")"
+fi
 expect_sql "authority inactive" "SELECT a.active FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice'" 0
 if [ "$(generation)" -gt "$g0" ]; then ok "the change generation moved (daemons reload)"; else not_ok "the change generation moved"; fi
 expect_out "account list --status disabled" 0 "alice@example.com" account list --status disabled
@@ -479,7 +556,15 @@ expect "domain disable of an unknown domain: exit 2" 2 domain disable nowhere.ex
 expect_out "account delete (no terminal: proceeds without prompt)" 0 "deleted" account delete alice@example.com
 expect_sql "authority, user, senders, networks and account limits are gone" \
     "SELECT (SELECT COUNT(*) FROM users WHERE local_part = 'alice') + (SELECT COUNT(*) FROM rate_limits WHERE scope = 'authority') + (SELECT COUNT(*) FROM authority_networks n LEFT JOIN smtp_authorities a ON a.id = n.authority_id WHERE a.id IS NULL)" 0
+CONF=$WORK/after.conf
+: >"$WORK/after.log"
 expect "account delete --keep-user" 0 account delete carol@example.com --keep-user
+CONF=$WORK/app.conf
+if [ "$(cat "$WORK/after.log")" = "<auth><cache><flush><carol@example.com><user=carol@example.com>" ]; then
+    ok "account delete runs after_change_command"
+else
+    not_ok "account delete runs after_change_command" "$(cat "$WORK/after.log")"
+fi
 expect_sql "the user stays, without authority" "SELECT COUNT(*), SUM(a.id IS NULL) FROM users u LEFT JOIN smtp_authorities a ON a.user_id = u.id WHERE u.local_part = 'carol'" "$(printf '1\t1')"
 expect_out "account show of a user without authority: exit 2" 2 "no SMTP authority" account show carol@example.com
 expect "account delete, unknown login: exit 2" 2 account delete alice@example.com

@@ -225,6 +225,7 @@ int cmd_account_passwd(Context& ctx, const Args& args) {
     else
         say(ctx, "password of " + a.login + " changed");
     show_generated(ctx, pw);
+    run_after_change(ctx, a.login, "the password change of " + a.login);
     return kExitOk;
 }
 
@@ -242,6 +243,7 @@ int set_active(Context& ctx, const Args& args, bool active) {
     if (ctx.json) emit(Json::object().set("login", a.login).set("active", active));
     else say(ctx, "account " + a.login + (active ? " enabled" : " disabled"));
     if (active && !a.user_active) warn(ctx, "the user row is inactive (users.active = 0): its login is still refused");
+    if (!active) run_after_change(ctx, a.login, "disabling " + a.login);
     return kExitOk;
 }
 }  // namespace
@@ -299,6 +301,7 @@ int cmd_account_delete(Context& ctx, const Args& args) {
                  .set("rules_removed", removed));
     else
         say(ctx, "account " + a.login + " deleted" + (keep_user ? " (user kept)" : ""));
+    run_after_change(ctx, a.login, "deleting " + a.login);
     return kExitOk;
 }
 
