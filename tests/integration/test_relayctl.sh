@@ -495,7 +495,29 @@ if [ "$RC" = 0 ] && grep -q "alice@example.com" <<<"$OUT" && ! grep -q "bob@exam
 else
     not_ok "unused --days 30" "$OUT"
 fi
-expect "unused without --days: exit 1" 1 unused
+expect "unused without --since or --days: exit 1" 1 unused
+q "UPDATE smtp_authorities SET last_used_at = NOW() - INTERVAL 100 DAY WHERE user_id = (SELECT id FROM users WHERE local_part = 'bob')" >/dev/null
+run unused --since 90d
+if [ "$RC" = 0 ] && grep -Eq "^bob@example.com .* from 192.0.2.99" <<<"$OUT" && grep -Eq "^alice@example.com .*never" <<<"$OUT" &&
+    grep -q "unused since .* (90d)" <<<"$OUT"; then
+    ok "unused --since 90d: used 100 days ago and never used are listed"
+else
+    not_ok "unused --since 90d" "$OUT"
+fi
+run unused --since 120d
+if [ "$RC" = 0 ] && ! grep -q "^bob@example.com" <<<"$OUT"; then ok "unused --since 120d: not the account used 100 days ago"; else not_ok "unused --since 120d" "$OUT"; fi
+expect_out "unused --since with a nonsense age: exit 1" 1 "not an age" unused --since soon
+
+# A shared relay domain (its accounts send for several customers): account add needs --customer (issue 15 item 6).
+expect "domain add relay.example for Acme" 0 domain add relay.example --customer Acme
+expect "account add in relay.example for another customer, named" 0 account add dev1@relay.example --auth-mode ip \
+    --network 192.0.2.77 --customer "Cust${SPECIAL}x"
+expect_out "account add in the now shared relay.example without --customer: exit 1, asks for it" 1 \
+    "domain relay.example is shared: its accounts send for 'Cust.*' besides its owner 'Acme'; say which customer this one sends for with --customer" \
+    account add dev2@relay.example --auth-mode ip --network 192.0.2.78
+expect_sql "and nothing was added" "SELECT COUNT(*) FROM users WHERE local_part = 'dev2'" 0
+expect "with --customer Acme it is added" 0 account add dev2@relay.example --auth-mode ip --network 192.0.2.78 --customer Acme
+expect "account add in an unshared domain needs no --customer" 0 --stdin $'fresh-password-1\n' account add fresh@example.com --password-stdin
 
 gen_before=$(generation)
 events_before=$(q "SELECT COUNT(*) FROM relay_events")

@@ -133,6 +133,20 @@ void warn(Context& ctx, const std::string& message) {
     std::cerr << "warning: " << message << "\n";
 }
 
+// A shared relay domain (accounts in it send for other customers than the domain's owner, like the
+// provider's relay.example.net): the customer is not implied by the domain, so it must be named.
+void require_customer_if_shared(AdminStore& store, const DomainRow& domain) {
+    AccountFilter filter;
+    filter.domain = domain.name;
+    std::string others;
+    for (const auto& a : store.list_accounts(filter))
+        if (a.customer_id != domain.customer_id && others.find("'" + a.customer + "'") == std::string::npos)
+            others += (others.empty() ? "'" : ", '") + a.customer + "'";
+    if (!others.empty())
+        throw UsageError("domain " + domain.name + " is shared: its accounts send for " + others + " besides its owner '" +
+                         domain.customer + "'; say which customer this one sends for with --customer");
+}
+
 }  // namespace
 
 int cmd_account_add(Context& ctx, const Args& args) {
@@ -165,7 +179,8 @@ int cmd_account_add(Context& ctx, const Args& args) {
 
     // Refuse before asking for a password: unknown domain, existing authority.
     AdminStore& store = ctx.store();
-    store.find_domain(na.domain);
+    const DomainRow domain = store.find_domain(na.domain);
+    if (!na.customer) require_customer_if_shared(store, domain);
     try {
         AccountRow existing = store.find_account(na.local_part, na.domain);
         throw StoreConflictError(login.str() + " already has an SMTP authority (id " +

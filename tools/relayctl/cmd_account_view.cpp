@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "core/config_checks.hpp"
 #include "core/text.hpp"
 #include "tools/relayctl/cli.hpp"
 #include "tools/relayctl/views.hpp"
@@ -240,14 +241,26 @@ int cmd_account_show(Context& ctx, const Args& args) {
 }
 
 int cmd_unused(Context& ctx, const Args& args) {
-    Command cmd("unused --days N", "Lists accounts that relayed nothing in the last N days (never used ones "
-                                   "included), oldest first: candidates for clean-up.");
-    cmd.options.add_options()("days", po::value<std::string>(), "days without use, required");
+    Command cmd("unused --since AGE | --days N",
+                "Lists accounts that relayed nothing since AGE (90d, 12w, 2160h) or in the last N days, devices "
+                "that never sent included, oldest first: candidates for clean-up.");
+    cmd.options.add_options()("since", po::value<std::string>(), "age without use: 90d, 12w, 2160h")(
+        "days", po::value<std::string>(), "days without use (the same as --since Nd)");
     auto vm = cmd.parse(ctx, args);
-    if (!vm.count("days")) throw UsageError("unused needs --days N");
-    const std::uint32_t days = *parse_count(vm["days"].as<std::string>(), "--days", false);
+    if (vm.count("days") == vm.count("since")) throw UsageError("unused needs --since AGE (e.g. 90d) or --days N");
+    std::uint64_t seconds = 0;
+    std::string age;
+    if (vm.count("since")) {
+        age = vm["since"].as<std::string>();
+        seconds = parse_age_seconds(age);
+        if (seconds == 0) throw UsageError("--since: '" + printable(age, 40) + "' is not an age such as 90d, 12w or 2160h");
+    } else {
+        const std::uint32_t days = *parse_count(vm["days"].as<std::string>(), "--days", false);
+        seconds = static_cast<std::uint64_t>(days) * 86400;
+        age = std::to_string(days) + " day(s)";
+    }
     const std::int64_t now = ctx.store().now();
-    auto rows = ctx.store().unused_accounts(now - static_cast<std::int64_t>(days) * 86400);
+    auto rows = ctx.store().unused_accounts(now - static_cast<std::int64_t>(seconds));
     if (ctx.json) {
         Json list = Json::array();
         for (const auto& a : rows) list.push(account_json(a, now));
@@ -257,7 +270,8 @@ int cmd_unused(Context& ctx, const Args& args) {
     Table t{{"LOGIN", "CUSTOMER", "STATUS", "LAST USED"}, {}};
     for (const auto& a : rows) t.rows.push_back({a.login, a.customer, account_status(a, now), last_use(a)});
     t.print(std::cout);
-    if (!ctx.json) std::cout << rows.size() << " account(s) unused for " << days << " day(s)\n";
+    std::cout << rows.size() << " account(s) unused since " << format_time(now - static_cast<std::int64_t>(seconds))
+              << " (" << age << ")\n";
     return kExitOk;
 }
 
