@@ -176,6 +176,34 @@ struct IpGrant {
     std::string cidr;
 };
 
+// One account to import (relayctl import): the state it should have afterwards. Fields left unset in
+// `fields` are not compared or changed; senders and networks are added when missing (never removed).
+struct ImportAccount {
+    std::string source;       // "FILE:LINE", for messages
+    std::string local_part;   // normalised
+    std::string domain;       // normalised
+    std::optional<std::string> password_hash;   // {SCHEME}hash to store
+    std::optional<std::string> password_plain;  // kept when it verifies against the stored hash, else hashed
+    std::optional<std::string> customer;        // name or id; default: the login domain's customer
+    AuthorityChanges fields;
+    std::vector<std::string> senders;   // normalised patterns
+    std::vector<std::string> networks;  // normalised CIDRs
+    bool requires_existing = false;     // only change an account that exists (sender maps): else an error
+};
+
+// What the import does (or would do) to one account.
+struct ImportChange {
+    std::string source;
+    std::string login;
+    enum class Kind { created, changed, unchanged } kind = Kind::unchanged;
+    std::vector<std::string> details;  // "sender_policy own_address -> own_domain", "add sender @x.example"
+};
+
+struct ImportOutcome {
+    std::vector<ImportChange> changes;
+    std::vector<std::string> errors;  // "FILE:LINE: reason"; when not empty nothing was written
+};
+
 class AdminStore {
 public:
     explicit AdminStore(const DatabaseConfig& config);
@@ -219,6 +247,35 @@ public:
     std::int64_t delete_account(const AccountRow& account, bool keep_user);
     // Accounts with no recorded use since `since` (never used counts as unused).
     std::vector<AccountRow> unused_accounts(std::int64_t since);
+
+    // Brings the accounts to the given state in ONE transaction (all or nothing). Rows naming an unknown
+    // domain or customer (or, with requires_existing, an unknown account) are errors: then nothing is
+    // written. dry_run: computes the same outcome and rolls back. Running it twice changes nothing the
+    // second time. Plain passwords are hashed with `scheme` only when they do not verify already.
+    ImportOutcome import_accounts(const std::vector<ImportAccount>& rows, bool dry_run, const std::string& scheme);
+    // Every account with its password hash, sender patterns and networks, for relayctl export csv.
+    struct ExportRow {
+        AccountRow account;
+        std::optional<std::string> password_hash;
+        std::vector<std::string> senders;
+        std::vector<std::string> networks;
+    };
+    std::vector<ExportRow> export_accounts();
+
+    // ---- retention (relayctl prune)
+    // Rows older than `cutoff` (UNIX seconds): audit events, abuse observations, and rate counters idle
+    // since then whose allowance is complete again (deleting those changes no decision). Deleted in
+    // batches of at most `batch` rows, each its own short READ COMMITTED statement in primary-key order,
+    // so no lock is held between batches and the daemons' inserts at the end of relay_events never wait.
+    // dry_run: counts only.
+    struct PruneCounts {
+        std::int64_t events = 0;
+        std::int64_t client_networks = 0;
+        std::int64_t rate_refusals = 0;
+        std::int64_t rate_counters = 0;
+        std::int64_t batches = 0;
+    };
+    PruneCounts prune(std::int64_t cutoff, unsigned batch, bool dry_run);
 
     // ---- senders and networks (authority_id 0: every account)
     void add_sender(Id authority_id, const std::string& pattern);

@@ -169,6 +169,15 @@ void delete_listed(MysqlConnection& c, const char* table, const char* column, co
 
 }  // namespace
 
+// For the other AdminStore sources (the import): the account query and the authority update.
+namespace admin_sql {
+std::string account_select() { return select_accounts_sql(); }
+AccountRow account_from_row(const sql::ResultSet& rs) { return read_account(rs); }
+void update_authority_fields(MysqlConnection& c, Id authority_id, const AuthorityChanges& changes) {
+    apply_changes(c, authority_id, changes);
+}
+}  // namespace admin_sql
+
 namespace {
 
 // The user of a new account: the existing one (refused if it already has an authority; its password is

@@ -246,6 +246,29 @@ const std::vector<Key>& keys() {
         text("abuse", "notify_command", FIELD(abuse.notify_command), "absolute path, or empty",
              check_command, "Program run (no shell) with the event as arguments when an account is "
              "suspended automatically; empty: none."),
+
+        number("relayctl", "min_password_length", FIELD(relayctl.min_password_length), 8, 500, "characters",
+               "relayctl account add/passwd refuse shorter passwords (and trivially weak ones); generated "
+               "passwords (--generate-password) have 20."),
+        text("relayctl", "retention", FIELD(relayctl.retention), "a duration: 90d, 12w, 2160h", check_retention,
+             "How long relayctl prune keeps audit events and rate-limit bookkeeping when --older-than is "
+             "not given."),
+        text("relayctl", "submission_server", FIELD(relayctl.submission_server), "host name, or empty",
+             check_submission_server,
+             "The server name devices are told to use (account show); empty: this host's fully qualified "
+             "name."),
+        number("relayctl", "submission_port", FIELD(relayctl.submission_port), 1, 65535, "TCP port",
+               "The submission port devices with a login are told to use (587 in contrib/postfix)."),
+        choice("relayctl", "submission_tls", FIELD(relayctl.submission_tls), "starttls|tls|none",
+               "The security devices are told to use on submission_port: starttls (required on 587 by "
+               "contrib/postfix), tls (implicit TLS, port 465), none."),
+        number("relayctl", "ip_port", FIELD(relayctl.ip_port), 1, 65535, "TCP port",
+               "The port IP-authorised devices (auth_mode ip, no login) are told to use (25 in "
+               "docs/postfix.md)."),
+        text("relayctl", "after_change_command", FIELD(relayctl.after_change_command),
+             "absolute path and arguments, or empty", check_after_change_command,
+             "Run (no shell) after relayctl changes a password, disables or deletes an account, e.g. "
+             "/usr/bin/doveadm auth cache flush %{login}: %{login} is replaced by the login as one argument."),
     };
     return table;
 }

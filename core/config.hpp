@@ -82,6 +82,17 @@ struct AbuseConfig {
     std::string notify_command;         // run (no shell) with the event as arguments
 };
 
+// relayctl only (the daemons read and ignore this section).
+struct RelayctlConfig {
+    unsigned min_password_length = 12;  // account add/passwd refuse shorter passwords
+    std::string retention = "90d";      // prune's default --older-than
+    std::string submission_server;      // device settings: empty = this host's fully qualified name
+    unsigned submission_port = 587;     // contrib/postfix master.cf: submission, STARTTLS required
+    std::string submission_tls = "starttls";  // starttls, tls (implicit, port 465), none
+    unsigned ip_port = 25;              // port for IP-authorised devices (docs/postfix.md)
+    std::string after_change_command;   // run (no shell) with the login after passwd/disable/delete
+};
+
 struct Config {
     std::string path;                   // the file read, for messages
     GeneralConfig general;
@@ -91,6 +102,7 @@ struct Config {
     MilterConfig milter;
     RateLimitConfig rate_limits;
     AbuseConfig abuse;
+    RelayctlConfig relayctl;
 };
 
 // Reads and validates the file; throws ConfigError naming the file, key and problem. Refuses a file that

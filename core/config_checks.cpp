@@ -187,4 +187,50 @@ std::string check_octal_mode(const std::string& value) {
     return ok ? "" : "want an octal mode such as 0660 (no set-id or sticky bits)";
 }
 
+// ---- [relayctl]
+
+unsigned long long parse_age_seconds(const std::string& value) {
+    std::size_t digits = 0;
+    while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 9) return 0;
+    const unsigned long long n = std::stoull(value.substr(0, digits));
+    const std::string unit = value.substr(digits);
+    unsigned long long mult = 0;
+    if (unit == "h") mult = 3600;
+    else if (unit == "d") mult = 86400;
+    else if (unit == "w") mult = 7 * 86400;
+    if (mult == 0 || n == 0 || n > 100ULL * 366 * 86400 / mult) return 0;
+    return n * mult;
+}
+
+std::vector<std::string> split_command(const std::string& value) {
+    std::vector<std::string> argv;
+    std::string word;
+    for (char c : value) {
+        if (c == ' ' || c == '\t') {
+            if (!word.empty()) argv.push_back(word);
+            word.clear();
+        } else {
+            word += c;
+        }
+    }
+    if (!word.empty()) argv.push_back(word);
+    return argv;
+}
+
+std::string check_retention(const std::string& value) {
+    const unsigned long long s = parse_age_seconds(value);
+    if (s == 0) return "want an age such as 90d, 12w or 72h (a number and a unit h, d or w)";
+    if (s < 86400) return "want at least one day (1d): shorter would delete the audit trail of today";
+    return "";
+}
+
+std::string check_submission_server(const std::string& value) { return value.empty() ? "" : check_host(value); }
+
+std::string check_after_change_command(const std::string& value) {
+    const auto argv = split_command(value);
+    if (argv.empty() || argv.front().front() == '/') return "";
+    return "want an absolute path, then arguments (the command runs without a shell and without PATH)";
+}
+
 }  // namespace relay

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace relay {
 
@@ -34,5 +35,15 @@ std::string check_node(const std::string& value);            // empty (= the hos
 std::string check_time_zone(const std::string& value);       // IANA name, present in /usr/share/zoneinfo
 std::string check_command(const std::string& value);         // empty, or an absolute path
 std::string check_octal_mode(const std::string& value);      // 660, 0660 (no set-id or sticky bits)
+
+// [relayctl] (relayctl reuses the parsers, so what --check-config accepts is what relayctl does).
+// An age such as "90d", "12w", "36h" in seconds (a unit is required); 0 when it is not one or is over
+// 100 years.
+unsigned long long parse_age_seconds(const std::string& value);
+// after_change_command split into argv at white space (no quoting, no shell); empty for an empty value.
+std::vector<std::string> split_command(const std::string& value);
+std::string check_retention(const std::string& value);          // an age, at least one day
+std::string check_submission_server(const std::string& value);  // empty, or a host name / address
+std::string check_after_change_command(const std::string& value);  // empty, or /absolute/path [args]
 
 }  // namespace relay

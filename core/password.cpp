@@ -83,6 +83,69 @@ std::string password_problem(std::string_view password) {
     return {};
 }
 
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+// The most common passwords of the public breach lists that are 8 characters or longer (shorter ones are
+// refused by the length rule anyway), compared ignoring case. Not a dictionary check: it catches the
+// passwords tried first by every brute-forcer.
+constexpr const char* kCommonPasswords[] = {
+    "123456789", "12345678", "1234567890", "123456789012", "1234567891", "qwertyuiop", "password",
+    "password1", "password12", "password123", "password1234", "passw0rd", "p@ssw0rd", "p@ssword",
+    "iloveyou", "sunshine", "princess", "football", "baseball", "welcome1", "welcome123", "letmein1",
+    "qwerty123", "qwerty1234", "1q2w3e4r", "1q2w3e4r5t", "1qaz2wsx", "zaq12wsx", "abc12345", "abcd1234",
+    "aa12345678", "11111111", "00000000", "87654321", "987654321", "superman", "trustno1", "changeme",
+    "changeme123", "administrator", "admin123", "admin1234", "123qweasd", "qweasdzxc", "starwars",
+    "whatever", "asdfghjkl", "mypassword", "secret123", "passwort", "passwort123", "hallo123",
+    "motdepasse", "contrasena", "1234qwer", "q1w2e3r4", "q1w2e3r4t5", "123123123", "1234512345",
+};
+
+// The schemes Dovecot's passdb understands (doveadm pw -l, Dovecot 2.3), by their upper-case names.
+constexpr const char* kDovecotSchemes[] = {
+    "SHA512-CRYPT", "SHA256-CRYPT", "BLF-CRYPT", "MD5-CRYPT", "DES-CRYPT", "CRYPT", "ARGON2I", "ARGON2ID",
+    "PBKDF2", "SSHA512", "SSHA256", "SSHA", "SHA512", "SHA256", "SHA1", "SHA", "SMD5", "MD5", "PLAIN-MD5",
+    "PLAIN-MD4", "LDAP-MD5", "CRAM-MD5", "HMAC-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN",
+    "CLEAR", "CLEARTEXT", "PLAIN-TRUNC", "OTP",
+};
+
+}  // namespace
+
+std::string stored_hash_problem(std::string_view stored) {
+    if (stored.empty() || stored.front() != '{') return "a password hash starts with {SCHEME}";
+    const auto close = stored.find('}');
+    if (close == std::string_view::npos) return "the {SCHEME} of the password hash is not closed";
+    const std::string scheme = upper(stored.substr(1, close - 1));
+    if (std::none_of(std::begin(kDovecotSchemes), std::end(kDovecotSchemes),
+                     [&](const char* known) { return scheme == known; }))
+        return "unknown password hash scheme {" + scheme.substr(0, 40) + "} (Dovecot's schemes: doveadm pw -l)";
+    if (close + 1 == stored.size()) return "nothing after {" + scheme + "}";
+    if (stored.size() > 255) return "the password hash is longer than 255 characters";
+    if (stored.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+        return "the password hash contains a line break or NUL";
+    return {};
+}
+
+std::string password_weakness(std::string_view password, std::string_view login, std::size_t min_length) {
+    if (auto problem = password_problem(password); !problem.empty()) return problem;
+    if (password.size() < min_length)
+        return "the password has " + std::to_string(password.size()) + " characters, fewer than the minimum of " +
+               std::to_string(min_length) + " ([relayctl] min_password_length)";
+    if (password.find_first_not_of(password.front()) == std::string_view::npos)
+        return "the password is one character repeated";
+    const std::string pw = lower(password), user = lower(login);
+    const std::string local = user.substr(0, user.rfind('@'));
+    if (!user.empty() && (pw == user || pw == local)) return "the password is the login or its local part";
+    for (const char* common : kCommonPasswords)
+        if (pw == common) return "the password is one of the most common passwords";
+    return {};
+}
+
 std::string hash_password(std::string_view password, const HashOptions& options) {
     if (auto problem = password_problem(password); !problem.empty()) throw std::runtime_error(problem);
     const SchemeInfo& s = info(options.scheme);

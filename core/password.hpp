@@ -41,4 +41,13 @@ std::string generate_password(std::size_t length = 20);
 // say it before asking twice.
 std::string password_problem(std::string_view password);
 
+// Why a stored value "{SCHEME}hash" cannot be imported (empty string: fine): no {SCHEME} prefix, a scheme
+// Dovecot does not know, nothing after the scheme, longer than the column, or a line break.
+std::string stored_hash_problem(std::string_view stored);
+
+// Why a password an admin chose is too weak for a relay account (empty string: acceptable): shorter than
+// min_length characters, one character repeated, the login or its local part (ignoring case), or one of
+// the most common passwords. A password problem (above) is reported first.
+std::string password_weakness(std::string_view password, std::string_view login, std::size_t min_length);
+
 }  // namespace relay

@@ -54,9 +54,10 @@ setup_database() {
     {
         ctl customer add "Example Corp" &&
         ctl domain add example.test --customer "Example Corp" &&
-        echo alice-pw | ctl account add alice@example.test --password-stdin &&
-        echo bob-pw | ctl account add bob@example.test --password-stdin --scheme BLF-CRYPT &&
-        echo local-pw | ctl account add localonly@example.test --password-stdin --no-relay-external
+        echo alice-pw-2026 | ctl account add alice@example.test --password-stdin &&
+        echo bob-pw-2026-x | ctl account add bob@example.test --password-stdin --scheme BLF-CRYPT &&
+        echo local-pw-2026 | ctl account add localonly@example.test --password-stdin --no-relay-external &&
+        ctl account add printer@example.test --auth-mode ip --network 127.0.0.2
     } >"$E2E_DIR/accounts.log" 2>&1 || { cat "$E2E_DIR/accounts.log"; return 1; }
 }
 
@@ -133,7 +134,7 @@ send_case() {
 run_cases() {
     local sub=(--port "$PORT_SUBMISSION" --starttls --cafile "$TLS_CERT")
     if send_case "success: STARTTLS, AUTH PLAIN, SHA512-CRYPT user: exit 0 and every step shown" 0 \
-        "^result: OK" alice-pw "${sub[@]}" --user alice@example.test --to rcpt@external.test --auth-method PLAIN; then
+        "^result: OK" alice-pw-2026 "${sub[@]}" --user alice@example.test --to rcpt@external.test --auth-method PLAIN; then
         if sink_wait_for "$CASE_TOKEN" 15; then ok "success: the message reached the next hop"; else not_ok "success: the message reached the next hop"; fi
         if grep -q '^C: STARTTLS' "$CASE_OUT" && grep -q '^C: AUTH PLAIN' "$CASE_OUT" &&
             ! grep -Eq '^C: AUTH PLAIN [^*]' "$CASE_OUT" && grep -q '^C: \*\*\*\*\*\*\*\* (hidden)$' "$CASE_OUT" &&
@@ -142,44 +143,66 @@ run_cases() {
         else
             not_ok "success: transcript shows STARTTLS, AUTH (masked), 235, RCPT" "see $CASE_OUT"
         fi
-        if ! grep -qF "$(printf '\0alice@example.test\0alice-pw' | base64)" "$CASE_OUT"; then
+        if ! grep -qF "$(printf '\0alice@example.test\0alice-pw-2026' | base64)" "$CASE_OUT"; then
             ok "success: the AUTH PLAIN credentials (base64) are not printed"
         else
             not_ok "success: the AUTH PLAIN credentials (base64) are not printed"
         fi
     fi
-    send_case "success: AUTH LOGIN, BLF-CRYPT user (password hashed by relayctl)" 0 "^result: OK" bob-pw \
+    send_case "success: AUTH LOGIN, BLF-CRYPT user (password hashed by relayctl)" 0 "^result: OK" bob-pw-2026-x \
         "${sub[@]}" --user bob@example.test --to rcpt@external.test --auth-method LOGIN &&
         { sink_wait_for "$CASE_TOKEN" 15 && ok "AUTH LOGIN: delivered" || not_ok "AUTH LOGIN: delivered"; }
     send_case "wrong password: exit 6, says wrong password at AUTH" 6 \
         "^result: FAILED at AUTH: wrong user name or password \(535" wrong-pw "${sub[@]}" --user alice@example.test \
         --to rcpt@external.test
     send_case "relay refused (account may not relay externally): exit 6, says relay refused at RCPT" 6 \
-        "^result: FAILED at RCPT: relay refused.*550 5\.7\.1" local-pw "${sub[@]}" --user localonly@example.test \
+        "^result: FAILED at RCPT: relay refused.*550 5\.7\.1" local-pw-2026 "${sub[@]}" --user localonly@example.test \
         --to rcpt@external.test
     send_case "relay refused (no login at all): exit 6, relay refused at RCPT" 6 \
         "^result: FAILED at RCPT: relay refused.*Relay access denied" "" --port "$PORT_NOTLS" \
         --from someone@foreign.test --to rcpt@external.test
-    send_case "sender not owned: exit 6, says so at RCPT" 6 "^result: FAILED at RCPT: sender not owned" alice-pw \
+    send_case "sender not owned: exit 6, says so at RCPT" 6 "^result: FAILED at RCPT: sender not owned" alice-pw-2026 \
         "${sub[@]}" --user alice@example.test --from boss@example.test --to rcpt@external.test
     send_case "--starttls against a server without STARTTLS: exit 6, says no STARTTLS" 6 \
-        "does not offer STARTTLS" alice-pw --port "$PORT_NOTLS" --starttls --user alice@example.test \
+        "does not offer STARTTLS" alice-pw-2026 --port "$PORT_NOTLS" --starttls --user alice@example.test \
         --to rcpt@external.test
     send_case "certificate not trusted (no --cafile): exit 6, names the certificate problem" 6 \
-        "certificate is not trusted" alice-pw --port "$PORT_SUBMISSION" --starttls --user alice@example.test \
+        "certificate is not trusted" alice-pw-2026 --port "$PORT_SUBMISSION" --starttls --user alice@example.test \
         --to rcpt@external.test
-    send_case "AUTH without STARTTLS on the submission port: exit 6, suggests --starttls" 6 \
-        "offers no AUTH here.*--starttls" alice-pw --port "$PORT_SUBMISSION" --user alice@example.test \
-        --to rcpt@external.test
-    send_case "--insecure skips certificate verification: delivered" 0 "^result: OK" alice-pw \
-        --port "$PORT_SUBMISSION" --starttls --insecure --user alice@example.test --to rcpt@external.test
-    send_case "nothing listening: exit 6, says cannot connect" 6 "cannot connect" alice-pw --port 12399 \
+    send_case "AUTH without STARTTLS on the submission port (--allow-plaintext): exit 6, suggests --starttls" 6 \
+        "offers no AUTH here.*--starttls" alice-pw-2026 --port "$PORT_SUBMISSION" --allow-plaintext \
         --user alice@example.test --to rcpt@external.test
+    send_case "AUTH without --starttls/--tls is refused before connecting: exit 1, says cleartext" 1 \
+        "refusing to send the password of alice@example.test in cleartext.*--starttls" alice-pw-2026 \
+        --port "$PORT_NOTLS" --user alice@example.test --to rcpt@external.test &&
+        { if grep -q '^connecting\|^C: ' "$CASE_OUT"; then not_ok "cleartext refusal: nothing was sent" "see $CASE_OUT"
+          else ok "cleartext refusal: nothing was sent"; fi; }
+    send_case "--allow-plaintext sends AUTH without TLS (a trusted test path): delivered" 0 "^result: OK" \
+        alice-pw-2026 --port "$PORT_NOTLS" --allow-plaintext --user alice@example.test --to rcpt@external.test
+    printf 'alice-pw-2026\n' >"$E2E_DIR/alice.pw"
+    send_case "--password-file: the password from the file's first line" 0 "^result: OK" "" "${sub[@]}" \
+        --user alice@example.test --password-file "$E2E_DIR/alice.pw" --to rcpt@external.test
+    send_case "IP-authorised device tested from its address (--source-ip 127.0.0.2): delivered" 0 \
+        "^connecting to .* from 127\.0\.0\.2 .*without AUTH" "" --port "$PORT_NOTLS" --source-ip 127.0.0.2 \
+        --from printer@example.test --to rcpt@external.test &&
+        { grep -q '^result: OK' "$CASE_OUT" && sink_wait_for "$CASE_TOKEN" 15 &&
+          ok "--source-ip: the IP-authorised device's message reached the next hop" ||
+          not_ok "--source-ip: the IP-authorised device's message reached the next hop" "see $CASE_OUT"; }
+    send_case "IP-authorised device from another address: exit 6, relay refused" 6 \
+        "^result: FAILED at RCPT: relay refused" "" --port "$PORT_NOTLS" --source-ip 127.0.0.1 \
+        --from printer@example.test --to rcpt@external.test
+    send_case "--source-ip that is not an address of this host: exit 6, says so" 6 \
+        "not an address of this host" "" --port "$PORT_NOTLS" --source-ip 192.0.2.77 \
+        --from printer@example.test --to rcpt@external.test
+    send_case "--insecure skips certificate verification: delivered" 0 "^result: OK" alice-pw-2026 \
+        --port "$PORT_SUBMISSION" --starttls --insecure --user alice@example.test --to rcpt@external.test
+    send_case "nothing listening: exit 6, says cannot connect" 6 "cannot connect" alice-pw-2026 --port 12399 \
+        --starttls --user alice@example.test --to rcpt@external.test
     local json=$E2E_DIR/case-json.txt
-    printf 'alice-pw\n' | "$RELAYCTL" --json test-send --server 127.0.0.1 "${sub[@]}" --user alice@example.test \
+    printf 'alice-pw-2026\n' | "$RELAYCTL" --json test-send --server 127.0.0.1 "${sub[@]}" --user alice@example.test \
         --from boss@example.test --to rcpt@external.test >"$json" 2>&1
     if [ $? = 6 ] && grep -q '"failed_step": "RCPT"' "$json" && grep -q '"cause": "sender not owned' "$json" &&
-        ! grep -q alice-pw "$json"; then
+        ! grep -q alice-pw-2026 "$json"; then
         ok "--json: failed_step, cause and transcript, no password"
     else
         not_ok "--json: failed_step, cause and transcript, no password" "see $json"

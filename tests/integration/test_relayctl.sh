@@ -203,17 +203,17 @@ expect_sql "is_local changed" "SELECT is_local FROM domains WHERE name = 'xn--bc
 # ---- accounts ------------------------------------------------------------------------------------
 
 expect_out "account add with --password-stdin (SHA512-CRYPT)" 0 "account alice@example.com added" \
-    --stdin $'alice-pw\n' account add alice@example.com --password-stdin
+    --stdin $'alice-pw-long1\n' account add alice@example.com --password-stdin
 H=$(stored_hash alice@example.com)
-if [ "${H#\{SHA512-CRYPT\}\$6\$}" != "$H" ] && dovecot_accepts "$H" alice-pw && ! dovecot_accepts "$H" wrong; then
+if [ "${H#\{SHA512-CRYPT\}\$6\$}" != "$H" ] && dovecot_accepts "$H" alice-pw-long1 && ! dovecot_accepts "$H" wrong; then
     ok "doveadm pw -t accepts the SHA512-CRYPT hash relayctl wrote (and refuses a wrong password)"
 else
     not_ok "doveadm pw -t accepts the SHA512-CRYPT hash relayctl wrote" "hash: $H"
 fi
-expect "account add --scheme BLF-CRYPT" 0 --stdin $'bob-pw\n' account add Bob@Example.COM --password-stdin --scheme BLF-CRYPT \
+expect "account add --scheme BLF-CRYPT" 0 --stdin $'bob-pw-long-1\n' account add Bob@Example.COM --password-stdin --scheme BLF-CRYPT \
     --sender-policy own_domain --require-tls --max-recipients 5 --max-size 10M --allow-null-sender --no-relay-external
 H=$(stored_hash bob@example.com)
-if [ "${H#\{BLF-CRYPT\}\$2y\$}" != "$H" ] && dovecot_accepts "$H" bob-pw && ! dovecot_accepts "$H" wrong; then
+if [ "${H#\{BLF-CRYPT\}\$2y\$}" != "$H" ] && dovecot_accepts "$H" bob-pw-long-1 && ! dovecot_accepts "$H" wrong; then
     ok "doveadm pw -t accepts the BLF-CRYPT hash relayctl wrote (login normalised to lower case)"
 else
     not_ok "doveadm pw -t accepts the BLF-CRYPT hash relayctl wrote" "hash: $H"
@@ -236,11 +236,26 @@ else
     not_ok "--json: the generated password is not in the JSON output" "out: $OUT; err: $ERR"
 fi
 expect_out "second authority for one user: exit 3 with a clear message" 3 "already has an SMTP authority" \
-    --stdin $'x\n' account add alice@example.com --password-stdin
-expect_out "account add in an unknown domain: exit 2" 2 "not known" --stdin $'x\n' account add a@nowhere.example --password-stdin
-expect_out "malformed login: exit 1" 1 "malformed login" --stdin $'x\n' account add "not a login" --password-stdin
+    --stdin $'x-long-password\n' account add alice@example.com --password-stdin
+expect_out "account add in an unknown domain: exit 2" 2 "not known" --stdin $'x-long-password\n' account add a@nowhere.example --password-stdin
+expect_out "malformed login: exit 1" 1 "malformed login" --stdin $'x-long-password\n' account add "not a login" --password-stdin
 expect_out "no password and stdin not a terminal: exit 1" 1 "no password given" account add eve@example.com
 expect_out "--password-stdin with empty input: exit 1" 1 "no password|empty" account add eve@example.com --password-stdin
+# Weak passwords (issue 13): refused with the reason, nothing created or changed.
+expect_out "a short password is refused with the minimum named: exit 1" 1 \
+    "fewer than the minimum of 12 \(\[relayctl\] min_password_length\); nothing changed" \
+    --stdin $'abc\n' account add eve@example.com --password-stdin
+expect_out "a password of one repeated character is refused" 1 "one character repeated" \
+    --stdin $'aaaaaaaaaaaaaaaa\n' account add eve@example.com --password-stdin
+expect_out "the login as password is refused" 1 "the login or its local part" \
+    --stdin $'Eve@Example.com\n' account add eve@example.com --password-stdin
+expect_out "a most common password is refused" 1 "most common passwords" \
+    --stdin $'Password1234\n' account add eve@example.com --password-stdin
+printf '[relayctl]\nmin_password_length = 16\n' | cat "$WORK/app.conf" - >"$WORK/app16.conf"
+CONF=$WORK/app16.conf
+expect_out "[relayctl] min_password_length = 16 refuses 15 characters" 1 "minimum of 16" \
+    --stdin $'eve-pw-15-chars\n' account add eve@example.com --password-stdin
+CONF=$WORK/app.conf
 expect_sql "refused adds left nothing behind" "SELECT COUNT(*) FROM users WHERE local_part IN ('eve', 'a')" 0
 expect "account add, auth_mode ip with networks, no password" 0 account add printer@example.com --auth-mode ip \
     --network 192.0.2.10 --network 198.51.100.0/30 --network 2001:db8::/48
@@ -253,14 +268,14 @@ expect_sql "and keeps its password" "SELECT password_hash FROM users WHERE local
 
 LOGIN_Q='"q'"'"'\";\\%_"@special.example'   # quoted local part "q'\";\\%_": every special character
 LOGIN_A="o'hara%_x@special.example"          # dot-atom local part with ' % _
-expect "account add with SQL-special characters in login, note and password" 0 --stdin "pw${SPECIAL}"$'\n' \
+expect "account add with SQL-special characters in login, note and password" 0 --stdin "pw-long${SPECIAL}"$'\n' \
     account add "$LOGIN_Q" --password-stdin --note "note${SPECIAL}"
-expect "account add, login with ' % _" 0 --stdin $'pw\n' account add "$LOGIN_A" --password-stdin
+expect "account add, login with ' % _" 0 --stdin $'pw-long-enough\n' account add "$LOGIN_A" --password-stdin
 expect_sql "special local parts stored literally" "SELECT HEX(local_part) FROM users WHERE domain_id = (SELECT id FROM domains WHERE name = 'special.example') ORDER BY id" \
     "$(hex "\"q'\\\";\\\\%_\"")
 $(hex "o'hara%_x")"
 expect_sql "note stored literally" "SELECT HEX(note) FROM smtp_authorities WHERE note LIKE 'note%'" "$(hex "note${SPECIAL}")"
-if dovecot_accepts "$(q "SELECT password_hash FROM users WHERE local_part LIKE '\"q%'")" "pw${SPECIAL}"; then
+if dovecot_accepts "$(q "SELECT password_hash FROM users WHERE local_part LIKE '\"q%'")" "pw-long${SPECIAL}"; then
     ok "password with SQL-special characters hashed so that Dovecot accepts it"
 else
     not_ok "password with SQL-special characters hashed so that Dovecot accepts it"
@@ -275,7 +290,44 @@ run account list --domain special.example
 if [ "$RC" = 0 ] && ! grep -q alice <<<"$OUT" && grep -q "o'hara" <<<"$OUT"; then ok "account list --domain filters"; else not_ok "account list --domain filters" "$OUT"; fi
 expect_out "account list --status with a bad word: exit 1" 1 "not one of" account list --status sleepy
 expect_out "account show: settings to type into a device" 0 "username: +alice@example.com" account show alice@example.com --server smtp.example.com
-expect_out "account show: port 587 and STARTTLS" 0 "port: +587 .*" account show alice@example.com
+# Device settings as contrib/postfix serves them (issue 15): 587 with STARTTLS required; port 25 for
+# IP-authorised devices; all from [relayctl] when set.
+run account show alice@example.com
+if [ "$RC" = 0 ] && grep -Eq "^  port: +587$" <<<"$OUT" && grep -Eq "^  security: +STARTTLS \(required\)$" <<<"$OUT" &&
+    ! grep -q "if the device offers it" <<<"$OUT"; then
+    ok "account show: port 587, STARTTLS required (the defaults match contrib/postfix)"
+else
+    not_ok "account show: port 587, STARTTLS required" "$OUT"
+fi
+run account show printer@example.com
+if [ "$RC" = 0 ] && grep -Eq "^  port: +25$" <<<"$OUT" && grep -Eq "^  authentication: +none" <<<"$OUT"; then
+    ok "account show: an IP-authorised device is told port 25, no login"
+else
+    not_ok "account show: an IP-authorised device is told port 25, no login" "$OUT"
+fi
+printf '[relayctl]\nsubmission_server = mail.example.net\nsubmission_port = 465\nsubmission_tls = tls\nip_port = 2525\n' |
+    cat "$WORK/app.conf" - >"$WORK/device.conf"
+CONF=$WORK/device.conf
+run account show alice@example.com
+if [ "$RC" = 0 ] && grep -Eq "^  SMTP server: +mail.example.net$" <<<"$OUT" && grep -Eq "^  port: +465$" <<<"$OUT" &&
+    grep -Eq "^  security: +TLS from the first byte" <<<"$OUT"; then
+    ok "account show: [relayctl] submission_server, submission_port, submission_tls are printed"
+else
+    not_ok "account show: [relayctl] submission_* are printed" "$OUT"
+fi
+run --json account show alice@example.com
+if tr -d ' \n' <<<"$OUT" | grep -q '"device_settings":{"server":"mail.example.net","port":465,"security":"TLS","authentication":true,"username":"alice@example.com"}'; then
+    ok "account show --json: device_settings from [relayctl]"
+else
+    not_ok "account show --json: device_settings from [relayctl]" "$OUT"
+fi
+run --json account show printer@example.com
+if tr -d ' \n' <<<"$OUT" | grep -q '"device_settings":{"server":"mail.example.net","port":2525,"security":"none","authentication":false,"username":null}'; then
+    ok "account show --json: ip_port for an IP-authorised device"
+else
+    not_ok "account show --json: ip_port for an IP-authorised device" "$OUT"
+fi
+CONF=$WORK/app.conf
 expect_out "account show --json" 0 "\"max_message_bytes\": 10485760" --json account show bob@example.com
 expect_out "account show, unknown login: exit 2" 2 "no account" account show nobody@example.com
 expect_out "--json error object for an unknown login" 2 "\"exit_code\": 2" --json account show nobody@example.com
@@ -292,10 +344,46 @@ expect "account set with --relay-external and --no-relay-external: exit 1" 1 acc
 expect "account passwd --password-stdin" 0 --stdin $'new-alice-pw\n' account passwd alice@example.com --password-stdin
 if dovecot_accepts "$(stored_hash alice@example.com)" new-alice-pw; then ok "the new password verifies with doveadm"; else not_ok "the new password verifies with doveadm"; fi
 expect "account passwd without a password source and no terminal: exit 1" 1 account passwd alice@example.com
-expect "account passwd, unknown login: exit 2" 2 --stdin $'x\n' account passwd nobody@example.com --password-stdin
+before=$(stored_hash alice@example.com)
+expect_out "account passwd with a weak password: exit 1" 1 "fewer than the minimum" \
+    --stdin $'short\n' account passwd alice@example.com --password-stdin
+if [ "$(stored_hash alice@example.com)" = "$before" ]; then ok "a refused passwd keeps the old hash"; else not_ok "a refused passwd keeps the old hash"; fi
+# [relayctl] after_change_command: run without a shell after passwd / disable / delete, the login one
+# argument however odd (issue 15 item 5).
+cat >"$WORK/record.sh" <<REC
+#!/bin/sh
+for a in "\$@"; do printf '<%s>' "\$a"; done >>"$WORK/after.log"
+echo >>"$WORK/after.log"
+REC
+chmod 755 "$WORK/record.sh"
+printf '[relayctl]\nafter_change_command = %s auth cache flush %%{login} user=%%{login}\n' "$WORK/record.sh" |
+    cat "$WORK/app.conf" - >"$WORK/after.conf"
+CONF=$WORK/after.conf
+: >"$WORK/after.log"
+expect "account passwd with after_change_command" 0 --stdin $'after-change-pw-1\n' account passwd alice@example.com --password-stdin
+expect "account passwd of the login with SQL and shell special characters" 0 --stdin $'after-change-pw-2\n' \
+    account passwd "$LOGIN_Q" --password-stdin
+want_q=$LOGIN_Q   # the login as stored and shown, quotes and all, as one argument
+if [ "$(sed -n 1p "$WORK/after.log")" = "<auth><cache><flush><alice@example.com><user=alice@example.com>" ] &&
+    [ "$(sed -n 2p "$WORK/after.log")" = "<auth><cache><flush><$want_q><user=$want_q>" ]; then
+    ok "after_change_command ran with the login as one argument, no shell"
+else
+    not_ok "after_change_command ran with the login as one argument" "$(cat "$WORK/after.log"); want $want_q"
+fi
+printf '[relayctl]\nafter_change_command = /bin/false\n' | cat "$WORK/app.conf" - >"$WORK/after-false.conf"
+CONF=$WORK/after-false.conf
+expect_out "a failing after_change_command is a warning; the change stands (exit 0)" 0 \
+    "warning: the password change of alice@example.com done, but after_change_command /bin/false exited with 1" \
+    --stdin $'after-change-pw-3\n' account passwd alice@example.com --password-stdin
+if dovecot_accepts "$(stored_hash alice@example.com)" after-change-pw-3; then ok "and the new password is set"; else not_ok "and the new password is set"; fi
+printf '[relayctl]\nafter_change_command = doveadm auth cache flush\n' | cat "$WORK/app.conf" - >"$WORK/after-rel.conf"
+expect_out "a relative after_change_command is refused naming the key" 1 "after_change_command.*absolute path" \
+    --config "$WORK/after-rel.conf" account list
+CONF=$WORK/app.conf
+expect "account passwd, unknown login: exit 2" 2 --stdin $'x-long-password\n' account passwd nobody@example.com --password-stdin
 if command -v script >/dev/null 2>&1; then
     before=$(stored_hash alice@example.com)
-    out=$( (sleep 1; printf 'first-pw\n'; sleep 0.5; printf 'second-pw\n') |
+    out=$( (sleep 1; printf 'first-pw-long\n'; sleep 0.5; printf 'second-pw-long\n') |
         script -qec "'$RELAYCTL' --config '$CONF' account passwd alice@example.com --password-stdin" /dev/null 2>&1)
     rc=$?
     if [ "$rc" = 1 ] && grep -q "do not match" <<<"$out" && [ "$(stored_hash alice@example.com)" = "$before" ] &&
@@ -304,9 +392,9 @@ if command -v script >/dev/null 2>&1; then
     else
         not_ok "terminal: password mismatch is exit 1" "rc $rc: $out"
     fi
-    out=$( (sleep 1; printf 'tty-pw\n'; sleep 0.5; printf 'tty-pw\n') |
+    out=$( (sleep 1; printf 'tty-pw-long-1\n'; sleep 0.5; printf 'tty-pw-long-1\n') |
         script -qec "'$RELAYCTL' --config '$CONF' account passwd alice@example.com" /dev/null 2>&1)
-    if dovecot_accepts "$(stored_hash alice@example.com)" tty-pw; then ok "terminal: the same password twice is set"; else not_ok "terminal: the same password twice is set" "$out"; fi
+    if dovecot_accepts "$(stored_hash alice@example.com)" tty-pw-long-1; then ok "terminal: the same password twice is set"; else not_ok "terminal: the same password twice is set" "$out"; fi
     out=$( (sleep 1; printf 'n\n') | script -qec "'$RELAYCTL' --config '$CONF' account delete carol@example.com" /dev/null 2>&1)
     rc=$?
     if [ "$rc" = 1 ] && [ "$(q "SELECT COUNT(*) FROM users WHERE local_part = 'carol'")" = 1 ]; then
@@ -319,7 +407,15 @@ else
 fi
 
 g0=$(generation)
+CONF=$WORK/after.conf
+: >"$WORK/after.log"
 expect "account disable" 0 account disable alice@example.com
+CONF=$WORK/app.conf
+if [ "$(cat "$WORK/after.log")" = "<auth><cache><flush><alice@example.com><user=alice@example.com>" ]; then
+    ok "account disable runs after_change_command"
+else
+    not_ok "account disable runs after_change_command" "$(cat "$WORK/after.log")"
+fi
 expect_sql "authority inactive" "SELECT a.active FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'alice'" 0
 if [ "$(generation)" -gt "$g0" ]; then ok "the change generation moved (daemons reload)"; else not_ok "the change generation moved"; fi
 expect_out "account list --status disabled" 0 "alice@example.com" account list --status disabled
@@ -399,7 +495,29 @@ if [ "$RC" = 0 ] && grep -q "alice@example.com" <<<"$OUT" && ! grep -q "bob@exam
 else
     not_ok "unused --days 30" "$OUT"
 fi
-expect "unused without --days: exit 1" 1 unused
+expect "unused without --since or --days: exit 1" 1 unused
+q "UPDATE smtp_authorities SET last_used_at = NOW() - INTERVAL 100 DAY WHERE user_id = (SELECT id FROM users WHERE local_part = 'bob')" >/dev/null
+run unused --since 90d
+if [ "$RC" = 0 ] && grep -Eq "^bob@example.com .* from 192.0.2.99" <<<"$OUT" && grep -Eq "^alice@example.com .*never" <<<"$OUT" &&
+    grep -q "unused since .* (90d)" <<<"$OUT"; then
+    ok "unused --since 90d: used 100 days ago and never used are listed"
+else
+    not_ok "unused --since 90d" "$OUT"
+fi
+run unused --since 120d
+if [ "$RC" = 0 ] && ! grep -q "^bob@example.com" <<<"$OUT"; then ok "unused --since 120d: not the account used 100 days ago"; else not_ok "unused --since 120d" "$OUT"; fi
+expect_out "unused --since with a nonsense age: exit 1" 1 "not an age" unused --since soon
+
+# A shared relay domain (its accounts send for several customers): account add needs --customer (issue 15 item 6).
+expect "domain add relay.example for Acme" 0 domain add relay.example --customer Acme
+expect "account add in relay.example for another customer, named" 0 account add dev1@relay.example --auth-mode ip \
+    --network 192.0.2.77 --customer "Cust${SPECIAL}x"
+expect_out "account add in the now shared relay.example without --customer: exit 1, asks for it" 1 \
+    "domain relay.example is shared: its accounts send for 'Cust.*' besides its owner 'Acme'; say which customer this one sends for with --customer" \
+    account add dev2@relay.example --auth-mode ip --network 192.0.2.78
+expect_sql "and nothing was added" "SELECT COUNT(*) FROM users WHERE local_part = 'dev2'" 0
+expect "with --customer Acme it is added" 0 account add dev2@relay.example --auth-mode ip --network 192.0.2.78 --customer Acme
+expect "account add in an unshared domain needs no --customer" 0 --stdin $'fresh-password-1\n' account add fresh@example.com --password-stdin
 
 gen_before=$(generation)
 events_before=$(q "SELECT COUNT(*) FROM relay_events")
@@ -466,7 +584,15 @@ expect "domain disable of an unknown domain: exit 2" 2 domain disable nowhere.ex
 expect_out "account delete (no terminal: proceeds without prompt)" 0 "deleted" account delete alice@example.com
 expect_sql "authority, user, senders, networks and account limits are gone" \
     "SELECT (SELECT COUNT(*) FROM users WHERE local_part = 'alice') + (SELECT COUNT(*) FROM rate_limits WHERE scope = 'authority') + (SELECT COUNT(*) FROM authority_networks n LEFT JOIN smtp_authorities a ON a.id = n.authority_id WHERE a.id IS NULL)" 0
+CONF=$WORK/after.conf
+: >"$WORK/after.log"
 expect "account delete --keep-user" 0 account delete carol@example.com --keep-user
+CONF=$WORK/app.conf
+if [ "$(cat "$WORK/after.log")" = "<auth><cache><flush><carol@example.com><user=carol@example.com>" ]; then
+    ok "account delete runs after_change_command"
+else
+    not_ok "account delete runs after_change_command" "$(cat "$WORK/after.log")"
+fi
 expect_sql "the user stays, without authority" "SELECT COUNT(*), SUM(a.id IS NULL) FROM users u LEFT JOIN smtp_authorities a ON a.user_id = u.id WHERE u.local_part = 'carol'" "$(printf '1\t1')"
 expect_out "account show of a user without authority: exit 2" 2 "no SMTP authority" account show carol@example.com
 expect "account delete, unknown login: exit 2" 2 account delete alice@example.com

@@ -104,6 +104,29 @@ BOOST_AUTO_TEST_CASE(bad_passwords_are_refused) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(weak_passwords_are_refused) {
+    struct Case { const char* name; std::string password; bool weak; };
+    const Case cases[] = {
+        {"one character", "x", true},
+        {"eleven characters", "Kq7#mZp2vLr", true},
+        {"twelve characters", "Kq7#mZp2vLrT", false},
+        {"one character repeated", std::string(20, 'a'), true},
+        {"the login", "Printer.Floor2@Example.com", true},
+        {"the local part", "printer.floor2", true},
+        {"a common password", "Password1234", true},
+        {"another common one", "qwertyuiop12", false},
+        {"empty", "", true},
+    };
+    for (const auto& c : cases) {
+        const std::string why = password_weakness(c.password, "printer.floor2@example.com", 12);
+        BOOST_TEST(why.empty() == !c.weak, "case " << c.name << ": got '" << why << "', want "
+                                                   << (c.weak ? "a reason" : "none"));
+    }
+    BOOST_TEST(password_weakness("short-pw", "a@b.example", 12).find("min_password_length") != std::string::npos);
+    BOOST_TEST(password_weakness(generate_password(), "a@b.example", 12).empty());
+    BOOST_TEST(password_weakness("abcdefgh", "a@b.example", 8).empty());
+}
+
 BOOST_AUTO_TEST_CASE(generated_passwords_are_random_and_readable) {
     std::set<std::string> seen;
     for (int i = 0; i < 50; ++i) {

@@ -127,6 +127,10 @@ void confirm(Context& ctx, const std::string& question);
 // one line from stdin (trailing CR/LF removed). Checked with password_problem().
 std::string read_password(Context& ctx, const std::string& prompt, bool confirm);
 
+// Runs [relayctl] after_change_command (if set) for login after `what` ("password change of x@y") was
+// done: no shell, %{login} replaced inside arguments. A failure is a warning on stderr: the change stands.
+void run_after_change(Context& ctx, const std::string& login, const std::string& what);
+
 // Prints msg to stdout in text mode (nothing in --json mode, where the caller prints the object).
 void say(Context& ctx, const std::string& msg);
 // Prints a JSON value on stdout.
@@ -170,5 +174,10 @@ int cmd_usage(Context&, const Args&);
 int cmd_explain(Context&, const Args&);
 int cmd_test_send(Context&, const Args&);
 int cmd_export(Context&, const Args&);
+int cmd_export_csv(Context&, const Args&);
+int cmd_import_csv(Context&, const Args&);
+int cmd_import_postfix(Context&, const Args&);
+int cmd_import_dovecot(Context&, const Args&);
+int cmd_prune(Context&, const Args&);
 
 }  // namespace relay::ctl

@@ -70,7 +70,8 @@ AuthorityChanges read_changes(const po::variables_map& vm) {
 
 void add_password_options(po::options_description& o) {
     o.add_options()
-        ("password-stdin", "read the password from stdin (on a terminal: asked twice, not echoed)")
+        ("password-stdin", "read the password from stdin (on a terminal: asked twice, not echoed); at least "
+                           "[relayctl] min_password_length (12) characters, not the login, not a common password")
         ("generate-password", "generate a strong random password and print it once")
         ("scheme", po::value<std::string>()->default_value("SHA512-CRYPT"), "hash scheme: SHA512-CRYPT or BLF-CRYPT");
 }
@@ -93,6 +94,11 @@ std::optional<NewPassword> obtain_password(Context& ctx, const po::variables_map
         plain = out.generated = generate_password();
     } else if (from_stdin || (required && ctx.stdin_is_terminal())) {
         plain = read_password(ctx, "New password for " + login, true);
+        const std::string weak = password_weakness(plain, login, ctx.config().relayctl.min_password_length);
+        if (!weak.empty()) {
+            std::fill(plain.begin(), plain.end(), '\0');
+            throw UsageError(weak + "; nothing changed (--generate-password makes a strong one)");
+        }
     } else if (required) {
         throw UsageError("no password given: use --password-stdin or --generate-password (passwords are never "
                          "taken from the command line)");
@@ -127,6 +133,20 @@ void warn(Context& ctx, const std::string& message) {
     std::cerr << "warning: " << message << "\n";
 }
 
+// A shared relay domain (accounts in it send for other customers than the domain's owner, like the
+// provider's relay.example.net): the customer is not implied by the domain, so it must be named.
+void require_customer_if_shared(AdminStore& store, const DomainRow& domain) {
+    AccountFilter filter;
+    filter.domain = domain.name;
+    std::string others;
+    for (const auto& a : store.list_accounts(filter))
+        if (a.customer_id != domain.customer_id && others.find("'" + a.customer + "'") == std::string::npos)
+            others += (others.empty() ? "'" : ", '") + a.customer + "'";
+    if (!others.empty())
+        throw UsageError("domain " + domain.name + " is shared: its accounts send for " + others + " besides its owner '" +
+                         domain.customer + "'; say which customer this one sends for with --customer");
+}
+
 }  // namespace
 
 int cmd_account_add(Context& ctx, const Args& args) {
@@ -159,7 +179,8 @@ int cmd_account_add(Context& ctx, const Args& args) {
 
     // Refuse before asking for a password: unknown domain, existing authority.
     AdminStore& store = ctx.store();
-    store.find_domain(na.domain);
+    const DomainRow domain = store.find_domain(na.domain);
+    if (!na.customer) require_customer_if_shared(store, domain);
     try {
         AccountRow existing = store.find_account(na.local_part, na.domain);
         throw StoreConflictError(login.str() + " already has an SMTP authority (id " +
@@ -219,6 +240,7 @@ int cmd_account_passwd(Context& ctx, const Args& args) {
     else
         say(ctx, "password of " + a.login + " changed");
     show_generated(ctx, pw);
+    run_after_change(ctx, a.login, "the password change of " + a.login);
     return kExitOk;
 }
 
@@ -236,6 +258,7 @@ int set_active(Context& ctx, const Args& args, bool active) {
     if (ctx.json) emit(Json::object().set("login", a.login).set("active", active));
     else say(ctx, "account " + a.login + (active ? " enabled" : " disabled"));
     if (active && !a.user_active) warn(ctx, "the user row is inactive (users.active = 0): its login is still refused");
+    if (!active) run_after_change(ctx, a.login, "disabling " + a.login);
     return kExitOk;
 }
 }  // namespace
@@ -293,6 +316,7 @@ int cmd_account_delete(Context& ctx, const Args& args) {
                  .set("rules_removed", removed));
     else
         say(ctx, "account " + a.login + " deleted" + (keep_user ? " (user kept)" : ""));
+    run_after_change(ctx, a.login, "deleting " + a.login);
     return kExitOk;
 }
 

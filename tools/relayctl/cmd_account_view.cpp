@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "core/config_checks.hpp"
 #include "core/text.hpp"
 #include "tools/relayctl/cli.hpp"
 #include "tools/relayctl/views.hpp"
@@ -52,9 +53,17 @@ std::string last_use(const AccountRow& a) {
     return format_time(a.last_used_at) + (a.last_client_address.empty() ? "" : " from " + a.last_client_address);
 }
 
-// The name devices should connect to: --server, else this host's fully qualified name.
-std::string submission_host(const po::variables_map& vm) {
-    if (vm.count("server")) return vm["server"].as<std::string>();
+// What a device is told: server, port, security, and whether it logs in. From [relayctl] submission_*
+// and ip_port, whose defaults match contrib/postfix (STARTTLS required on 587; devices without a login on
+// port 25, docs/postfix.md).
+struct DeviceSettings {
+    std::string server;
+    unsigned port = 587;
+    std::string security;  // STARTTLS, TLS, none
+    bool login = true;
+};
+
+std::string this_host_name() {
     char name[256] = {0};
     if (gethostname(name, sizeof name - 1) != 0) return "this-server";
     addrinfo hints{};
@@ -68,15 +77,38 @@ std::string submission_host(const po::variables_map& vm) {
     return fqdn;
 }
 
-void print_device_settings(const AccountRow& a, const std::vector<NetworkRow>& networks, const std::string& host) {
+DeviceSettings device_settings(Context& ctx, const po::variables_map& vm, const AccountRow& a) {
+    const RelayctlConfig& rc = ctx.config().relayctl;
+    DeviceSettings d;
+    d.server = vm.count("server") ? vm["server"].as<std::string>()
+                                  : !rc.submission_server.empty() ? rc.submission_server : this_host_name();
+    d.login = a.auth_mode != "ip";
+    if (d.login) {
+        d.port = rc.submission_port;
+        d.security = rc.submission_tls == "starttls" ? "STARTTLS" : rc.submission_tls == "tls" ? "TLS" : "none";
+    } else {
+        d.port = rc.ip_port;
+        d.security = a.require_tls ? "STARTTLS" : "none";
+    }
+    return d;
+}
+
+std::string security_text(const DeviceSettings& d, const AccountRow& a) {
+    if (d.security == "STARTTLS") return "STARTTLS (required" + std::string(a.require_tls ? " for this account" : "") + ")";
+    if (d.security == "TLS") return "TLS from the first byte (SSL/TLS, 'SMTPS')";
+    return d.login ? "none" : "none required (STARTTLS if the device offers it)";
+}
+
+void print_device_settings(const AccountRow& a, const std::vector<NetworkRow>& networks, const DeviceSettings& d) {
     std::cout << "\nDevice settings (what to type into the printer, scanner or application):\n";
-    std::vector<std::pair<std::string, std::string>> f = {{"  SMTP server", host}, {"  port", "587 (submission)"}};
-    if (a.auth_mode == "ip") {
-        f.push_back({"  security", a.require_tls ? "STARTTLS (required)" : "STARTTLS if the device offers it"});
+    std::vector<std::pair<std::string, std::string>> f = {{"  SMTP server", d.server},
+                                                          {"  port", std::to_string(d.port)},
+                                                          {"  security", security_text(d, a)}};
+    if (!d.login) {
         f.push_back({"  authentication", "none: the device must connect from one of the networks below"});
     } else {
-        f.push_back({"  security", std::string("STARTTLS") + (a.require_tls ? " (required)" : " (recommended)")});
-        f.push_back({"  authentication", "yes (PLAIN or LOGIN, after STARTTLS)"});
+        f.push_back({"  authentication", std::string("yes (PLAIN or LOGIN") +
+                                             (d.security == "STARTTLS" ? ", after STARTTLS)" : ")")});
         f.push_back({"  username", a.login + " (the full address)"});
         f.push_back({"  password", a.has_password ? "the one set for it (relayctl cannot show it; reset with "
                                                     "relayctl account passwd)"
@@ -94,7 +126,7 @@ void print_device_settings(const AccountRow& a, const std::vector<NetworkRow>& n
 
 Json show_json(const AccountRow& a, std::int64_t now, const std::string& scheme, const std::vector<SenderRow>& senders,
                const std::vector<NetworkRow>& networks, const LimitsView& limits, const UsageView& usage,
-               const std::string& host) {
+               const DeviceSettings& d) {
     Json j = account_json(a, now);
     j.set("password_scheme", scheme == "-" ? Json() : Json(scheme));
     Json s = Json::array(), n = Json::array();
@@ -102,8 +134,9 @@ Json show_json(const AccountRow& a, std::int64_t now, const std::string& scheme,
     for (const auto& x : networks) n.push(x.cidr);
     j.set("sender_patterns", s).set("client_networks", n);
     j.set("effective_limits", limits.json()).set("usage", usage.json());
-    j.set("device_settings", Json::object().set("server", host).set("port", 587).set("security", "STARTTLS")
-                                 .set("username", a.auth_mode == "ip" ? Json() : Json(a.login)));
+    j.set("device_settings", Json::object().set("server", d.server).set("port", static_cast<std::int64_t>(d.port))
+                                 .set("security", d.security).set("authentication", d.login)
+                                 .set("username", d.login ? Json(a.login) : Json()));
     return j;
 }
 
@@ -156,7 +189,7 @@ int cmd_account_show(Context& ctx, const Args& args) {
                 "usage, last use, and the settings to type into a device.");
     cmd.positional = {"login"};
     cmd.options.add_options()("server", po::value<std::string>(),
-                              "the submission host name devices use (default: this host's name)");
+                              "the server name devices use (default: [relayctl] submission_server, else this host's name)");
     auto vm = cmd.parse(ctx, args);
     Login login = parse_login(vm["login"].as<std::string>());
     AdminStore& store = ctx.store();
@@ -171,7 +204,7 @@ int cmd_account_show(Context& ctx, const Args& args) {
         scheme = hash->substr(0, hash->find('}') + 1);
 
     if (ctx.json) {
-        emit(show_json(a, now, scheme, senders, networks, limits, usage, submission_host(vm)));
+        emit(show_json(a, now, scheme, senders, networks, limits, usage, device_settings(ctx, vm, a)));
         return kExitOk;
     }
     std::string status = account_status(a, now);
@@ -203,19 +236,31 @@ int cmd_account_show(Context& ctx, const Args& args) {
     limits.print(std::cout);
     std::cout << "\n";
     usage.print(std::cout);
-    print_device_settings(a, networks, submission_host(vm));
+    print_device_settings(a, networks, device_settings(ctx, vm, a));
     return kExitOk;
 }
 
 int cmd_unused(Context& ctx, const Args& args) {
-    Command cmd("unused --days N", "Lists accounts that relayed nothing in the last N days (never used ones "
-                                   "included), oldest first: candidates for clean-up.");
-    cmd.options.add_options()("days", po::value<std::string>(), "days without use, required");
+    Command cmd("unused --since AGE | --days N",
+                "Lists accounts that relayed nothing since AGE (90d, 12w, 2160h) or in the last N days, devices "
+                "that never sent included, oldest first: candidates for clean-up.");
+    cmd.options.add_options()("since", po::value<std::string>(), "age without use: 90d, 12w, 2160h")(
+        "days", po::value<std::string>(), "days without use (the same as --since Nd)");
     auto vm = cmd.parse(ctx, args);
-    if (!vm.count("days")) throw UsageError("unused needs --days N");
-    const std::uint32_t days = *parse_count(vm["days"].as<std::string>(), "--days", false);
+    if (vm.count("days") == vm.count("since")) throw UsageError("unused needs --since AGE (e.g. 90d) or --days N");
+    std::uint64_t seconds = 0;
+    std::string age;
+    if (vm.count("since")) {
+        age = vm["since"].as<std::string>();
+        seconds = parse_age_seconds(age);
+        if (seconds == 0) throw UsageError("--since: '" + printable(age, 40) + "' is not an age such as 90d, 12w or 2160h");
+    } else {
+        const std::uint32_t days = *parse_count(vm["days"].as<std::string>(), "--days", false);
+        seconds = static_cast<std::uint64_t>(days) * 86400;
+        age = std::to_string(days) + " day(s)";
+    }
     const std::int64_t now = ctx.store().now();
-    auto rows = ctx.store().unused_accounts(now - static_cast<std::int64_t>(days) * 86400);
+    auto rows = ctx.store().unused_accounts(now - static_cast<std::int64_t>(seconds));
     if (ctx.json) {
         Json list = Json::array();
         for (const auto& a : rows) list.push(account_json(a, now));
@@ -225,7 +270,8 @@ int cmd_unused(Context& ctx, const Args& args) {
     Table t{{"LOGIN", "CUSTOMER", "STATUS", "LAST USED"}, {}};
     for (const auto& a : rows) t.rows.push_back({a.login, a.customer, account_status(a, now), last_use(a)});
     t.print(std::cout);
-    if (!ctx.json) std::cout << rows.size() << " account(s) unused for " << days << " day(s)\n";
+    std::cout << rows.size() << " account(s) unused since " << format_time(now - static_cast<std::int64_t>(seconds))
+              << " (" << age << ")\n";
     return kExitOk;
 }
 

@@ -1,14 +1,18 @@
 // relayctl test-send: a real submission as a device would make it (EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA),
 // through libcurl's SMTP client (TLS by OpenSSL). libcurl's debug callback gives us every command and reply,
 // which we print (the AUTH exchange masked), and which step failed; then we say in plain words why.
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 
+#include "core/password.hpp"
 #include "core/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
@@ -152,13 +156,15 @@ bool contains(const std::string& haystack, const char* needle) {
 // The plain-words cause of a failure: which step, and the likely reason.
 std::string diagnose(CURLcode rc, const Session& s, bool want_starttls, const std::string& server, bool want_auth) {
     // libcurl skips AUTH when the server does not advertise it: say so, whatever failed afterwards.
-    if (want_auth && !s.auth_sent && !s.auth_offered && rc != CURLE_COULDNT_CONNECT &&
+    if (want_auth && !s.auth_sent && !s.auth_offered && rc != CURLE_COULDNT_CONNECT && rc != CURLE_INTERFACE_FAILED &&
         rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_USE_SSL_FAILED && rc != CURLE_PEER_FAILED_VERIFICATION &&
         rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_OPERATION_TIMEDOUT)
         return std::string("the server offers no AUTH here, so the login was never tried") +
                (want_starttls || s.tls_done ? "" : " (AUTH is usually offered only after STARTTLS: add --starttls)") +
                (s.reply.empty() ? "" : " (" + s.reply + ")");
     switch (rc) {
+        case CURLE_INTERFACE_FAILED:
+            return "cannot send from the --source-ip address: it is not an address of this host";
         case CURLE_COULDNT_RESOLVE_HOST: return "cannot resolve the server name " + server;
         case CURLE_COULDNT_CONNECT: return "cannot connect to " + server + ": nothing listens there, or a firewall";
         case CURLE_OPERATION_TIMEDOUT: return "timed out at " + s.step + ": the server did not answer in time";
@@ -202,10 +208,10 @@ std::string diagnose(CURLcode rc, const Session& s, bool want_starttls, const st
 namespace {
 
 struct SendOptions {
-    std::string server, user, from, to, helo, cafile, method;
+    std::string server, user, from, to, helo, cafile, method, source_ip, password_file;
     unsigned port = 587;
     unsigned timeout = 30;
-    bool starttls = false, implicit_tls = false, insecure = false;
+    bool starttls = false, implicit_tls = false, insecure = false, allow_plaintext = false;
     std::string host() const { return server.find(':') != std::string::npos ? "[" + server + "]" : server; }
 };
 
@@ -233,6 +239,25 @@ SendOptions read_options(const po::variables_map& vm) {
     for (const std::string* v : {&o.server, &o.helo})
         if (v->find_first_of("/?#@") != std::string::npos)
             throw UsageError("'" + printable(*v, 100) + "' is not a host name");
+    o.allow_plaintext = vm.count("allow-plaintext") > 0;
+    // A relay password in cleartext can be read by anyone on the path: refuse unless asked for in words.
+    if (!o.user.empty() && !o.starttls && !o.implicit_tls && !o.allow_plaintext)
+        throw UsageError("refusing to send the password of " + printable(o.user, 100) +
+                         " in cleartext: add --starttls (port 587) or --tls (port 465); --allow-plaintext only for "
+                         "a test server you reach over a trusted path");
+    if (vm.count("source-ip")) {
+        o.source_ip = vm["source-ip"].as<std::string>();
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, o.source_ip.c_str(), buf) != 1 && inet_pton(AF_INET6, o.source_ip.c_str(), buf) != 1)
+            throw UsageError("--source-ip: '" + printable(o.source_ip, 60) +
+                             "' is not an IPv4 or IPv6 address (write 192.0.2.10 or 2001:db8::10)");
+    }
+    if (vm.count("password-file") && vm.count("password-stdin"))
+        throw UsageError("--password-file and --password-stdin contradict each other");
+    if (vm.count("password-file")) {
+        if (o.user.empty()) throw UsageError("--password-file needs --user");
+        o.password_file = vm["password-file"].as<std::string>();
+    }
     if (vm.count("auth-method")) {
         o.method = vm["auth-method"].as<std::string>();
         for (auto& c : o.method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -252,7 +277,9 @@ CURLcode submit(const SendOptions& o, const std::string& password, Session& sess
                             std::to_string(o.port) + "/" + o.helo;
     curl_slist* rcpt = curl_slist_append(nullptr, ("<" + o.to + ">").c_str());
     const std::string mail_from = "<" + o.from + ">", login_options = "AUTH=" + o.method;
+    const std::string interface = "host!" + o.source_ip;  // bind to this local address, never a device name
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    if (!o.source_ip.empty()) curl_easy_setopt(curl, CURLOPT_INTERFACE, interface.c_str());
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(curl, CURLOPT_USE_SSL, o.starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE);
     if (!o.user.empty()) {
@@ -286,12 +313,31 @@ CURLcode submit(const SendOptions& o, const std::string& password, Session& sess
 
 }  // namespace
 
+namespace {
+// The first line of a password file (trailing CR removed), checked like a typed password.
+std::string read_password_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw UsageError("--password-file: cannot read " + printable(path, 200) + ": " + std::strerror(errno));
+    std::string line;
+    std::getline(in, line);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (auto problem = password_problem(line); !problem.empty())
+        throw UsageError(problem + " (read from " + printable(path, 200) + ")");
+    return line;
+}
+}  // namespace
+
 int cmd_test_send(Context& ctx, const Args& args) {
-    Command cmd("test-send --server H [--port 587] [--starttls] --user U --from F --to R",
+    Command cmd("test-send --server H [--port 587] [--starttls|--tls] [--user U] --from F --to R "
+                "[--source-ip IP] [--helo NAME]",
                 "Submits a short test message exactly like a device would, printing every SMTP command and reply "
                 "(the AUTH exchange hidden), and on failure says which step failed and the likely cause: wrong "
-                "password, no STARTTLS, relay refused, sender not owned... The password is read from stdin (on a "
-                "terminal: asked, not echoed). Exit 0 when the server accepted the message, 6 when not.");
+                "password, no STARTTLS, relay refused, sender not owned... The password is read from stdin "
+                "(--password-stdin; on a terminal: asked, not echoed) or from the first line of --password-file. "
+                "With --user, the password is only sent under --starttls or --tls (else refused, exit 1) unless "
+                "--allow-plaintext. Without --user it tests an IP-authorised device: --source-ip sends from the "
+                "device's address (one of this host's addresses). Exit 0 when the server accepted the message, 6 "
+                "when not.");
     cmd.options.add_options()
         ("server", po::value<std::string>(), "the submission server (host name or address)")
         ("port", po::value<unsigned>()->default_value(587), "port (587 submission; 465 with --tls)")
@@ -304,15 +350,24 @@ int cmd_test_send(Context& ctx, const Args& args) {
         ("insecure", "do not verify the server certificate (self-signed test servers)")
         ("helo", po::value<std::string>()->default_value("relayctl.test-send"), "EHLO name")
         ("timeout", po::value<unsigned>()->default_value(30), "seconds for the whole session")
-        ("auth-method", po::value<std::string>(), "PLAIN or LOGIN (default: what the server offers)");
+        ("auth-method", po::value<std::string>(), "PLAIN or LOGIN (default: what the server offers)")
+        ("password-stdin", "read the password from stdin (the default when stdin is not a terminal)")
+        ("password-file", po::value<std::string>(), "read the password from the first line of this file")
+        ("allow-plaintext", "send the password even without TLS (a test server over a trusted path only)")
+        ("source-ip", po::value<std::string>(),
+         "connect from this local address (test an IP-authorised device's network from this host)");
     const SendOptions o = read_options(cmd.parse(ctx, args));
     std::string password;
-    if (!o.user.empty()) password = read_password(ctx, "Password for " + o.user, false);
+    if (!o.password_file.empty()) password = read_password_file(o.password_file);
+    else if (!o.user.empty()) password = read_password(ctx, "Password for " + o.user, false);
 
     Session session;
     session.echo = !ctx.json;
     if (session.echo)
-        std::cout << "connecting to " << o.host() << ":" << o.port << (o.implicit_tls ? " (implicit TLS)" : "") << "\n";
+        std::cout << "connecting to " << o.host() << ":" << o.port << (o.implicit_tls ? " (implicit TLS)" : "")
+                  << (o.source_ip.empty() ? "" : " from " + o.source_ip) << " as " << o.helo << ", "
+                  << (o.user.empty() ? "without AUTH (an IP-authorised device)" : "AUTH as " + o.user)
+                  << (o.starttls ? " after STARTTLS" : o.implicit_tls ? "" : " WITHOUT TLS") << "\n";
     const CURLcode rc = submit(o, password, session);
     std::fill(password.begin(), password.end(), '\0');
 

@@ -54,10 +54,15 @@ const Entry kCommands[] = {
     {"limit", "remove", cmd_limit_remove, "remove a rate limit"},
     {"limit", "list", cmd_limit_list, "list rate limits"},
     {"usage", nullptr, cmd_usage, "current rate usage per account and pool"},
-    {"unused", nullptr, cmd_unused, "accounts not used for relaying in N days (--days)"},
+    {"unused", nullptr, cmd_unused, "accounts not used for relaying since an age (--since 90d), never-used included"},
     {"explain", nullptr, cmd_explain, "why would this mail be accepted or refused? (no side effects)"},
     {"test-send", nullptr, cmd_test_send, "submit a test message like a device would, step by step"},
     {"export", "sendmail-access", cmd_export, "Sendmail access-db lines for IP-authorised accounts"},
+    {"export", "csv", cmd_export_csv, "every account as CSV (with password hashes), as import csv reads it"},
+    {"import", "csv", cmd_import_csv, "accounts from a CSV file (all or nothing, --dry-run)"},
+    {"import", "postfix-sender-map", cmd_import_postfix, "sender patterns from a smtpd_sender_login_maps file"},
+    {"import", "dovecot-passwd", cmd_import_dovecot, "accounts from a Dovecot passwd-file"},
+    {"prune", nullptr, cmd_prune, "delete old audit events and rate-limit bookkeeping (--older-than 90d)"},
 };
 
 const char* kExitCodes =
