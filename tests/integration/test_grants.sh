@@ -10,6 +10,8 @@
 # Exit 0 only if all passed; 77 (skipped) when MariaDB is not installed or the binaries are not built.
 # relay-policyd listens on 127.0.0.1:12295.
 set -u
+# Config files hold passwords: private to us, as load_config() expects (no world-readable warning).
+umask 077
 
 BUILD=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -206,7 +208,7 @@ run_ctl() { "$RELAYCTL" --config "$WORK/admin.conf" "$@" >"$WORK/ctl.out" 2>&1; 
 run_ctl db init
 check "admin: relayctl db init (tables, views, triggers)" "$?:$(tail -1 "$WORK/ctl.out")" "0:schema version is now *"
 run_ctl customer add Acme && run_ctl domain add example.org --customer Acme &&
-    printf 'carol-pw\n' | "$RELAYCTL" --config "$WORK/admin.conf" account add carol@example.org --password-stdin \
+    printf 'carol-Long-passphrase-42\n' | "$RELAYCTL" --config "$WORK/admin.conf" account add carol@example.org --password-stdin \
         >"$WORK/ctl.out" 2>&1
 check "admin: customer add, domain add, account add" "$?" "0"
 "$RELAYCTL" --config "$WORK/admin.conf" account disable carol@example.org >"$WORK/ctl.out" 2>&1
