@@ -170,5 +170,6 @@ int cmd_usage(Context&, const Args&);
 int cmd_explain(Context&, const Args&);
 int cmd_test_send(Context&, const Args&);
 int cmd_export(Context&, const Args&);
+int cmd_status(Context&, const Args&);
 
 }  // namespace relay::ctl

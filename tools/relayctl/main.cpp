@@ -58,6 +58,7 @@ const Entry kCommands[] = {
     {"explain", nullptr, cmd_explain, "why would this mail be accepted or refused? (no side effects)"},
     {"test-send", nullptr, cmd_test_send, "submit a test message like a device would, step by step"},
     {"export", "sendmail-access", cmd_export, "Sendmail access-db lines for IP-authorised accounts"},
+    {"status", nullptr, cmd_status, "every daemon of every host from its heartbeat; flags the stale ones"},
 };
 
 const char* kExitCodes =
