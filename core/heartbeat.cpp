@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/metrics/metrics.hpp"
 #include "core/mysql_connection.hpp"
 
 namespace relay {
@@ -83,6 +84,7 @@ bool Heartbeat::beat(const std::string& state_override) {
         last_error_ = e.what();
         return false;
     }
+    metrics::on_heartbeat_written();
     if (!last_error_.empty()) log_info("heartbeat: written again to the nodes table");
     last_error_.clear();
     first_ = false;

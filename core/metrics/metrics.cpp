@@ -94,6 +94,7 @@ struct Metrics::Impl {
     Counter* audit_written = nullptr;
     std::array<Counter*, 2> audit_dropped{};
     Counter* suspensions = nullptr;
+    Gauge* heartbeat_time = nullptr;
 
     std::shared_ptr<HistogramFamily> decision_seconds, charge_seconds, charge_batch;
     std::shared_ptr<ComputedGauges> computed;
@@ -154,6 +155,8 @@ void Metrics::Impl::build() {
     auto& dropped = counter("audit_events_dropped_total", "Audit-trail events lost, by cause (queue_full, write_failed)");
     audit_dropped = {&dropped.Add({{"cause", "queue_full"}}), &dropped.Add({{"cause", "write_failed"}})};
     suspensions = &counter("abuse_suspensions_total", "Accounts suspended automatically").Add({});
+    heartbeat_time = &gauge("heartbeat_last_success_timestamp_seconds",
+                            "When the heartbeat was last written to the nodes table (UNIX time; 0 = never)").Add({});
 
     decision_seconds = histogram("decision_duration_seconds", "Time to decide one request, by SMTP stage", "stage",
                                  kStageNames, kLatencyBounds);
@@ -294,6 +297,9 @@ void on_audit_written(std::size_t events) {
 }
 void on_audit_dropped(DropCause cause, std::size_t events) {
     if (auto* m = impl()) m->audit_dropped[static_cast<std::size_t>(cause)]->Increment(static_cast<double>(events));
+}
+void on_heartbeat_written() {
+    if (auto* m = impl()) m->heartbeat_time->SetToCurrentTime();
 }
 void on_suspension() {
     if (auto* m = impl()) m->suspensions->Increment();

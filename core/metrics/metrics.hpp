@@ -86,6 +86,7 @@ void on_audit_queue_depth(std::size_t depth);
 void on_audit_written(std::size_t events);
 void on_audit_dropped(DropCause cause, std::size_t events = 1);
 void on_suspension();
+void on_heartbeat_written();  // the nodes row was written (UNIX time of it, for "heartbeat missing")
 
 // For the tests (unit): forget the metrics of this process.
 void reset_for_tests();
