@@ -23,6 +23,7 @@
 #include "core/config_file_access.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/metrics/server.hpp"
 
 namespace relay {
 namespace {
@@ -246,6 +247,13 @@ const std::vector<Key>& keys() {
         text("abuse", "notify_command", FIELD(abuse.notify_command), "absolute path, or empty",
              check_command, "Program run (no shell) with the event as arguments when an account is "
              "suspended automatically; empty: none."),
+
+        text("metrics", "policyd_listen", FIELD(metrics.policyd_listen), "IP:PORT or [IPV6]:PORT, or empty",
+             metrics::check_endpoint, "Where relay-policyd serves /metrics and /healthz for Prometheus "
+             "(docs/monitoring.md); empty: off. Bound before privileges are dropped. No authentication: "
+             "use loopback or a firewalled address."),
+        text("metrics", "milter_listen", FIELD(metrics.milter_listen), "IP:PORT or [IPV6]:PORT, or empty",
+             metrics::check_endpoint, "The same for relay-milter (its own port: both read this file)."),
     };
     return table;
 }

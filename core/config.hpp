@@ -82,6 +82,11 @@ struct AbuseConfig {
     std::string notify_command;         // run (no shell) with the event as arguments
 };
 
+struct MetricsConfig {
+    std::string policyd_listen;         // IP:PORT of relay-policyd's /metrics and /healthz; empty: off
+    std::string milter_listen;          // the same for relay-milter
+};
+
 struct Config {
     std::string path;                   // the file read, for messages
     GeneralConfig general;
@@ -91,6 +96,7 @@ struct Config {
     MilterConfig milter;
     RateLimitConfig rate_limits;
     AbuseConfig abuse;
+    MetricsConfig metrics;
 };
 
 // Reads and validates the file; throws ConfigError naming the file, key and problem. Refuses a file that
