@@ -66,6 +66,23 @@ private:
     const std::atomic<std::int64_t>& last_check_ns_;
 };
 
+// What the rules refresh last saw: kept whether or not metrics are enabled, for /healthz and the heartbeat.
+// Written by the refresh thread (about once a second), read by probes and the heartbeat.
+namespace {
+struct Served {
+    std::atomic<bool> loaded{false};
+    std::atomic<std::uint64_t> generation{0};
+    std::atomic<std::size_t> accounts{0};
+    std::atomic<std::int64_t> last_check_ns{0};
+    std::atomic<int> databases_down{0};
+    std::atomic<std::int64_t> max_stale_ns{300'000'000'000};
+    std::mutex mutex;
+    std::unordered_map<std::string, bool> servers;  // up?
+    std::string server = "database";                // the configured one (set_database_server)
+};
+Served served;
+}  // namespace
+
 struct Metrics::Impl {
     std::string daemon;
     std::chrono::seconds max_stale;
@@ -82,8 +99,7 @@ struct Metrics::Impl {
     Gauge* rules_accounts = nullptr;
     Gauge* rules_load_seconds = nullptr;
     Family<Gauge>* database_up_family = nullptr;
-    std::mutex database_up_mutex;  // not the request path: the refresh thread, about once a second
-    std::unordered_map<std::string, std::pair<Gauge*, bool>> database_up;  // gauge, up
+    std::unordered_map<std::string, Gauge*> database_up;  // under served.mutex
     std::array<Counter*, 3> database_errors{};
     Counter* database_reconnects = nullptr;
     Counter* database_failovers = nullptr;
@@ -98,11 +114,6 @@ struct Metrics::Impl {
 
     std::shared_ptr<HistogramFamily> decision_seconds, charge_seconds, charge_batch;
     std::shared_ptr<ComputedGauges> computed;
-
-    // Health: what the refresh thread last saw.
-    std::atomic<std::int64_t> last_check_ns{0};
-    std::atomic<int> databases_down{0};
-    std::atomic<bool> loaded{false};
 
     Impl(const std::string& daemon_name, std::chrono::seconds stale) : daemon(daemon_name), max_stale(stale) {
         constant = {{"daemon", daemon}};
@@ -164,7 +175,7 @@ void Metrics::Impl::build() {
                                "", {}, kLatencyBounds);
     charge_batch = histogram("rate_limit_batch_size", "Charges committed together in one transaction", "", {},
                              kBatchBounds);
-    computed = std::make_shared<ComputedGauges>(daemon, last_check_ns);
+    computed = std::make_shared<ComputedGauges>(daemon, served.last_check_ns);
 }
 
 Metrics::Metrics(const std::string& daemon, std::chrono::seconds max_stale)
@@ -181,16 +192,42 @@ Metrics::Impl* impl() {
 }  // namespace
 
 void enable(const std::string& daemon, std::chrono::seconds max_stale) {
+    set_max_stale(max_stale);
     if (detail::get()) return;
     owner = std::make_unique<Metrics>(daemon, max_stale);
     detail::instance.store(owner.get(), std::memory_order_release);
+    // What the refresh saw before the endpoint existed (relay-milter reads the rules before it forks).
+    auto& m = owner->impl();
+    if (served.loaded.load()) {
+        m.rules_generation->Set(static_cast<double>(served.generation.load()));
+        m.rules_accounts->Set(static_cast<double>(served.accounts.load()));
+    }
+    std::lock_guard<std::mutex> lock(served.mutex);
+    for (const auto& [server, up] : served.servers)
+        (m.database_up[server] = &m.database_up_family->Add({{"server", server}}))->Set(up ? 1 : 0);
 }
 
 bool enabled() { return detail::get() != nullptr; }
 
+void set_max_stale(std::chrono::seconds max_stale) {
+    served.max_stale_ns.store(std::chrono::nanoseconds(max_stale).count(), std::memory_order_relaxed);
+}
+
 void reset_for_tests() {
     detail::instance.store(nullptr, std::memory_order_release);
     owner.reset();
+    std::lock_guard<std::mutex> lock(served.mutex);
+    served.loaded = false;
+    served.generation = 0;
+    served.last_check_ns = 0;
+    served.databases_down = 0;
+    served.servers.clear();
+    served.max_stale_ns = 300'000'000'000;
+}
+
+void set_database_server(const std::string& server) {
+    std::lock_guard<std::mutex> lock(served.mutex);
+    served.server = server;
 }
 
 std::vector<std::shared_ptr<prometheus::Collectable>> collectables() {
@@ -199,14 +236,26 @@ std::vector<std::shared_ptr<prometheus::Collectable>> collectables() {
     return {m->registry, m->decision_seconds, m->charge_seconds, m->charge_batch, m->computed};
 }
 
+namespace {
+bool stale() {
+    return now_ns() - served.last_check_ns.load(std::memory_order_relaxed) >
+           served.max_stale_ns.load(std::memory_order_relaxed);
+}
+}  // namespace
+
 Health health() {
-    auto* m = impl();
-    if (!m) return {false, "metrics not enabled"};
-    if (!m->loaded.load(std::memory_order_relaxed)) return {false, "rules not yet loaded"};
-    const auto age = std::chrono::nanoseconds(now_ns() - m->last_check_ns.load(std::memory_order_relaxed));
-    if (age > m->max_stale) return {false, "rules stale"};
-    if (m->databases_down.load(std::memory_order_relaxed) > 0) return {false, "database unreachable"};
+    if (!served.loaded.load(std::memory_order_relaxed)) return {false, "rules not yet loaded"};
+    if (stale()) return {false, "rules stale"};
+    if (served.databases_down.load(std::memory_order_relaxed) > 0) return {false, "database unreachable"};
     return {true, "ok"};
+}
+
+ServedRules served_rules() {
+    ServedRules out;
+    if (!served.loaded.load(std::memory_order_relaxed)) return out;
+    out.generation = served.generation.load(std::memory_order_relaxed);
+    out.state = stale() ? "stale" : "serving";
+    return out;
 }
 
 void on_decision(Stage stage, const Decision& decision, double seconds) {
@@ -242,28 +291,36 @@ void on_connection_refused() {
     if (auto* m = impl()) m->connections_refused->Increment();
 }
 void on_rules_loaded(std::uint64_t generation, std::size_t accounts, double load_seconds) {
+    served.generation.store(generation, std::memory_order_relaxed);
+    served.accounts.store(accounts, std::memory_order_relaxed);
+    served.last_check_ns.store(now_ns(), std::memory_order_relaxed);
+    served.loaded.store(true, std::memory_order_relaxed);
     auto* m = impl();
     if (!m) return;
     m->rules_generation->Set(static_cast<double>(generation));
     m->rules_accounts->Set(static_cast<double>(accounts));
     m->rules_load_seconds->Set(load_seconds);
-    m->loaded.store(true, std::memory_order_relaxed);
-    m->last_check_ns.store(now_ns(), std::memory_order_relaxed);
 }
-void on_rules_checked() {
-    if (auto* m = impl()) m->last_check_ns.store(now_ns(), std::memory_order_relaxed);
-}
+void on_rules_checked() { served.last_check_ns.store(now_ns(), std::memory_order_relaxed); }
 void on_database_up(bool up, const std::string& server) {
+    std::lock_guard<std::mutex> lock(served.mutex);
+    served.servers[server] = up;
+    int down = 0;
+    for (const auto& [name, is_up] : served.servers) down += is_up ? 0 : 1;
+    served.databases_down.store(down, std::memory_order_relaxed);
     auto* m = impl();
     if (!m) return;
-    std::lock_guard<std::mutex> lock(m->database_up_mutex);
-    auto& entry = m->database_up[server];
-    if (!entry.first) entry.first = &m->database_up_family->Add({{"server", server}});
-    entry.first->Set(up ? 1 : 0);
-    entry.second = up;
-    int down = 0;
-    for (const auto& [name, state] : m->database_up) down += state.second ? 0 : 1;
-    m->databases_down.store(down, std::memory_order_relaxed);
+    auto& gauge = m->database_up[server];
+    if (!gauge) gauge = &m->database_up_family->Add({{"server", server}});
+    gauge->Set(up ? 1 : 0);
+}
+void on_database_up(bool up) {
+    std::string server;
+    {
+        std::lock_guard<std::mutex> lock(served.mutex);
+        server = served.server;
+    }
+    on_database_up(up, server);
 }
 void on_database_error(DbErrorKind kind) {
     if (auto* m = impl()) m->database_errors[static_cast<std::size_t>(kind)]->Increment();

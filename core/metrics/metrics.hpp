@@ -14,7 +14,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/decision.hpp"
 #include "core/request.hpp"
@@ -52,8 +54,17 @@ void enable(const std::string& daemon, std::chrono::seconds max_stale);
 bool enabled();
 // The collectables to expose (registry plus the lock-free histograms and the computed gauges).
 std::vector<std::shared_ptr<prometheus::Collectable>> collectables();
-// The health of this process from what the hooks recorded (no database round trip, no lock).
+// The health of this process from what the rules refresh recorded (no database round trip, no lock).
+// Recorded whether or not metrics are enabled.
 Health health();
+// What the heartbeat reports: the generation served and the nodes.state word.
+struct ServedRules {
+    std::optional<std::uint64_t> generation;  // nullopt: no rules loaded yet
+    std::string state = "starting";           // starting, serving, stale
+};
+ServedRules served_rules();
+// [cache] max_stale_seconds, for "rules stale" (enable() sets it too).
+void set_max_stale(std::chrono::seconds max_stale);
 
 // ---- hooks (no-ops until enable())
 class Metrics {
@@ -75,6 +86,9 @@ void on_connection_refused();  // at the connection cap
 void on_rules_loaded(std::uint64_t generation, std::size_t accounts, double load_seconds);
 void on_rules_checked();       // the change generation was read: the rules are current
 void on_database_up(bool up, const std::string& server);
+void on_database_up(bool up);  // the server given to set_database_server()
+// The database server the daemon uses, as describe_endpoint() names it (the `server` label).
+void set_database_server(const std::string& server);
 void on_database_error(DbErrorKind kind);
 void on_database_reconnect();
 void on_database_failover();

@@ -81,6 +81,14 @@ BOOST_AUTO_TEST_CASE(hooks_do_nothing_until_enabled) {
     metrics::on_connection_accepted();
     BOOST_TEST(!metrics::enabled());
     BOOST_TEST(metrics::collectables().empty());
+    // Health and the heartbeat's view are kept all the same.
+    BOOST_TEST(metrics::health().reason == "rules not yet loaded");
+    BOOST_TEST(metrics::served_rules().state == "starting");
+    metrics::on_rules_loaded(12, 1, 0.1);
+    BOOST_TEST(metrics::health().ok);
+    BOOST_TEST(metrics::served_rules().state == "serving");
+    BOOST_TEST(metrics::served_rules().generation.value_or(0) == 12u);
+    metrics::reset_for_tests();
 }
 
 BOOST_AUTO_TEST_CASE(decisions_are_counted_by_stage_verdict_and_reason) {
