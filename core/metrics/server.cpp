@@ -1,6 +1,8 @@
 #include "core/metrics/server.hpp"
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <cstring>
 #include <stdexcept>
@@ -81,9 +83,16 @@ Server::Server(const Endpoint& endpoint, const std::string& key) {
     callbacks.log_message = [](const mg_connection*, const char*) { return 1; };  // no stderr chatter
     // Two threads: a scrape and a health probe at the same time; civetweb's defaults would start 50.
     std::vector<std::string> options{"listening_ports", where, "num_threads", "2"};
+    // civetweb's threads inherit our signal mask: block every signal while they start, so SIGTERM and
+    // SIGHUP reach the thread that waits for them (libmilter's, relay-policyd's), never a scrape thread.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
     try {
         exposer_ = std::make_unique<prometheus::Exposer>(options, &callbacks);
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     } catch (const std::exception&) {
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
         throw std::runtime_error("cannot listen on " + where + " (" + key +
                                  "): address in use or not available on this host");
     }
