@@ -188,7 +188,7 @@ check "relayctl status: exit 0 while both serve" "$?" 0
 check "relayctl status lists both daemons as ok" \
     "$(grep -c -E '^e2e-metrics +relay-(policyd|milter) .* serving .* ok$' "$WORK/status.txt")" 2
 stop_pid "$MILTER_PID"
-"$RELAYCTL" --config "$WORK/relay.conf" --json status >"$WORK/status.json" 2>&1
+"$RELAYCTL" --config "$WORK/relay.conf" --json status >"$WORK/status.json" 2>"$WORK/status.err"
 check "relayctl status: exit 2 once one is stopped" "$?" 2
 check "relayctl status --json flags the stopped relay-milter only" "$(python3 -c '
 import json, sys
