@@ -23,6 +23,7 @@
 #include "core/config_file_access.hpp"
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/metrics/server.hpp"
 
 namespace relay {
 namespace {
@@ -269,6 +270,12 @@ const std::vector<Key>& keys() {
              "absolute path and arguments, or empty", check_after_change_command,
              "Run (no shell) after relayctl changes a password, disables or deletes an account, e.g. "
              "/usr/bin/doveadm auth cache flush %{login}: %{login} is replaced by the login as one argument."),
+        text("metrics", "policyd_listen", FIELD(metrics.policyd_listen), "IP:PORT or [IPV6]:PORT, or empty",
+             metrics::check_endpoint, "Where relay-policyd serves /metrics and /healthz for Prometheus "
+             "(docs/monitoring.md); empty: off. Bound before privileges are dropped. No authentication: "
+             "use loopback or a firewalled address."),
+        text("metrics", "milter_listen", FIELD(metrics.milter_listen), "IP:PORT or [IPV6]:PORT, or empty",
+             metrics::check_endpoint, "The same for relay-milter (its own port: both read this file)."),
     };
     return table;
 }

@@ -93,6 +93,11 @@ struct RelayctlConfig {
     std::string after_change_command;   // run (no shell) with the login after passwd/disable/delete
 };
 
+struct MetricsConfig {
+    std::string policyd_listen;         // IP:PORT of relay-policyd's /metrics and /healthz; empty: off
+    std::string milter_listen;          // the same for relay-milter
+};
+
 struct Config {
     std::string path;                   // the file read, for messages
     GeneralConfig general;
@@ -103,6 +108,7 @@ struct Config {
     RateLimitConfig rate_limits;
     AbuseConfig abuse;
     RelayctlConfig relayctl;
+    MetricsConfig metrics;
 };
 
 // Reads and validates the file; throws ConfigError naming the file, key and problem. Refuses a file that

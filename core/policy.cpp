@@ -9,6 +9,7 @@
 #include "core/event_writer.hpp"
 #include "core/log.hpp"
 #include "core/rate_limit.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -116,6 +117,7 @@ std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& s
             events_->submit_use(decision.authority_id, now, request.client_address);
         }
     }
+    if (metrics::enabled()) metrics::on_decision(request.stage, decision, std::chrono::duration<double>(clock_.now() - now).count());
     return decision;
 }
 

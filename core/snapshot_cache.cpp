@@ -5,6 +5,7 @@
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -85,6 +86,9 @@ bool SnapshotCache::refresh() {
             outage_logged_ = false;
             stale_logged_ = false;
         }
+        metrics::on_database_up(true);
+        metrics::on_rules_checked();
+        if (loaded) metrics::on_rules_loaded(loaded->generation, loaded->account_count(), load_time.count() / 1000.0);
         if (loaded) {
             log_info("relay rules loaded: generation " + std::to_string(loaded->generation) + ", " +
                      std::to_string(loaded->account_count()) + " accounts, " +
@@ -100,9 +104,13 @@ bool SnapshotCache::refresh() {
         }
         return true;
     } catch (const StoreTransientError& e) {
+        metrics::on_database_up(false);
+        metrics::on_database_error(metrics::DbErrorKind::transient);
         note_failure(e.what(), false);
         return false;
     } catch (const StorePermanentError& e) {
+        metrics::on_database_up(false);
+        metrics::on_database_error(metrics::DbErrorKind::permanent);
         note_failure(e.what(), true);
         throw;
     }

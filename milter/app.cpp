@@ -11,6 +11,7 @@
 #include "core/errors.hpp"
 #include "core/event_writer.hpp"
 #include "core/mysql_rate_gate.hpp"
+#include "core/observability.hpp"
 #include "core/policy.hpp"
 #include "core/process.hpp"
 #include "core/snapshot_cache.hpp"
@@ -93,6 +94,7 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         hand_over_socket(socket, config.milter);
         if (!options.foreground) detached = Daemon::detach("relay-milter", true);
         if (!options.pid_file.empty()) write_pid_file(options.pid_file);
+        Observability observability(config, "relay-milter", config.metrics.milter_listen, "[metrics] milter_listen");
         const std::string identity =
             drop_privileges(config.milter.user, config.milter.group, config.milter.allow_root, "[milter]");
 
@@ -103,11 +105,12 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         cache.start_polling();
         events.start();
         rate_gate.start();
+        observability.start_heartbeat();
         const SnapshotPtr rules = cache.current();
         log_info("relay-milter " RELAY_VERSION " listening on " + config.milter.listen + ", " + identity + ", " +
                  (rules ? std::to_string(rules->account_count()) + " accounts loaded"
                         : std::string("no rules loaded yet")) +
-                 ", header_from_action=" + to_string(milter_options.header_from));
+                 ", header_from_action=" + to_string(milter_options.header_from) + observability.describe());
         detached.ready();
         const int status = driver.run();
         log_info("relay-milter stopping");

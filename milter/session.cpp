@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "core/metrics/metrics.hpp"
 #include "core/event.hpp"
 #include "core/event_writer.hpp"
 #include "core/log.hpp"
@@ -242,6 +243,7 @@ Status Session::do_eoh(MilterContext& ctx) {
     if (!check.refusal) return Status::cont;
     r.header_from = check.addresses;
     if (filter_.events_) filter_.events_->submit(make_event(r, *check.refusal, now, filter_.options_.node));
+    metrics::on_decision(r.stage, *check.refusal, std::chrono::duration<double>(filter_.clock_.now() - now).count());
     return answer(ctx, r, *check.refusal);
 }
 

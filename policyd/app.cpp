@@ -8,6 +8,7 @@
 #include "core/errors.hpp"
 #include "core/event_writer.hpp"
 #include "core/mysql_rate_gate.hpp"
+#include "core/observability.hpp"
 #include "core/process.hpp"
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
@@ -261,6 +262,7 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
 
     std::vector<BoundSocket> sockets;
     Daemon daemon;
+    std::unique_ptr<Observability> observability;  // after the fork (civetweb's threads), before the drop
     try {
         // Thousands of connections need thousands of descriptors; what cannot be had lowers the
         // connection cap (Server::start says so in the log).
@@ -271,6 +273,8 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
             log_init(log_options(config, false));
         }
         if (!options.pid_file.empty()) write_pid_file(options.pid_file);
+        observability = std::make_unique<Observability>(config, "relay-policyd", config.metrics.policyd_listen,
+                                                        "[metrics] policyd_listen");
     } catch (const std::exception& e) {
         log_error(e.what());
         daemon.fail(e.what());
@@ -285,6 +289,7 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
             log_info(drop_privileges(config.policyd.user, config.policyd.group, config.policyd.allow_root,
                                      "[policyd]"));
             open_store(r, config, make_store);
+            observability->start_heartbeat();
             r.tracker = std::make_unique<InstanceTracker>(config.policyd.instance_cache_size,
                                                           std::chrono::seconds(config.policyd.instance_ttl), r.clock);
             r.handler = std::make_unique<RequestHandler>(*r.decider, *r.tracker);
@@ -296,7 +301,8 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
             r.server->start();
             log_info(std::string("relay-policyd ") + RELAY_VERSION + " ready on " + where + "; " +
                      (r.decider->has_rules() ? std::to_string(r.decider->account_count()) + " accounts loaded"
-                                             : std::string("no rules loaded yet (database unavailable)")));
+                                             : std::string("no rules loaded yet (database unavailable)")) +
+                     observability->describe());
             daemon.ready();
         } catch (const std::exception& e) {
             log_error(e.what());

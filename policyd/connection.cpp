@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "core/metrics/metrics.hpp"
 #include "core/log.hpp"
 
 namespace relay {
@@ -174,6 +175,7 @@ Connection::Next Connection::process(std::string_view data, bool data_is_buffer)
                 keep(rest, data_is_buffer);
                 return Next::read_more;
             case ParseStatus::malformed:
+                metrics::on_malformed_request();
                 log_warning("closing connection from " + who() + ": malformed request (" + parsed.error +
                             "), starting with \"" + sanitize(rest.substr(0, kLoggedBytes), kLoggedBytes) + "\"");
                 close();

@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "core/metrics/metrics.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "policyd/connection.hpp"
@@ -205,6 +206,7 @@ void Server::pause_accepting(Listener& listener) {
 
 void Server::on_accepted(std::shared_ptr<Connection> connection) {
     if (connection_count() >= effective_max_connections()) {
+        metrics::on_connection_refused();
         warn_full();
         boost::system::error_code ignored;
         connection->socket().close(ignored);
@@ -232,11 +234,12 @@ void Server::warn_full() {
 void Server::register_connection(const std::shared_ptr<Connection>& c) {
     std::lock_guard<std::mutex> lock(connections_mutex_);
     connections_.emplace(c.get(), c);
+    metrics::on_connection_accepted();
 }
 
 void Server::unregister_connection(Connection* c) {
     std::lock_guard<std::mutex> lock(connections_mutex_);
-    connections_.erase(c);
+    if (connections_.erase(c) != 0) metrics::on_connection_closed();
     connections_cv_.notify_all();
 }
 

@@ -18,6 +18,7 @@ RELAY_PACKAGES="
   python3 util-linux iproute2 procps netcat-openbsd
   libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libwrap0 libssl3
   debhelper dpkg-dev fakeroot lintian adduser systemd
+  prometheus-cpp-dev libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 prometheus curl
 "
 
 missing_packages() {

@@ -179,5 +179,6 @@ int cmd_import_csv(Context&, const Args&);
 int cmd_import_postfix(Context&, const Args&);
 int cmd_import_dovecot(Context&, const Args&);
 int cmd_prune(Context&, const Args&);
+int cmd_status(Context&, const Args&);
 
 }  // namespace relay::ctl

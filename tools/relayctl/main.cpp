@@ -63,6 +63,7 @@ const Entry kCommands[] = {
     {"import", "postfix-sender-map", cmd_import_postfix, "sender patterns from a smtpd_sender_login_maps file"},
     {"import", "dovecot-passwd", cmd_import_dovecot, "accounts from a Dovecot passwd-file"},
     {"prune", nullptr, cmd_prune, "delete old audit events and rate-limit bookkeeping (--older-than 90d)"},
+    {"status", nullptr, cmd_status, "every daemon of every host from its heartbeat; flags the stale ones"},
 };
 
 const char* kExitCodes =
