@@ -1,4 +1,4 @@
-// The heartbeat: each daemon records itself in the `nodes` table (migration 006) every few seconds, from a
+// The heartbeat: each daemon records itself in the `nodes` table (migration 005) every few seconds, from a
 // thread of its own with a connection of its own, so `relayctl status` on any host shows every daemon of
 // every host. Never on the request path: a slow or absent database only delays the next beat.
 // The nodes table has no trigger: a beat never moves change_generation.

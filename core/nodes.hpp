@@ -1,4 +1,4 @@
-// Reading the heartbeats (table nodes, migration 006) for `relayctl status`: every daemon of every host,
+// Reading the heartbeats (table nodes, migration 005) for `relayctl status`: every daemon of every host,
 // with what is wrong with it. The ages and the comparison with change_generation are computed by the
 // database against its own clock (NOW()), so clock skew between hosts does not matter.
 #pragma once

@@ -1,6 +1,6 @@
--- relay-authority schema, migration 006: nodes, the heartbeat of every running daemon.
+-- relay-authority schema, migration 005: nodes, the heartbeat of every running daemon.
 --
---     mariadb relay_authority < sql/migrations/006_nodes.sql
+--     mariadb relay_authority < sql/migrations/005_nodes.sql
 --
 -- Same conventions as 001 (one statement per semicolon at a line end, no DELIMITER, no BEGIN ... END).
 -- docs/sql.md describes the table, docs/monitoring.md how `relayctl status` reads it.
@@ -24,5 +24,5 @@ CREATE TABLE nodes (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
   COMMENT='Heartbeats: one row per node and daemon, refreshed every few seconds. relayctl status lists them and flags old heartbeats and rules generations behind change_generation. DELETE a row of a retired host; a running daemon writes its row again.';
 
-INSERT INTO schema_version (version, name) VALUES (6, '006_nodes')
+INSERT INTO schema_version (version, name) VALUES (5, '005_nodes')
     ON DUPLICATE KEY UPDATE name = VALUES(name), applied_at = NOW();
