@@ -23,7 +23,7 @@ struct Grant {
     const char* table;       // nullptr: the whole database
 };
 
-// What core/mysql_store.cpp and core/mysql_rate_gate.cpp run, table by table.
+// What core/mysql_store.cpp, core/mysql_rate_gate.cpp and core/heartbeat.cpp run, table by table.
 const Grant kDaemonGrants[] = {
     {"SELECT", "schema_version"},
     {"SELECT", "change_generation"},
@@ -38,6 +38,7 @@ const Grant kDaemonGrants[] = {
     {"SELECT, INSERT, UPDATE", "rate_counters"},
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_client_networks"},
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_rate_refusals"},
+    {"INSERT, UPDATE", "nodes"},  // core/heartbeat.cpp: INSERT ... ON DUPLICATE KEY UPDATE
 };
 
 // relayctl edits the rule tables, resets counters, lifts suspensions, prunes events, reads the views;
