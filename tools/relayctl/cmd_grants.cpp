@@ -38,7 +38,7 @@ const Grant kDaemonGrants[] = {
     {"SELECT, INSERT, UPDATE", "rate_counters"},
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_client_networks"},
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_rate_refusals"},
-    {"INSERT, UPDATE", "nodes"},  // core/heartbeat.cpp: INSERT ... ON DUPLICATE KEY UPDATE
+    {"SELECT, INSERT, UPDATE", "nodes"},  // core/heartbeat.cpp: INSERT ... ON DUPLICATE KEY UPDATE reads the row
 };
 
 // relayctl edits the rule tables, resets counters, lifts suspensions, prunes events, reads the views;
