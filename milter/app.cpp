@@ -7,41 +7,17 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "core/clock.hpp"
-#include "core/errors.hpp"
-#include "core/event_writer.hpp"
-#include "core/mysql_rate_gate.hpp"
-#include "core/observability.hpp"
-#include "core/policy.hpp"
-#include "core/process.hpp"
-#include "core/snapshot_cache.hpp"
+#include "core/base/clock.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/process.hpp"
+#include "core/runtime/observability.hpp"
+#include "core/runtime/runtime.hpp"
 #include "milter/options.hpp"
 #include "milter/session.hpp"
 #include "milter/socket_access.hpp"
 
 namespace relay::milter {
 namespace {
-
-CacheOptions cache_options(const CacheConfig& config) {
-    CacheOptions o;
-    o.poll_interval = std::chrono::milliseconds(config.poll_interval_ms);
-    o.max_stale = std::chrono::seconds(config.max_stale_seconds);
-    return o;
-}
-
-// Schema and first load. Permanent trouble (credentials, schema) stops the start; a database that does
-// not answer yet does not: authenticated mail gets 4xx until it does.
-void first_contact(Store& store, SnapshotCache& cache, MysqlRateGate& gate) {
-    try {
-        store.check_schema();
-        gate.check_schema();
-    } catch (const StoreTransientError& e) {
-        log_warning(std::string("database not reachable at start (") + sanitize(e.what()) +
-                    "); authenticated mail gets a temporary failure until it answers");
-        return;
-    }
-    cache.refresh();
-}
 
 void block_stop_signals() {
     sigset_t set;
@@ -69,17 +45,12 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
     MilterSocket socket;  // outlives the driver's listening socket: see StagedSocket
     try {
         const Options milter_options = options_from_config(config);
-        std::unique_ptr<Store> store = make_store(config.database);
         RealClock clock;
-        SnapshotCache cache(*store, cache_options(config.cache), clock);
-        EventWriter events(*store);
-        // Rate limits: peeked at RCPT, charged at end of message, inside Policy (core/mysql_rate_gate.hpp).
-        MysqlRateGate rate_gate(config, clock, &events);
-        first_contact(*store, cache, rate_gate);
-        PolicyOptions policy_options;
-        policy_options.node = config.general.node;
-        Policy policy(cache, clock, policy_options, &rate_gate, &events);
-        Filter filter(policy, cache, clock, milter_options, &events);
+        // Store, audit trail, rate limits, rules: the same assembly as relay-policyd's (core/runtime).
+        // Schema and first load before binding: permanent trouble (credentials, schema) stops the start.
+        Runtime runtime(config, make_store, clock);
+        runtime.open();
+        Filter filter(runtime, clock, milter_options, &runtime.events());
 
         // A unix socket is bound by libmilter in a private directory and moved into place with its owner
         // and mode (milter/socket_access.hpp).
@@ -102,11 +73,9 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         // blocked, or the default action (terminate, no clean stop) hits whichever thread gets them. Our
         // threads start before smfi_main, so block here and let them inherit the mask.
         block_stop_signals();
-        cache.start_polling();
-        events.start();
-        rate_gate.start();
+        runtime.start();
         observability.start_heartbeat();
-        const SnapshotPtr rules = cache.current();
+        const SnapshotPtr rules = runtime.rules();
         log_info("relay-milter " RELAY_VERSION " listening on " + config.milter.listen + ", " + identity + ", " +
                  (rules ? std::to_string(rules->account_count()) + " accounts loaded"
                         : std::string("no rules loaded yet")) +
@@ -114,9 +83,7 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         detached.ready();
         const int status = driver.run();
         log_info("relay-milter stopping");
-        rate_gate.stop();
-        cache.stop_polling();
-        events.stop();
+        runtime.stop();
         release_socket(socket);
         if (!options.pid_file.empty()) remove_pid_file(options.pid_file);
         return status;

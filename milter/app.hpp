@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "core/config.hpp"
-#include "core/log.hpp"
-#include "core/store.hpp"
+#include "core/config/config.hpp"
+#include "core/base/log.hpp"
+#include "core/runtime/runtime.hpp"
 
 namespace relay::milter {
 
@@ -31,7 +31,6 @@ public:
     virtual int run() = 0;
 };
 
-using StoreFactory = std::function<std::unique_ptr<Store>(const DatabaseConfig&)>;
 
 // Exit status: 0 clean stop, 1 could not start.
 int run_milter(const RunOptions& options, const Config& config, const StoreFactory& make_store, Driver& driver);

@@ -1,7 +1,7 @@
 #include "milter/header_check.hpp"
 
-#include "core/engine.hpp"
-#include "core/header_address.hpp"
+#include "core/rules/engine.hpp"
+#include "core/mail/header_address.hpp"
 #include "milter/reply.hpp"
 
 namespace relay::milter {

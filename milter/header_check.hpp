@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "core/decision.hpp"
-#include "core/model.hpp"
-#include "core/request.hpp"
+#include "core/base/clock.hpp"
+#include "core/rules/decision.hpp"
+#include "core/rules/model.hpp"
+#include "core/rules/request.hpp"
 #include "milter/options.hpp"
 
 namespace relay::milter {

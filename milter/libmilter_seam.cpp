@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "core/log.hpp"
+#include "core/base/log.hpp"
 #include "milter/reply.hpp"
 #include "milter/session.hpp"
 

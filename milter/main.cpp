@@ -7,10 +7,10 @@
 
 #include <boost/program_options.hpp>
 
-#include "core/command_line.hpp"
-#include "core/config.hpp"
-#include "core/mysql_store.hpp"
-#include "core/start_checks.hpp"
+#include "core/config/command_line.hpp"
+#include "core/config/config.hpp"
+#include "core/store/mysql_store.hpp"
+#include "core/runtime/start_checks.hpp"
 #include "milter/app.hpp"
 #include "milter/libmilter_seam.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/text.hpp"
+#include "core/base/text.hpp"
 
 namespace relay::milter {
 namespace {

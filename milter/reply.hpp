@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "core/decision.hpp"
+#include "core/rules/decision.hpp"
 #include "milter/options.hpp"
 #include "milter/seam.hpp"
 

@@ -6,11 +6,11 @@
 #include <utility>
 
 #include "core/metrics/metrics.hpp"
-#include "core/event.hpp"
-#include "core/event_writer.hpp"
-#include "core/log.hpp"
-#include "core/policy.hpp"
-#include "core/snapshot_cache.hpp"
+#include "core/rules/event.hpp"
+#include "core/rules/event_writer.hpp"
+#include "core/base/log.hpp"
+#include "core/policy/decider.hpp"
+#include "core/policy/snapshot_cache.hpp"
 #include "milter/reply.hpp"
 
 namespace relay::milter {
@@ -82,8 +82,8 @@ std::uint64_t declared_size(const std::vector<std::string>& args) {
     return 0;
 }
 
-Filter::Filter(Policy& policy, SnapshotCache& cache, const Clock& clock, Options options, EventWriter* events)
-    : policy_(policy), cache_(cache), clock_(clock), options_(std::move(options)), events_(events) {}
+Filter::Filter(Decider& decider, const Clock& clock, Options options, EventWriter* events)
+    : decider_(decider), clock_(clock), options_(std::move(options)), events_(events) {}
 
 std::unique_ptr<Session> Filter::open_session() {
     return std::make_unique<Session>(*this, ++sessions_);
@@ -125,7 +125,7 @@ Status Session::connect(MilterContext& ctx, const std::string& client_name, cons
     const Status status = guarded(ctx, "connect", [&] {
         client_name_ = client_name;
         client_address_ = client_address.empty() ? macro_or_empty(ctx, "{client_addr}") : client_address;
-        snapshot_ = filter_.cache_.current();
+        snapshot_ = filter_.decider_.rules();
         return Status::cont;
     });
     return noreply_.connect ? Status::noreply : status;
@@ -154,7 +154,7 @@ Status Session::envfrom(MilterContext& ctx, const std::vector<std::string>& args
 
 Status Session::do_envfrom(MilterContext& ctx, const std::vector<std::string>& args) {
     message_.reset();
-    if (!snapshot_) snapshot_ = filter_.cache_.current();  // nothing was loaded at connect: try again
+    if (!snapshot_) snapshot_ = filter_.decider_.rules();  // nothing was loaded at connect: try again
     message_.emplace();
     Request& r = message_->request;
     r.stage = Stage::mail;
@@ -174,7 +174,7 @@ Status Session::do_envfrom(MilterContext& ctx, const std::vector<std::string>& a
     log_debug("milter: MAIL FROM:<" + sanitize(r.sender, 100) + "> queue_id=" + sanitize(r.queue_id, 40) +
               " {auth_authen}=" + sanitize(r.sasl_login, 100) + " {tls_version}=" + sanitize(r.tls_protocol, 20) +
               " client=" + sanitize(r.client_address, 60));
-    const Decision d = filter_.policy_.evaluate(r, snapshot_);
+    const Decision d = filter_.decider_.evaluate(r, snapshot_);
     if (!r.authenticated() && d.verdict == Verdict::cont && d.reason == Reason::not_ours) {
         message_.reset();
         return Status::accept;  // inbound mail, or a client we know nothing of: untouched
@@ -196,7 +196,7 @@ Status Session::do_envrcpt(MilterContext& ctx, const std::vector<std::string>& a
     r.stage = Stage::rcpt;
     r.recipient = args.empty() ? std::string() : strip_angle_brackets(args[0]);
     r.recipient_count = m.accepted_rcpts;
-    const Decision d = filter_.policy_.evaluate(r, snapshot_);
+    const Decision d = filter_.decider_.evaluate(r, snapshot_);
     const Status status = answer(ctx, r, d);
     if (status == Status::cont) {
         ++m.accepted_rcpts;
@@ -266,7 +266,7 @@ Status Session::do_eom(MilterContext& ctx) {
     r.recipient_count = m.accepted_rcpts;
     r.recipient = m.accepted_rcpts == 1 ? m.last_rcpt : std::string();
     r.size = m.header_bytes + 2 + m.body_bytes;  // headers, the empty line, the body (CRLF line ends)
-    const Decision d = filter_.policy_.evaluate(r, snapshot_);
+    const Decision d = filter_.decider_.evaluate(r, snapshot_);
     const Outcome outcome = outcome_of(d, filter_.options_);
     log_decision(r, d, outcome);
     Status status = apply(ctx, outcome);

@@ -20,17 +20,16 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "core/model.hpp"
-#include "core/request.hpp"
+#include "core/base/clock.hpp"
+#include "core/rules/model.hpp"
+#include "core/rules/request.hpp"
 #include "milter/header_check.hpp"
 #include "milter/options.hpp"
 #include "milter/seam.hpp"
 
 namespace relay {
 class EventWriter;
-class Policy;
-class SnapshotCache;
+class Decider;
 }  // namespace relay
 
 namespace relay::milter {
@@ -40,7 +39,7 @@ class Session;
 class Filter {
 public:
     // events may be null; it receives the From: refusals (Policy writes its own decisions).
-    Filter(Policy& policy, SnapshotCache& cache, const Clock& clock, Options options,
+    Filter(Decider& decider, const Clock& clock, Options options,
            EventWriter* events = nullptr);
 
     std::unique_ptr<Session> open_session();
@@ -48,8 +47,7 @@ public:
 
 private:
     friend class Session;
-    Policy& policy_;
-    SnapshotCache& cache_;
+    Decider& decider_;
     const Clock& clock_;
     Options options_;
     EventWriter* events_;

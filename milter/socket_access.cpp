@@ -6,9 +6,9 @@
 #include <optional>
 #include <stdexcept>
 
-#include "core/config.hpp"
-#include "core/log.hpp"
-#include "core/process.hpp"
+#include "core/config/config.hpp"
+#include "core/base/log.hpp"
+#include "core/base/process.hpp"
 
 namespace relay::milter {
 namespace {

@@ -1,13 +1,13 @@
 // The milter's unix socket is created by libmilter, not by us. So that root never changes owner or mode
-// through a path someone else can swap (core/socket_file.hpp), libmilter is told to bind inside a private
+// through a path someone else can swap (core/base/socket_file.hpp), libmilter is told to bind inside a private
 // directory next to [milter] listen; hand_over_socket() then gives the socket its owner and mode there
-// and moves it into place, all before privileges are dropped (core/process.hpp).
+// and moves it into place, all before privileges are dropped (core/base/process.hpp).
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "core/socket_file.hpp"
+#include "core/base/socket_file.hpp"
 
 namespace relay {
 struct MilterConfig;

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "core/decision.hpp"
+#include "core/rules/decision.hpp"
 
 namespace relay {
 

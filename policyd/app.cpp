@@ -5,14 +5,12 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "core/errors.hpp"
-#include "core/event_writer.hpp"
-#include "core/mysql_rate_gate.hpp"
-#include "core/observability.hpp"
-#include "core/process.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/process.hpp"
+#include "core/runtime/observability.hpp"
+#include "core/runtime/runtime.hpp"
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
-#include "policyd/runtime.hpp"
 
 namespace relay {
 
@@ -85,54 +83,28 @@ std::string join_descriptions(const std::vector<BoundSocket>& sockets) {
 
 // Everything that lives from "privileges dropped" to "stopped", in construction order.
 struct Running {
-    std::unique_ptr<Store> store;
-    std::unique_ptr<EventWriter> events;
-    std::unique_ptr<MysqlRateGate> rate_gate;  // used by the decider's Policy: outlives it
-    std::unique_ptr<PolicyDecider> decider;
+    RealClock clock;
+    std::unique_ptr<Runtime> runtime;  // store, audit trail, rate limits, rules: core/runtime/runtime.hpp
     std::unique_ptr<InstanceTracker> tracker;
     std::unique_ptr<RequestHandler> handler;
     std::unique_ptr<Server> server;
-    RealClock clock;
 
     ~Running() {
         if (server) server->stop(kShutdownGrace);
         server.reset();
         handler.reset();
-        decider.reset();  // stops the cache's polling
-        if (rate_gate) rate_gate->stop();  // before the events: a last suspension event still gets written
-        if (events) events->stop();
+        runtime.reset();  // rules polling, rate gate, then the audit trail
     }
 };
 
-void open_store(Running& r, const Config& config, const StoreFactory& make_store) {
-    r.store = make_store(config.database);
+void open_runtime(Running& r, const Config& config, const StoreFactory& make_store) {
+    r.runtime = std::make_unique<Runtime>(config, make_store, r.clock);
     try {
-        r.store->check_schema();
-    } catch (const StorePermanentError& e) {
-        throw StartupError(std::string("database: ") + e.what());
-    } catch (const StoreTransientError& e) {
-        log_warning(std::string("database unavailable at start (") + e.what() +
-                    "): authenticated mail gets a temporary failure until it answers");
-    }
-    r.events = std::make_unique<EventWriter>(*r.store);
-    r.events->start();
-    // Rate limits and abuse detection: peeked at RCPT, charged at END-OF-MESSAGE (core/mysql_rate_gate.hpp).
-    r.rate_gate = std::make_unique<MysqlRateGate>(config, r.clock, r.events.get());
-    try {
-        r.rate_gate->check_schema();
-    } catch (const StorePermanentError& e) {
-        throw StartupError(std::string("database: ") + e.what());
-    } catch (const StoreTransientError&) {
-        // already logged above for the store; the counters are used once the database answers
-    }
-    r.rate_gate->start();
-    r.decider = std::make_unique<PolicyDecider>(*r.store, r.clock, PolicyOptions{config.general.node}, r.events.get(),
-                                                r.rate_gate.get());
-    try {
-        r.decider->install(config.cache);
+        r.runtime->open();
     } catch (const StorePermanentError& e) {
         throw StartupError(std::string("database: ") + e.what());
     }
+    r.runtime->start();
 }
 
 // The server's settings plus the bound of a charge, which belongs to [rate_limits] (the rate gate uses it
@@ -162,7 +134,7 @@ void reload(Running& r, Config& running, const PolicydOptions& options) {
     r.tracker->set_limits(fresh.policyd.instance_cache_size, std::chrono::seconds(fresh.policyd.instance_ttl));
     const bool cache_changed = fresh.cache.poll_interval_ms != running.cache.poll_interval_ms ||
                                fresh.cache.max_stale_seconds != running.cache.max_stale_seconds;
-    if (cache_changed && r.decider->install(fresh.cache)) running.cache = fresh.cache;
+    if (cache_changed && r.runtime->reload_cache(fresh.cache)) running.cache = fresh.cache;
     for (const std::string& key : keys_needing_restart(running, fresh))
         log_warning("SIGHUP: " + key + " changed; it takes effect when relay-policyd is restarted");
     running.general.log_level = fresh.general.log_level;
@@ -288,11 +260,11 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
         try {
             log_info(drop_privileges(config.policyd.user, config.policyd.group, config.policyd.allow_root,
                                      "[policyd]"));
-            open_store(r, config, make_store);
+            open_runtime(r, config, make_store);
             observability->start_heartbeat();
             r.tracker = std::make_unique<InstanceTracker>(config.policyd.instance_cache_size,
                                                           std::chrono::seconds(config.policyd.instance_ttl), r.clock);
-            r.handler = std::make_unique<RequestHandler>(*r.decider, *r.tracker);
+            r.handler = std::make_unique<RequestHandler>(*r.runtime, *r.tracker);
             r.handler->set_debug(is_debug(config));
             r.server = std::make_unique<Server>(*r.handler, settings_of(config.policyd, config.rate_limits), config.policyd.threads,
                                                 config.policyd.workers);
@@ -300,7 +272,7 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
             for (auto& s : sockets) r.server->add_listener(s);
             r.server->start();
             log_info(std::string("relay-policyd ") + RELAY_VERSION + " ready on " + where + "; " +
-                     (r.decider->has_rules() ? std::to_string(r.decider->account_count()) + " accounts loaded"
+                     (r.runtime->has_rules() ? std::to_string(r.runtime->account_count()) + " accounts loaded"
                                              : std::string("no rules loaded yet (database unavailable)")) +
                      observability->describe());
             daemon.ready();

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
-#include "core/log.hpp"
-#include "core/store.hpp"
+#include "core/config/config.hpp"
+#include "core/base/log.hpp"
+#include "core/runtime/runtime.hpp"
 #include "policyd/server.hpp"
 
 namespace relay {
@@ -20,9 +20,6 @@ struct PolicydOptions {
     std::string pid_file;     // empty: none
     bool allow_root = false;  // --allow-root: overrides [policyd] allow_root, also after SIGHUP
 };
-
-// How the store is made (MysqlStore in the daemon; tests could pass another).
-using StoreFactory = std::function<std::unique_ptr<Store>(const DatabaseConfig&)>;
 
 // Runs until SIGTERM or SIGINT. Returns the process exit status: 0 after a clean stop, 1 when start-up
 // failed (listen, privileges, database with a permanent error). The caller has loaded `config`.

@@ -5,7 +5,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/metrics/metrics.hpp"
-#include "core/log.hpp"
+#include "core/base/log.hpp"
 
 namespace relay {
 

@@ -2,9 +2,9 @@
 
 #include <exception>
 
-#include "core/errors.hpp"
-#include "core/log.hpp"
-#include "core/rate_limit_reply.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/log.hpp"
+#include "core/ratelimit/rate_limit_reply.hpp"
 #include "policyd/action.hpp"
 
 namespace relay {

@@ -9,28 +9,13 @@
 #include <string>
 #include <string_view>
 
-#include "core/decision.hpp"
-#include "core/request.hpp"
+#include "core/policy/decider.hpp"
+#include "core/rules/decision.hpp"
+#include "core/rules/request.hpp"
 #include "policyd/instance_tracker.hpp"
 #include "policyd/protocol.hpp"
 
 namespace relay {
-
-// The engine as the server sees it. PolicyDecider (runtime.hpp) wraps relay::Policy; tests use fakes.
-class Decider {
-public:
-    virtual ~Decider() = default;
-    virtual Decision evaluate(const Request& request) = 0;
-    // true: evaluate() may wait on the database, so the server runs it on a worker thread
-    virtual bool may_block(const Request& request) const = 0;
-    // The decision if it needs no database, else nullopt: the server then runs evaluate() on a worker.
-    // The default asks may_block() first; PolicyDecider decides from the cached rules, so only real
-    // charges wait (Policy::evaluate_without_waiting).
-    virtual std::optional<Decision> evaluate_without_waiting(const Request& request) {
-        if (may_block(request)) return std::nullopt;
-        return evaluate(request);
-    }
-};
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "core/clock.hpp"
+#include "core/base/clock.hpp"
 
 namespace relay {
 

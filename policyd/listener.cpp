@@ -13,10 +13,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/config_checks.hpp"
-#include "core/errors.hpp"
-#include "core/log.hpp"
-#include "core/socket_file.hpp"
+#include "core/config/config_checks.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/log.hpp"
+#include "core/base/socket_file.hpp"
 
 namespace relay {
 
@@ -97,7 +97,7 @@ std::vector<BoundSocket> bind_inet(const ListenSpec& spec, int backlog) {
     return out;
 }
 
-// Bound and prepared in a private directory, then moved into place (core/socket_file.hpp): root never
+// Bound and prepared in a private directory, then moved into place (core/base/socket_file.hpp): root never
 // changes owner or mode through a path someone else can swap. The private directory also keeps strangers
 // out until owner and mode are right.
 BoundSocket bind_unix(const ListenSpec& spec, const UnixSocketAccess& access, int backlog) {

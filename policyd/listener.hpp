@@ -9,7 +9,7 @@
 #include <sys/types.h>
 #include <vector>
 
-#include "core/socket_file.hpp"
+#include "core/base/socket_file.hpp"
 
 namespace relay {
 
@@ -47,7 +47,7 @@ struct BoundSocket {
 // bound. A unix path that exists is removed only if it is a socket nobody answers on (stale, left by a
 // crash or by a stop without the right to remove it); a live socket or any other kind of file is an
 // error. A unix socket gets access.owner/group/mode in a private directory before it appears at its
-// path (core/socket_file.hpp): nothing is ever changed through a path someone else could swap. Throws std::runtime_error naming the
+// path (core/base/socket_file.hpp): nothing is ever changed through a path someone else could swap. Throws std::runtime_error naming the
 // address and the system error.
 std::vector<BoundSocket> bind_listener(const ListenSpec& spec, const UnixSocketAccess& access, int backlog = 511);
 

@@ -8,11 +8,11 @@
 
 #include <boost/program_options.hpp>
 
-#include "core/command_line.hpp"
-#include "core/config.hpp"
-#include "core/errors.hpp"
-#include "core/mysql_store.hpp"
-#include "core/start_checks.hpp"
+#include "core/config/command_line.hpp"
+#include "core/config/config.hpp"
+#include "core/base/errors.hpp"
+#include "core/store/mysql_store.hpp"
+#include "core/runtime/start_checks.hpp"
 #include "policyd/app.hpp"
 #include "policyd/listener.hpp"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/request.hpp"
+#include "core/rules/request.hpp"
 
 namespace relay {
 

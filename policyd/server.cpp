@@ -11,8 +11,8 @@
 #include <boost/asio/post.hpp>
 
 #include "core/metrics/metrics.hpp"
-#include "core/log.hpp"
-#include "core/process.hpp"
+#include "core/base/log.hpp"
+#include "core/base/process.hpp"
 #include "policyd/connection.hpp"
 
 namespace relay {

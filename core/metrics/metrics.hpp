@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "core/decision.hpp"
-#include "core/request.hpp"
+#include "core/rules/decision.hpp"
+#include "core/rules/request.hpp"
 
 namespace prometheus {
 class Registry;

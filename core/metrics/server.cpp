@@ -11,7 +11,7 @@
 #include <civetweb.h>
 #include <prometheus/exposer.h>
 
-#include "core/errors.hpp"
+#include "core/base/errors.hpp"
 #include "core/metrics/metrics.hpp"
 
 namespace relay::metrics {

@@ -2,7 +2,7 @@
 //
 // Build and run (from the repository root; needs clang and libidn2-dev):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_address.cpp \
-//       core/address.cpp core/cidr.cpp core/text.cpp -lidn2 -o build-fuzz-address
+//       core/mail/address.cpp core/mail/cidr.cpp core/base/text.cpp -lidn2 -o build-fuzz-address
 //   ./build-fuzz-address -max_total_time=60 -max_len=600
 //
 // Besides "no crash, no sanitizer report" it checks the properties the engine relies on: a parsed address
@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/address.hpp"
-#include "core/cidr.hpp"
+#include "core/mail/address.hpp"
+#include "core/mail/cidr.hpp"
 
 namespace {
 

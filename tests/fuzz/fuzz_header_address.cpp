@@ -1,7 +1,7 @@
 // Fuzz target for parse_header_addresses() (From:/Sender: values are attacker-controlled).
 //
 // libFuzzer:  clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//               tests/fuzz/fuzz_header_address.cpp core/header_address.cpp core/address.cpp core/text.cpp \
+//               tests/fuzz/fuzz_header_address.cpp core/mail/header_address.cpp core/mail/address.cpp core/base/text.cpp \
 //               -lidn2 -o fuzz_header_address && ./fuzz_header_address -max_total_time=60
 // Replay without libFuzzer (any compiler): add -DRELAY_FUZZ_REPLAY and pass input files as arguments.
 //
@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/header_address.hpp"
+#include "core/mail/header_address.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 //
 // Build and run (from the repository root; needs clang):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_policy_protocol.cpp \
-//       policyd/protocol.cpp policyd/action.cpp core/decision.cpp core/request.cpp -o build-fuzz-policy
+//       policyd/protocol.cpp policyd/action.cpp core/rules/decision.cpp core/rules/request.cpp -o build-fuzz-policy
 //   ./build-fuzz-policy -max_total_time=60 -max_len=2048
 //
 // Besides "no crash, no sanitizer report" it checks what the server relies on: a complete request ends
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/decision.hpp"
+#include "core/rules/decision.hpp"
 #include "policyd/action.hpp"
 #include "policyd/protocol.hpp"
 

@@ -11,9 +11,9 @@
 #include <string>
 #include <variant>
 
-#include "core/config.hpp"
-#include "core/model.hpp"
-#include "core/mysql_connection.hpp"
+#include "core/config/config.hpp"
+#include "core/rules/model.hpp"
+#include "core/store/mysql_connection.hpp"
 
 namespace relay::it {
 

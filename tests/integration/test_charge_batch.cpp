@@ -11,9 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/errors.hpp"
-#include "core/mysql_rate_gate.hpp"
-#include "core/mysql_store.hpp"
+#include "core/base/errors.hpp"
+#include "core/store/mysql_rate_gate.hpp"
+#include "core/store/mysql_store.hpp"
 #include "db.hpp"
 
 using namespace relay;

@@ -5,8 +5,8 @@
 
 #include <chrono>
 
-#include "core/heartbeat.hpp"
-#include "core/nodes.hpp"
+#include "core/store/heartbeat.hpp"
+#include "core/store/nodes.hpp"
 #include "db.hpp"
 
 using namespace relay;

@@ -8,10 +8,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/engine.hpp"
-#include "core/errors.hpp"
-#include "core/event_writer.hpp"
-#include "core/mysql_store.hpp"
+#include "core/rules/engine.hpp"
+#include "core/base/errors.hpp"
+#include "core/rules/event_writer.hpp"
+#include "core/store/mysql_store.hpp"
 #include "db.hpp"
 
 using namespace relay;

@@ -6,11 +6,11 @@
 #include <chrono>
 #include <thread>
 
-#include "core/clock.hpp"
-#include "core/event_writer.hpp"
-#include "core/mysql_store.hpp"
-#include "core/policy.hpp"
-#include "core/snapshot_cache.hpp"
+#include "core/base/clock.hpp"
+#include "core/rules/event_writer.hpp"
+#include "core/store/mysql_store.hpp"
+#include "core/policy/policy.hpp"
+#include "core/policy/snapshot_cache.hpp"
 #include "db.hpp"
 
 using namespace relay;

@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "core/errors.hpp"
-#include "core/mysql_rate_gate.hpp"
-#include "core/mysql_store.hpp"
+#include "core/base/clock.hpp"
+#include "core/base/errors.hpp"
+#include "core/store/mysql_rate_gate.hpp"
+#include "core/store/mysql_store.hpp"
 #include "db.hpp"
 
 using namespace relay;

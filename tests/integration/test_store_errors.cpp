@@ -12,11 +12,11 @@
 #include <string>
 #include <thread>
 
-#include "core/clock.hpp"
-#include "core/errors.hpp"
-#include "core/event_writer.hpp"
-#include "core/mysql_store.hpp"
-#include "core/snapshot_cache.hpp"
+#include "core/base/clock.hpp"
+#include "core/base/errors.hpp"
+#include "core/rules/event_writer.hpp"
+#include "core/store/mysql_store.hpp"
+#include "core/policy/snapshot_cache.hpp"
 #include "db.hpp"
 
 using namespace relay;

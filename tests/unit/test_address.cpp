@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/address.hpp"
+#include "core/mail/address.hpp"
 
 using namespace relay;
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/cidr.hpp"
+#include "core/mail/cidr.hpp"
 
 using namespace relay;
 

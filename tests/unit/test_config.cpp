@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
-#include "core/config_checks.hpp"
-#include "core/errors.hpp"
+#include "core/config/config.hpp"
+#include "core/config/config_checks.hpp"
+#include "core/base/errors.hpp"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <unistd.h>
 #include <vector>
 
-#include "core/config.hpp"
-#include "core/config_file_access.hpp"
-#include "core/errors.hpp"
+#include "core/config/config.hpp"
+#include "core/base/config_file_access.hpp"
+#include "core/base/errors.hpp"
 
 namespace {
 

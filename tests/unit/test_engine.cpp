@@ -6,8 +6,8 @@
 #include <sstream>
 #include <string>
 
-#include "core/engine.hpp"
-#include "core/memory_store.hpp"
+#include "core/rules/engine.hpp"
+#include "tests/support/memory_store.hpp"
 
 using namespace relay;
 

@@ -9,10 +9,10 @@
 #include <vector>
 #include <thread>
 
-#include "core/errors.hpp"
-#include "core/event.hpp"
-#include "core/event_writer.hpp"
-#include "core/memory_store.hpp"
+#include "core/base/errors.hpp"
+#include "core/rules/event.hpp"
+#include "core/rules/event_writer.hpp"
+#include "tests/support/memory_store.hpp"
 
 using namespace relay;
 using namespace std::chrono_literals;

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/header_address.hpp"
+#include "core/mail/header_address.hpp"
 
 using relay::HeaderAddressResult;
 using relay::parse_header_addresses;

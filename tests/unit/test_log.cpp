@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/log.hpp"
+#include "core/base/log.hpp"
 
 BOOST_AUTO_TEST_SUITE(logging)  // "log" would collide with ::log from <cmath>
 

@@ -10,7 +10,7 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "core/errors.hpp"
+#include "core/base/errors.hpp"
 #include "core/metrics/atomic_histogram.hpp"
 #include "core/metrics/metrics.hpp"
 #include "core/metrics/server.hpp"

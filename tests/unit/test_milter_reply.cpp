@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/decision.hpp"
+#include "core/rules/decision.hpp"
 #include "milter/reply.hpp"
 
 using namespace relay;

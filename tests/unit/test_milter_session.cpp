@@ -8,11 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "core/event_writer.hpp"
-#include "core/memory_store.hpp"
-#include "core/policy.hpp"
-#include "core/snapshot_cache.hpp"
+#include "core/rules/event_writer.hpp"
+#include "tests/support/memory_store.hpp"
+#include "core/policy/policy.hpp"
+#include "core/policy/snapshot_cache.hpp"
 #include "milter/session.hpp"
+#include "tests/support/cached_policy.hpp"
 
 using namespace relay;
 using relay::milter::Filter;
@@ -78,6 +79,7 @@ struct World {
     std::unique_ptr<SnapshotCache> cache;
     EventWriter events{store};
     std::unique_ptr<Policy> policy;
+    std::unique_ptr<CachedPolicy> decider;
     std::unique_ptr<Filter> filter;
 
     explicit World(milter::Options options = {}, bool load = true) {
@@ -85,7 +87,8 @@ struct World {
         cache = std::make_unique<SnapshotCache>(store, cache_options, clock);
         if (load) cache->refresh();
         policy = std::make_unique<Policy>(*cache, clock, PolicyOptions{"test"}, nullptr, &events);
-        filter = std::make_unique<Filter>(*policy, *cache, clock, options, &events);
+        decider = std::make_unique<CachedPolicy>(*cache, *policy);
+        filter = std::make_unique<Filter>(*decider, clock, options, &events);
     }
 };
 

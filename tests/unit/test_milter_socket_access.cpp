@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/config.hpp"
+#include "core/config/config.hpp"
 #include "milter/socket_access.hpp"
 #include "symlink_racer.hpp"
 

@@ -3,10 +3,10 @@
 #include <memory>
 #include <string>
 
-#include "core/errors.hpp"
-#include "core/memory_store.hpp"
-#include "core/model.hpp"
-#include "core/text.hpp"
+#include "core/base/errors.hpp"
+#include "tests/support/memory_store.hpp"
+#include "core/rules/model.hpp"
+#include "core/base/text.hpp"
 
 using namespace relay;
 

@@ -5,7 +5,7 @@
 #include <set>
 #include <string>
 
-#include "core/password.hpp"
+#include "core/admin/password.hpp"
 
 using namespace relay;
 

@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "core/errors.hpp"
-#include "core/event_writer.hpp"
-#include "core/memory_store.hpp"
-#include "core/policy.hpp"
-#include "core/rate_limit.hpp"
+#include "core/base/clock.hpp"
+#include "core/base/errors.hpp"
+#include "core/rules/event_writer.hpp"
+#include "tests/support/memory_store.hpp"
+#include "core/policy/policy.hpp"
+#include "core/rules/rate_limit.hpp"
 
 using namespace relay;
 using namespace std::chrono_literals;

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "core/decision.hpp"
+#include "core/rules/decision.hpp"
 #include "policyd/action.hpp"
 
 using namespace relay;

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/clock.hpp"
+#include "core/base/clock.hpp"
 #include "policyd/handler.hpp"
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "core/errors.hpp"
+#include "core/base/clock.hpp"
+#include "core/base/errors.hpp"
 #include "policyd/handler.hpp"
 
 using namespace relay;

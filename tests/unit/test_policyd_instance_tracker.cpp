@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/clock.hpp"
+#include "core/base/clock.hpp"
 #include "policyd/instance_tracker.hpp"
 
 using namespace relay;

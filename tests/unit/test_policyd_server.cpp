@@ -16,7 +16,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "core/clock.hpp"
+#include "core/base/clock.hpp"
 #include "policyd/handler.hpp"
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"

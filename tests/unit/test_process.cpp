@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/process.hpp"
+#include "core/base/process.hpp"
 
 using namespace relay;
 

@@ -1,4 +1,4 @@
-// Abuse detection (core/abuse.cpp) against a fake AbuseStore: client networks, rate-limit refusals,
+// Abuse detection (core/ratelimit/abuse.cpp) against a fake AbuseStore: client networks, rate-limit refusals,
 // automatic suspension with its event, the store being away, and the notify command.
 #include <boost/test/unit_test.hpp>
 
@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "core/abuse.hpp"
-#include "core/errors.hpp"
-#include "core/event_writer.hpp"
-#include "core/memory_store.hpp"
+#include "core/ratelimit/abuse.hpp"
+#include "core/base/errors.hpp"
+#include "core/rules/event_writer.hpp"
+#include "tests/support/memory_store.hpp"
 
 using namespace relay;
 using namespace std::chrono_literals;

@@ -6,13 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "core/abuse.hpp"
-#include "core/clock.hpp"
-#include "core/event_writer.hpp"
-#include "core/memory_store.hpp"
-#include "core/policy.hpp"
-#include "core/rate_limit_gate.hpp"
-#include "core/snapshot_cache.hpp"
+#include "core/ratelimit/abuse.hpp"
+#include "core/base/clock.hpp"
+#include "core/rules/event_writer.hpp"
+#include "tests/support/memory_store.hpp"
+#include "core/policy/policy.hpp"
+#include "core/ratelimit/rate_limit_gate.hpp"
+#include "core/policy/snapshot_cache.hpp"
+#include "tests/support/memory_rate_counters.hpp"
 
 using namespace relay;
 using namespace std::chrono_literals;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "core/rate_limit_math.hpp"
+#include "core/base/clock.hpp"
+#include "core/ratelimit/rate_limit_math.hpp"
 
 using namespace relay;
 using namespace std::chrono_literals;

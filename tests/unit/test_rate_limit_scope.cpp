@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/memory_store.hpp"
-#include "core/rate_limit_scope.hpp"
+#include "tests/support/memory_store.hpp"
+#include "core/ratelimit/rate_limit_scope.hpp"
 
 using namespace relay;
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <sys/stat.h>
 
-#include "core/errors.hpp"
-#include "core/rate_limit_zone.hpp"
+#include "core/base/errors.hpp"
+#include "core/ratelimit/rate_limit_zone.hpp"
 
 using namespace relay;
 

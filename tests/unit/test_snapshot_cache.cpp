@@ -7,10 +7,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "core/errors.hpp"
-#include "core/memory_store.hpp"
-#include "core/snapshot_cache.hpp"
+#include "core/base/clock.hpp"
+#include "core/base/errors.hpp"
+#include "tests/support/memory_store.hpp"
+#include "core/policy/snapshot_cache.hpp"
 
 using namespace relay;
 using namespace std::chrono_literals;

@@ -12,8 +12,8 @@
 #include <iostream>
 #include <thread>
 
-#include "core/config_checks.hpp"
-#include "core/text.hpp"
+#include "core/config/config_checks.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 extern char** environ;

@@ -12,10 +12,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/address.hpp"
-#include "core/cidr.hpp"
-#include "core/password.hpp"
-#include "core/text.hpp"
+#include "core/mail/address.hpp"
+#include "core/mail/cidr.hpp"
+#include "core/admin/password.hpp"
+#include "core/base/text.hpp"
 
 namespace relay::ctl {
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/admin_store.hpp"
-#include "core/config.hpp"
+#include "core/admin/admin_store.hpp"
+#include "core/config/config.hpp"
 #include "tools/relayctl/json.hpp"
 
 namespace relay::ctl {

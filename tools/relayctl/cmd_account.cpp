@@ -3,9 +3,9 @@
 #include <ctime>
 #include <iostream>
 
-#include "core/errors.hpp"
-#include "core/password.hpp"
-#include "core/text.hpp"
+#include "core/base/errors.hpp"
+#include "core/admin/password.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <iostream>
 
-#include "core/config_checks.hpp"
-#include "core/text.hpp"
+#include "core/config/config_checks.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 #include "tools/relayctl/views.hpp"
 

@@ -19,9 +19,9 @@
 #include <iostream>
 #include <regex>
 
-#include "core/errors.hpp"
-#include "core/mysql_connection.hpp"
-#include "core/text.hpp"
+#include "core/base/errors.hpp"
+#include "core/store/mysql_connection.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

@@ -3,11 +3,11 @@
 // last-use stamp, no rate-limit charge (limits depend on live counters and are not evaluated here).
 #include <iostream>
 
-#include "core/cidr.hpp"
-#include "core/clock.hpp"
-#include "core/engine.hpp"
-#include "core/mysql_store.hpp"
-#include "core/text.hpp"
+#include "core/mail/cidr.hpp"
+#include "core/base/clock.hpp"
+#include "core/rules/engine.hpp"
+#include "core/store/mysql_store.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "core/cidr.hpp"
+#include "core/mail/cidr.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

@@ -1,8 +1,8 @@
 // relayctl db grants: the GRANT statements for the three database accounts relay-authority knows.
 //
 // The privileges are derived from the statements the code really runs, and kept as narrow as they go:
-//   daemon  (relay-policyd, relay-milter): core/mysql_store.cpp reads the rule tables and writes
-//           relay_events and the last-use stamp; core/mysql_rate_gate.cpp keeps rate_counters and the
+//   daemon  (relay-policyd, relay-milter): core/store/mysql_store.cpp reads the rule tables and writes
+//           relay_events and the last-use stamp; core/store/mysql_rate_gate.cpp keeps rate_counters and the
 //           abuse_* tables and writes the automatic suspension. It never reads users.password_hash and
 //           cannot change a rule: its only UPDATE on smtp_authorities is on the four columns it stamps.
 //   admin   (relayctl): reads and edits every table, and runs the migrations (db init, db migrate).
@@ -12,7 +12,7 @@
 // daemon account needs nothing on change_generation beyond reading it. docs/sql.md lists the output.
 #include <iostream>
 
-#include "core/config_checks.hpp"
+#include "core/config/config_checks.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {
@@ -23,7 +23,7 @@ struct Grant {
     const char* table;       // nullptr: the whole database
 };
 
-// What core/mysql_store.cpp, core/mysql_rate_gate.cpp and core/heartbeat.cpp run, table by table.
+// What core/store/mysql_store.cpp, core/store/mysql_rate_gate.cpp and core/store/heartbeat.cpp run, table by table.
 const Grant kDaemonGrants[] = {
     {"SELECT", "schema_version"},
     {"SELECT", "change_generation"},
@@ -38,7 +38,7 @@ const Grant kDaemonGrants[] = {
     {"SELECT, INSERT, UPDATE", "rate_counters"},
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_client_networks"},
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_rate_refusals"},
-    {"SELECT, INSERT, UPDATE", "nodes"},  // core/heartbeat.cpp: INSERT ... ON DUPLICATE KEY UPDATE reads the row
+    {"SELECT, INSERT, UPDATE", "nodes"},  // core/store/heartbeat.cpp: INSERT ... ON DUPLICATE KEY UPDATE reads the row
 };
 
 // relayctl edits the rule tables, resets counters, lifts suspensions, prunes events, reads the views;

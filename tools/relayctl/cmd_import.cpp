@@ -1,5 +1,5 @@
 // relayctl import csv|postfix-sender-map|dovecot-passwd FILE [--dry-run]: existing accounts into the
-// database, all or nothing, idempotent (the work is in core/admin_store_import.cpp; the file formats in
+// database, all or nothing, idempotent (the work is in core/admin/admin_store_import.cpp; the file formats in
 // import_sources.cpp). Every bad row is reported as FILE:LINE: reason, and then nothing is written.
 #include <algorithm>
 #include <cerrno>
@@ -9,8 +9,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/password.hpp"
-#include "core/text.hpp"
+#include "core/admin/password.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 #include "tools/relayctl/import_sources.hpp"
 

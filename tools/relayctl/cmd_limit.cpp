@@ -1,7 +1,7 @@
 // relayctl limit set|remove|list and usage: rows of rate_limits (docs/rate-limits.md) and the usage view.
 #include <iostream>
 
-#include "core/text.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 #include "tools/relayctl/views.hpp"
 

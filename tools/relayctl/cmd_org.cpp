@@ -1,7 +1,7 @@
 // relayctl customer add|list|enable|disable and domain add|list|enable|disable|set.
 #include <iostream>
 
-#include "core/text.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

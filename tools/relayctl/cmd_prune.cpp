@@ -1,10 +1,10 @@
 // relayctl prune [--older-than 90d]: keeps the audit trail and the rate-limit bookkeeping in bounds. The
-// deleting is in core/admin_store_prune.cpp (small batches that never hold a lock the daemons wait on);
+// deleting is in core/admin/admin_store_prune.cpp (small batches that never hold a lock the daemons wait on);
 // contrib/systemd/relay-authority-prune.timer runs it daily.
 #include <iostream>
 
-#include "core/config_checks.hpp"
-#include "core/text.hpp"
+#include "core/config/config_checks.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

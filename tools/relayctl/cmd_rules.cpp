@@ -1,7 +1,7 @@
 // relayctl sender add|remove|list and network add|remove|list.
 #include <iostream>
 
-#include "core/text.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

@@ -2,8 +2,8 @@
 // any host, with what is wrong with each (docs/monitoring.md).
 #include <iostream>
 
-#include "core/mysql_connection.hpp"
-#include "core/nodes.hpp"
+#include "core/store/mysql_connection.hpp"
+#include "core/store/nodes.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

@@ -12,8 +12,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "core/password.hpp"
-#include "core/text.hpp"
+#include "core/admin/password.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

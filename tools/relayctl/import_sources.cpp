@@ -7,8 +7,8 @@
 #include <map>
 #include <sstream>
 
-#include "core/password.hpp"
-#include "core/text.hpp"
+#include "core/admin/password.hpp"
+#include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

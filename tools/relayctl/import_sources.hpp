@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/admin_store.hpp"
+#include "core/admin/admin_store.hpp"
 
 namespace relay::ctl {
 

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "core/admin_store.hpp"
-#include "core/errors.hpp"
-#include "core/log.hpp"
+#include "core/admin/admin_store.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/log.hpp"
 #include "tools/relayctl/cli.hpp"
 
 namespace relay::ctl {

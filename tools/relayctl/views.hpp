@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/admin_store.hpp"
+#include "core/admin/admin_store.hpp"
 #include "tools/relayctl/json.hpp"
 
 namespace relay::ctl {

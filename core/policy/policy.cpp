@@ -1,0 +1,124 @@
+#include "core/policy/policy.hpp"
+
+#include <exception>
+#include <utility>
+
+#include "core/rules/engine.hpp"
+#include "core/base/errors.hpp"
+#include "core/rules/event.hpp"
+#include "core/rules/event_writer.hpp"
+#include "core/base/log.hpp"
+#include "core/rules/rate_limit.hpp"
+#include "core/metrics/metrics.hpp"
+
+namespace relay {
+
+namespace {
+
+Decision store_unavailable(const Request& request) {
+    Decision d = make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
+                              "Relay rules temporarily unavailable, try again later");
+    d.login = request.sasl_login;
+    return d;
+}
+
+bool allowed(const Decision& d) {
+    switch (d.verdict) {
+        case Verdict::cont:
+        case Verdict::permit:
+            return true;
+        case Verdict::reject:
+        case Verdict::defer:
+        case Verdict::hold:
+            return false;
+    }
+    return false;
+}
+
+// A plain "not ours" and an allowed MAIL/RCPT/DATA are the bulk of the traffic and say nothing an admin
+// needs later; refusals at any stage, holds and every accepted message are the audit trail.
+bool worth_recording(const Request& request, const Decision& d) {
+    if (d.verdict == Verdict::cont && d.reason == Reason::not_ours) return false;
+    if (allowed(d)) return request.stage == Stage::end_of_message;
+    return true;
+}
+
+}  // namespace
+
+Policy::Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, RateGate* limiter,
+               EventWriter* events)
+    : cache_(cache), clock_(clock), options_(std::move(options)), limiter_(limiter), events_(events) {}
+
+bool Policy::may_block(const Request& request, const RateGate* limiter) {
+    return limiter != nullptr && request.stage == Stage::end_of_message;
+}
+
+Decision Policy::evaluate(const Request& request) { return evaluate(request, cache_.current()); }
+
+Decision Policy::evaluate(const Request& request, const SnapshotPtr& snapshot) {
+    return *run(request, snapshot, true);
+}
+
+std::optional<Decision> Policy::evaluate_without_waiting(const Request& request) {
+    return run(request, cache_.current(), false);
+}
+
+// may_wait false: returns nullopt, before any side effect, when the decision needs a charge.
+std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& snapshot, bool may_wait) {
+    const TimePoint now = clock_.now();
+    Decision decision;
+    std::optional<Account> account;
+    try {
+        if (!snapshot) {
+            // No rules we can trust. Authenticated mail: a temporary failure, never a permit. Unauthenticated
+            // requests are answered "not ours" even though one might come from an IP-authorised device:
+            // we cannot tell, and refusing them would block all inbound mail while the database is down.
+            // Nothing is permitted by this: Postfix's own restrictions (reject_unauth_destination) still
+            // refuse unauthenticated relaying, so the device's mail waits (4xx from Postfix) or is refused.
+            if (!request.authenticated()) return Decision{};
+            decision = store_unavailable(request);
+        } else {
+            EngineResult result = decide(request, *snapshot, now);
+            decision = std::move(result.decision);
+            account = std::move(result.account);
+        }
+        if (snapshot && account && limiter_ && allowed(decision) &&
+            (request.stage == Stage::rcpt || request.stage == Stage::end_of_message)) {
+            if (!may_wait && request.stage == Stage::end_of_message &&
+                limiter_->charge_may_wait(request, *account, *snapshot))
+                return std::nullopt;
+            std::optional<Decision> limited = request.stage == Stage::rcpt
+                                                  ? limiter_->peek(request, *account, *snapshot, now)
+                                                  : limiter_->charge(request, *account, *snapshot, now);
+            if (limited) {
+                if (limited->authority_id == 0) limited->authority_id = decision.authority_id;
+                if (limited->login.empty()) limited->login = decision.login;
+                decision = std::move(*limited);
+            }
+        }
+    } catch (const std::exception& e) {
+        // Rate-limit counters unreachable (StoreTransientError) or anything unexpected: fail closed for
+        // what we would have allowed, and keep Postfix's own rules for what is not ours.
+        log_warning(std::string("relay decision failed for ") +
+                    (request.authenticated() ? "login " + sanitize(request.sasl_login, 100)
+                                             : "client " + sanitize(request.client_address, 60)) +
+                    " at " + to_string(request.stage) + ": " + e.what());
+        const std::int64_t authority_id = decision.authority_id;
+        const std::string login = decision.login;
+        decision = store_unavailable(request);
+        if (authority_id != 0) decision.authority_id = authority_id;
+        if (!login.empty()) decision.login = login;
+        if (!request.authenticated() && !account) return Decision{};
+    }
+
+    if (events_) {
+        if (worth_recording(request, decision)) events_->submit(make_event(request, decision, now, options_.node));
+        if (request.stage == Stage::end_of_message && allowed(decision) && decision.authority_id != 0) {
+            events_->submit_use(decision.authority_id, now, request.client_address);
+        }
+    }
+    if (metrics::enabled()) metrics::on_decision(request.stage, decision, std::chrono::duration<double>(clock_.now() - now).count());
+    return decision;
+}
+
+}  // namespace relay

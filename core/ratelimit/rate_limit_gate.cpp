@@ -1,0 +1,261 @@
+#include "core/ratelimit/rate_limit_gate.hpp"
+
+#include <utility>
+
+#include "core/ratelimit/abuse.hpp"
+#include "core/base/errors.hpp"
+#include "core/rules/event.hpp"
+#include "core/rules/event_writer.hpp"
+#include "core/base/log.hpp"
+#include "core/ratelimit/rate_limit_reply.hpp"
+#include "core/ratelimit/rate_limit_scope.hpp"
+
+namespace relay {
+
+namespace {
+
+constexpr std::size_t kMaxRemembered = 200000;       // counters remembered for RCPT peeks
+constexpr std::size_t kMaxLocalAllowances = 100000;  // accounts counted locally during an outage
+constexpr auto kOutageReportInterval = std::chrono::seconds(60);
+
+std::uint64_t key_of(Id limit_id, Id subject_id) {
+    return (static_cast<std::uint64_t>(limit_id) << 32) ^ static_cast<std::uint64_t>(subject_id);
+}
+
+// How strongly a refusal by this limit answers: a hold still accepts the message, a defer that can never
+// succeed is as final as a reject.
+int rank(const RateLimit& limit, const LimitCheck& check) {
+    switch (limit.action) {
+        case RateAction::hold: return 1;
+        case RateAction::defer: return check.never_fits ? 3 : 2;
+        case RateAction::reject: return 3;
+    }
+    return 0;
+}
+
+const char* would_have(RateAction action) {
+    switch (action) {
+        case RateAction::defer: return "deferred";
+        case RateAction::reject: return "rejected";
+        case RateAction::hold: return "held";
+    }
+    return "refused";
+}
+
+std::string seconds_text(TimePoint from, TimePoint to) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(to - from).count()) + " s";
+}
+
+}  // namespace
+
+// ---- RateLimiter
+
+RateLimiter::RateLimiter(RateCounters& counters, RateLimiterOptions options, EventWriter* events, AbuseMonitor* abuse)
+    : counters_(counters), options_(std::move(options)), events_(events), abuse_(abuse) {}
+
+std::optional<Decision> RateLimiter::peek(const Request& request, const Account& account, const Snapshot& snapshot,
+                                          TimePoint now) {
+    if (!account.authority) return std::nullopt;
+    const std::vector<AppliedLimit> applied = applicable_limits(snapshot, account, request.client_address);
+    const RateLimit* worst = nullptr;
+    LimitCheck worst_check;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const AppliedLimit& a : applied) {
+            // Shadow limits never refuse; a hold accepts the message anyway, so end of message decides it.
+            if (a.limit->shadow || a.limit->action == RateAction::hold) continue;
+            auto it = remembered_.find(key_of(a.limit->id, a.subject_id));
+            if (it == remembered_.end() || now - it->second.seen > options_.peek_memory) continue;
+            LimitCheck check = check_limit(*a.limit, it->second.state, peek_cost(a.limit->meter, request), now,
+                                           options_.zone);
+            if (check.fits) continue;
+            if (!worst || rank(*a.limit, check) > rank(*worst, worst_check)) {
+                worst = a.limit;
+                worst_check = check;
+            }
+        }
+    }
+    if (!worst) return std::nullopt;
+    Decision d = rate_limit_refusal(*worst, worst_check, account.login, snapshot, now, options_.zone);
+    d.authority_id = account.authority->id;
+    d.login = account.login;
+    observe_refusal(request, account, now);
+    return d;
+}
+
+bool RateLimiter::charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const {
+    return account.authority && !applicable_limits(snapshot, account, request.client_address).empty();
+}
+
+std::optional<Decision> RateLimiter::charge(const Request& request, const Account& account, const Snapshot& snapshot,
+                                            TimePoint now) {
+    if (!account.authority) return std::nullopt;
+    const ChargeDeadline deadline = std::chrono::steady_clock::now() + options_.charge_timeout;
+    if (abuse_) abuse_->observe_use(account.authority->id, account.login, request.client_address, now);
+    const std::vector<AppliedLimit> applied = applicable_limits(snapshot, account, request.client_address);
+    if (applied.empty()) return std::nullopt;
+
+    std::vector<Charge> charges;
+    std::vector<CounterKey> keys;
+    for (const AppliedLimit& a : applied) {
+        charges.push_back(Charge{a.limit, a.subject_id, message_cost(a.limit->meter, request)});
+        keys.push_back(CounterKey{a.limit->id, a.subject_id});
+    }
+    ChargePlan plan;
+    std::vector<CounterState> seen;
+    try {
+        counters_.update(keys, now, [&](const std::vector<CounterState>& states) {
+            seen = states;
+            plan = plan_charge(charges, states, now, options_.zone);
+            CounterWrite write;
+            write.charged.resize(charges.size());
+            write.refused.assign(charges.size(), false);
+            for (std::size_t i = 0; i < charges.size(); ++i) {
+                if (plan.charged[i]) write.charged[i] = plan.checks[i].after;
+            }
+            for (std::size_t i : plan.refused) write.refused[i] = true;
+            return write;
+        }, deadline);
+    } catch (const StoreTransientError& e) {
+        return unavailable(request, account, now, e.what());
+    } catch (const StorePermanentError& e) {
+        return unavailable(request, account, now, e.what());
+    }
+    back_to_normal(now);
+    for (std::size_t i = 0; i < charges.size(); ++i) {
+        if (!plan.charged[i] && i < seen.size()) plan.checks[i].after = seen[i];  // what the counter holds now
+    }
+    remember(keys, plan, now);
+    if (!plan.shadow_refused.empty()) report_shadow(request, account, snapshot, charges, plan, now);
+    if (plan.accepted) return std::nullopt;
+
+    std::size_t which = plan.refused.front();
+    for (std::size_t i : plan.refused) {
+        if (rank(*charges[i].limit, plan.checks[i]) > rank(*charges[which].limit, plan.checks[which])) which = i;
+    }
+    Decision d = rate_limit_refusal(*charges[which].limit, plan.checks[which], account.login, snapshot, now,
+                                    options_.zone);
+    d.authority_id = account.authority->id;
+    d.login = account.login;
+    observe_refusal(request, account, now);
+    return d;
+}
+
+void RateLimiter::observe_refusal(const Request& request, const Account& account, TimePoint now) {
+    if (!abuse_) return;
+    if (!request.instance.empty()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::string& last = last_refused_instance_[account.authority->id];
+        if (last == request.instance) return;
+        if (last_refused_instance_.size() > kMaxLocalAllowances) last_refused_instance_.clear();
+        else last = request.instance;
+    }
+    abuse_->observe_refusal(account.authority->id, account.login, request.client_address, now);
+}
+
+void RateLimiter::remember(const std::vector<CounterKey>& keys, const ChargePlan& plan, TimePoint now) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (remembered_.size() + keys.size() > kMaxRemembered) {
+        for (auto it = remembered_.begin(); it != remembered_.end();) {
+            it = now - it->second.seen > options_.peek_memory ? remembered_.erase(it) : std::next(it);
+        }
+        if (remembered_.size() + keys.size() > kMaxRemembered) remembered_.clear();
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        remembered_[key_of(keys[i].limit_id, keys[i].subject_id)] = Remembered{plan.checks[i].after, now};
+    }
+}
+
+void RateLimiter::report_shadow(const Request& request, const Account& account, const Snapshot& snapshot,
+                                const std::vector<Charge>& charges, const ChargePlan& plan, TimePoint now) {
+    for (std::size_t i : plan.shadow_refused) {
+        const RateLimit& limit = *charges[i].limit;
+        const std::string text = "shadow rate limit " + std::to_string(limit.id) + " would have " +
+                                 would_have(limit.action) + " this message of " + sanitize(account.login, 100) +
+                                 ": " + describe_limit(limit, snapshot) + " (nothing enforced)";
+        log_info(text + (request.queue_id.empty() ? "" : ", queue id " + sanitize(request.queue_id, 40)));
+        record(request, account, Verdict::cont, Reason::rate_limited, text, now);
+    }
+}
+
+void RateLimiter::record(const Request& request, const Account& account, Verdict verdict, Reason reason,
+                         const std::string& detail, TimePoint now) {
+    if (!events_) return;
+    Decision d;
+    d.verdict = verdict;
+    d.reason = reason;
+    d.authority_id = account.authority ? account.authority->id : 0;
+    d.login = account.login;
+    Event e = make_event(request, d, now, options_.node);
+    e.detail = detail;
+    events_->submit(std::move(e));
+}
+
+std::optional<Decision> RateLimiter::unavailable(const Request& request, const Account& account, TimePoint now,
+                                                 const std::string& error) {
+    const Id id = account.authority->id;
+    const unsigned allowance = options_.unavailable_allowance;
+    std::string report;
+    bool allowed = false;
+    std::uint64_t used = 0;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!outage_.down) {
+            outage_ = Outage{true, now, now, 0, 0};
+            report = "rate limits: cannot charge the counters (" + error + "); " +
+                     (options_.allow_when_unavailable
+                          ? "on_store_unavailable = allow: each account may send " + std::to_string(allowance) +
+                                " messages per hour through this process UNCOUNTED until the database answers"
+                          : std::string("on_store_unavailable = tempfail: messages of accounts with rate "
+                                        "limits get 451 4.3.0 until the database answers"));
+        } else if (now - outage_.last_report >= kOutageReportInterval) {
+            outage_.last_report = now;
+            report = "rate limits: database still unavailable after " + seconds_text(outage_.since, now) + ": " +
+                     std::to_string(outage_.allowed) + " messages let through uncounted, " +
+                     std::to_string(outage_.tempfailed) + " tempfailed (" + error + ")";
+        }
+        if (options_.allow_when_unavailable && allowance > 0) {
+            RateLimit local;
+            local.amount = allowance;
+            local.window_seconds = 3600;
+            if (local_allowance_.size() >= kMaxLocalAllowances && !local_allowance_.count(id)) local_allowance_.clear();
+            CounterState& state = local_allowance_[id];
+            const LimitCheck check = check_limit(local, state, 1, now, options_.zone);
+            if (check.fits) {
+                state = check.after;
+                allowed = true;
+                used = check.used + 1;
+                ++outage_.allowed;
+            }
+        }
+        if (!allowed) ++outage_.tempfailed;
+    }
+    if (!report.empty()) log_error(report);
+    if (allowed) {
+        const std::string text = "rate limits NOT charged (database unavailable): message of " +
+                                 sanitize(account.login, 100) + " let through on the local allowance, " +
+                                 std::to_string(used) + " of " + std::to_string(allowance) + " per hour used";
+        log_warning(text + (request.queue_id.empty() ? "" : ", queue id " + sanitize(request.queue_id, 40)));
+        record(request, account, Verdict::cont, Reason::store_unavailable, text, now);
+        return std::nullopt;
+    }
+    Decision d = rate_limits_unavailable();
+    d.authority_id = id;
+    d.login = account.login;
+    return d;
+}
+
+void RateLimiter::back_to_normal(TimePoint now) {
+    std::string report;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!outage_.down) return;
+        report = "rate limits: counters reachable again after " + seconds_text(outage_.since, now) + "; " +
+                 std::to_string(outage_.allowed) + " messages were let through uncounted, " +
+                 std::to_string(outage_.tempfailed) + " tempfailed";
+        outage_ = Outage{};
+    }
+    log_warning(report);
+}
+
+}  // namespace relay

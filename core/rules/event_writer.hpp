@@ -1,0 +1,70 @@
+// Writes the audit trail and last-use stamps off the request path: submit() never blocks on the database.
+// A background thread batches them into the store.
+//
+// Keeping up with a saturated daemon: a refusal (reject/defer) that repeats one still queued, for the same
+// account (authority_id and login), client address, stage, verdict and reason within kRepeatWindow of it,
+// is not queued again but counted in that row's repeat_count. A flood of refusals for a few accounts
+// thus costs a few rows a second, however fast it comes; allowed messages are never folded.
+//
+// The queue is bounded (max_queue). What cannot be kept is dropped and counted by cause, never silently:
+// queue_full (submitted while the queue was full) and not_writable (the database refused the rows, or
+// an outage left no room to keep them for a retry). The log line says how many of each.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/rules/event.hpp"
+#include "core/rules/store.hpp"
+
+namespace relay {
+
+class EventWriter {
+public:
+    explicit EventWriter(Store& store, std::size_t max_queue = 10000);
+    ~EventWriter();
+
+    struct Drops {
+        std::size_t queue_full = 0;
+        std::size_t not_writable = 0;
+    };
+    static constexpr std::chrono::milliseconds kRepeatWindow{1000};
+
+    void submit(Event event);
+    void submit_use(Id authority_id, TimePoint when, std::string client_address);
+
+    void start();   // background thread
+    void stop();    // flushes what it can, then stops
+    void flush();   // writes everything queued now, in the caller's thread (tests, shutdown)
+    Drops drops() const;  // since construction
+
+private:
+    struct Use { Id authority_id; TimePoint when; std::string client_address; };
+    void run();
+    std::size_t wake_at() const;
+    void put_back(std::vector<Event>& taken, std::size_t from);
+    bool fold_repeat(const std::string& key, const Event& event);  // with mutex_ held
+    bool report_drops();  // with mutex_ held; false: nothing to report
+    Store& store_;
+    std::size_t max_queue_;
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<Event> events_;
+    std::deque<Use> uses_;
+    // Refusals still in events_ by their repeat key -> position; cleared whenever flush() takes events
+    // from the front (positions move), so a repeat arriving later simply starts a new row.
+    std::unordered_map<std::string, std::size_t> open_refusals_;
+    Drops drops_;
+    Drops reported_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace relay

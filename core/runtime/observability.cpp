@@ -1,0 +1,36 @@
+#include "core/runtime/observability.hpp"
+
+#include "core/store/heartbeat.hpp"
+#include "core/metrics/metrics.hpp"
+#include "core/metrics/server.hpp"
+#include "core/store/mysql_connection.hpp"
+
+namespace relay {
+
+Observability::Observability(const Config& config, const std::string& daemon, const std::string& listen,
+                             const std::string& key)
+    : where_(listen), database_(config.database), node_(config.general.node), daemon_(daemon) {
+    metrics::set_max_stale(std::chrono::seconds(config.cache.max_stale_seconds));
+    metrics::set_database_server(describe_endpoint(config.database));
+    if (listen.empty()) return;
+    const auto endpoint = metrics::parse_endpoint(key, listen);
+    metrics::enable(daemon, std::chrono::seconds(config.cache.max_stale_seconds));
+    server_ = std::make_unique<metrics::Server>(endpoint, key);
+}
+
+Observability::~Observability() {
+    heartbeat_.reset();  // records 'stopped'
+    server_.reset();
+}
+
+void Observability::start_heartbeat() {
+    heartbeat_ = std::make_unique<Heartbeat>(database_, NodeIdentity{node_, daemon_, RELAY_VERSION}, [] {
+        const auto served = metrics::served_rules();
+        return NodeStatus{served.generation, served.state};
+    });
+    heartbeat_->start();
+}
+
+std::string Observability::describe() const { return server_ ? "; metrics on " + where_ : ""; }
+
+}  // namespace relay

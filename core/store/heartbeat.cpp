@@ -1,0 +1,94 @@
+#include "core/store/heartbeat.hpp"
+
+#include "core/base/errors.hpp"
+#include "core/base/log.hpp"
+#include "core/metrics/metrics.hpp"
+#include "core/store/mysql_connection.hpp"
+
+namespace relay {
+
+namespace {
+
+// One row per node and daemon. started_at moves only on the first beat of a process (the 7th parameter).
+constexpr const char* kBeat =
+    "INSERT INTO nodes (node, daemon, version, started_at, last_seen_at, rules_generation, database_server, state) "
+    "VALUES (?, ?, ?, NOW(), NOW(3), ?, ?, ?) "
+    "ON DUPLICATE KEY UPDATE version = VALUES(version), started_at = IF(?, NOW(), started_at), "
+    "last_seen_at = NOW(3), rules_generation = VALUES(rules_generation), "
+    "database_server = VALUES(database_server), state = VALUES(state)";
+
+DatabaseConfig one_connection(DatabaseConfig config) {
+    config.pool_size = 1;  // its own connection: never waits for one the requests use
+    return config;
+}
+
+}  // namespace
+
+Heartbeat::Heartbeat(const DatabaseConfig& database, NodeIdentity identity, NodeStatusSource status,
+                     std::chrono::milliseconds interval)
+    : pool_(std::make_unique<MysqlPool>(one_connection(database))),
+      server_(describe_endpoint(database)),
+      identity_(std::move(identity)),
+      status_(std::move(status)),
+      interval_(interval) {}
+
+Heartbeat::~Heartbeat() { stop(); }
+
+void Heartbeat::start() {
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] { run(); });
+}
+
+void Heartbeat::stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopped_) return;
+        stopping_ = true;
+        stopped_ = true;
+    }
+    wake_.notify_all();
+    const bool was_running = thread_.joinable();
+    if (was_running) thread_.join();
+    if (was_running) beat("stopped");
+}
+
+void Heartbeat::run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        beat();
+        lock.lock();
+        wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    }
+}
+
+bool Heartbeat::beat(const std::string& state_override) {
+    const NodeStatus status = status_ ? status_() : NodeStatus{};
+    const std::string state = state_override.empty() ? status.state : state_override;
+    try {
+        pool_->run("writing the heartbeat (nodes)", [&](MysqlConnection& c) {
+            auto& st = c.cached(kBeat);
+            st.setString(1, identity_.node);
+            st.setString(2, identity_.daemon);
+            st.setString(3, identity_.version);
+            if (status.rules_generation) st.setUInt64(4, *status.rules_generation);
+            else st.setNull(4, 0);
+            st.setString(5, server_);
+            st.setString(6, state);
+            st.setBoolean(7, first_);
+            st.executeUpdate();
+        });
+    } catch (const std::exception& e) {
+        if (last_error_ != e.what()) log_warning(std::string("heartbeat: ") + e.what() + " (retrying every " +
+                                                 std::to_string(interval_.count() / 1000) + " s)");
+        last_error_ = e.what();
+        return false;
+    }
+    metrics::on_heartbeat_written();
+    if (!last_error_.empty()) log_info("heartbeat: written again to the nodes table");
+    last_error_.clear();
+    first_ = false;
+    return true;
+}
+
+}  // namespace relay
