@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace relay {
+namespace relay::policyd {
 
 namespace {
 
@@ -81,4 +81,4 @@ Decision internal_error_decision() {
                         "Relay policy temporarily unavailable");
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -5,7 +5,7 @@
 
 #include "core/rules/decision.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 // The action text without "action=":
 //   cont   -> "DUNNO"  (Postfix's later restrictions, e.g. permit_sasl_authenticated, still run)
@@ -25,4 +25,4 @@ std::string policy_answer(const Decision& decision);
 // The answer when a request cannot be decided (an exception left the engine): fail closed.
 Decision internal_error_decision();
 
-}  // namespace relay
+}  // namespace relay::policyd

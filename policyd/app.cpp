@@ -12,7 +12,7 @@
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 namespace {
 
@@ -289,4 +289,4 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
     return status;
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -12,7 +12,7 @@
 #include "core/runtime/runtime.hpp"
 #include "policyd/server.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 struct PolicydOptions {
     std::string config_path;
@@ -31,4 +31,4 @@ LogOptions log_options(const Config& config, bool foreground);
 // The keys whose change a SIGHUP cannot apply (sockets, identity, threads, database): "[policyd] listen".
 std::vector<std::string> keys_needing_restart(const Config& running, const Config& fresh);
 
-}  // namespace relay
+}  // namespace relay::policyd

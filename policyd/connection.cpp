@@ -7,7 +7,7 @@
 #include "core/metrics/metrics.hpp"
 #include "core/base/log.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 namespace asio = boost::asio;
 
@@ -326,4 +326,4 @@ void Connection::close() {
     std::string().swap(out_);
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

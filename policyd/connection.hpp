@@ -21,7 +21,7 @@
 
 #include "policyd/server.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
@@ -78,4 +78,4 @@ private:
     std::string out_;     // the rest of an answer the socket did not take at once
 };
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -7,7 +7,7 @@
 #include "core/ratelimit/rate_limit_reply.hpp"
 #include "policyd/action.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 RequestHandler::RequestHandler(Decider& decider, InstanceTracker& tracker)
     : decider_(decider), tracker_(tracker) {}
@@ -144,4 +144,4 @@ std::string RequestHandler::finish(const Request& r, const Decision& d, SteadyTi
     return answer;
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -15,7 +15,7 @@
 #include "policyd/instance_tracker.hpp"
 #include "policyd/protocol.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -58,4 +58,4 @@ private:
 std::string decision_log_line(const Request& request, const Decision& decision, const std::string& action,
                               long long latency_us, const std::string& correlation);
 
-}  // namespace relay
+}  // namespace relay::policyd

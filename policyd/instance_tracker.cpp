@@ -3,7 +3,7 @@
 #include <functional>
 #include <string_view>
 
-namespace relay {
+namespace relay::policyd {
 
 InstanceTracker::InstanceTracker(std::size_t capacity, std::chrono::seconds ttl, const Clock& clock)
     : clock_(clock), capacity_(capacity), ttl_(ttl) {}
@@ -140,4 +140,4 @@ std::uint64_t InstanceTracker::evicted() const {
     return evicted_;
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -15,7 +15,7 @@
 
 #include "core/base/clock.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 struct MessageRecord {
     std::uint32_t recipients_seen = 0;     // RCPT requests for this message
@@ -77,4 +77,4 @@ private:
     std::uint64_t evicted_ = 0;
 };
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -18,7 +18,7 @@
 #include "core/base/log.hpp"
 #include "core/base/socket_file.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 namespace {
 
@@ -181,4 +181,4 @@ void release_listener(BoundSocket& socket) {
     socket.unix_path.clear();
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

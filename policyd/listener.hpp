@@ -11,7 +11,7 @@
 
 #include "core/base/socket_file.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 struct ListenSpec {
     enum class Kind { inet, unix_path };
@@ -54,4 +54,4 @@ std::vector<BoundSocket> bind_listener(const ListenSpec& spec, const UnixSocketA
 // Closes the descriptor and removes the unix socket file if it is still the one we created.
 void release_listener(BoundSocket& socket);
 
-}  // namespace relay
+}  // namespace relay::policyd

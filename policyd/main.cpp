@@ -59,7 +59,7 @@ void print_help(const po::options_description& options) {
 int check_config(const relay::Config& config, bool check_db) {
     for (const std::string& listen : config.policyd.listen) {
         std::string error;
-        if (!relay::parse_listen_spec(listen, &error)) {
+        if (!relay::policyd::parse_listen_spec(listen, &error)) {
             std::cerr << "relay-policyd: " << config.path << ": " << error << "\n";
             return kExitUsage;
         }
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
                                                            std::string("relay-policyd ") + RELAY_VERSION, vm))
         return *done;
 
-    relay::PolicydOptions run;
+    relay::policyd::PolicydOptions run;
     run.config_path = vm["config"].as<std::string>();
     run.foreground = vm.count("foreground") > 0;
     if (vm.count("pid-file")) run.pid_file = vm["pid-file"].as<std::string>();
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     if (run.allow_root) config.policyd.allow_root = true;
     if (vm.count("check-config") || vm.count("check-db")) return check_config(config, vm.count("check-db") > 0);
 
-    return relay::run_policyd(run, config, [](const relay::DatabaseConfig& database) {
+    return relay::policyd::run_policyd(run, config, [](const relay::DatabaseConfig& database) {
         return std::make_unique<relay::MysqlStore>(database);
     });
 }

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace relay {
+namespace relay::policyd {
 
 namespace {
 
@@ -246,4 +246,4 @@ MapResult map_policy_request(const PolicyAttributes& a) {
     return result;
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

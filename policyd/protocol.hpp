@@ -12,7 +12,7 @@
 
 #include "core/rules/request.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 // Hard caps ([policyd] max_line_length, max_attributes, max_request_bytes). A request that breaks one
 // is malformed: Postfix never sends anything close to them.
@@ -84,4 +84,4 @@ MapResult map_policy_request(const PolicyAttributes& attributes);
 // invalid / ignore / unknown_state only.
 MapStatus map_policy_request(const PolicyAttributes& attributes, Request& out, std::string& error);
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -15,7 +15,7 @@
 #include "core/base/process.hpp"
 #include "policyd/connection.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 namespace asio = boost::asio;
 
@@ -340,4 +340,4 @@ void Server::stop(std::chrono::milliseconds grace) {
     threads_.clear();
 }
 
-}  // namespace relay
+}  // namespace relay::policyd

@@ -33,7 +33,7 @@
 #include "policyd/listener.hpp"
 #include "policyd/protocol.hpp"
 
-namespace relay {
+namespace relay::policyd {
 
 // What SIGHUP may change while connections are open.
 struct ServerSettings {
@@ -138,4 +138,4 @@ private:
     bool stopped_ = false;
 };
 
-}  // namespace relay
+}  // namespace relay::policyd

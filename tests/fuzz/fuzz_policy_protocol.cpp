@@ -27,7 +27,7 @@ void check(bool condition) {
 }
 
 void check_answer(const relay::Decision& d) {
-    const std::string answer = relay::policy_answer(d);
+    const std::string answer = relay::policyd::policy_answer(d);
     check(answer.rfind("action=", 0) == 0);
     check(answer.size() >= 9 && answer.compare(answer.size() - 2, 2, "\n\n") == 0);
     check(answer.find('\n') == answer.size() - 2);  // one line, then the empty line
@@ -38,29 +38,29 @@ void check_answer(const relay::Decision& d) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
-    relay::ParseLimits limits;
+    relay::policyd::ParseLimits limits;
     limits.max_line_length = 256;
     limits.max_attributes = 16;
     limits.max_request_bytes = 1024;
 
-    const relay::ParseResult r = relay::parse_policy_request(input, limits);
+    const relay::policyd::ParseResult r = relay::policyd::parse_policy_request(input, limits);
     switch (r.status) {
-        case relay::ParseStatus::malformed:
+        case relay::policyd::ParseStatus::malformed:
             check(!r.error.empty());
             break;
-        case relay::ParseStatus::need_more:
+        case relay::policyd::ParseStatus::need_more:
             check(input.size() <= limits.max_request_bytes);
             break;
-        case relay::ParseStatus::complete: {
+        case relay::policyd::ParseStatus::complete: {
             check(r.consumed >= 2 && r.consumed <= input.size() && r.consumed <= limits.max_request_bytes);
             check(input[r.consumed - 1] == '\n');
             check(r.attributes.request == "smtpd_access_policy");
             for (std::size_t cut : {r.consumed - 1, r.consumed / 2, std::size_t(1)}) {
-                const auto prefix = relay::parse_policy_request(input.substr(0, cut), limits);
-                check(prefix.status == relay::ParseStatus::need_more);
+                const auto prefix = relay::policyd::parse_policy_request(input.substr(0, cut), limits);
+                check(prefix.status == relay::policyd::ParseStatus::need_more);
             }
-            const relay::MapResult m = relay::map_policy_request(r.attributes);
-            if (m.status != relay::MapStatus::ok) check(!m.error.empty());
+            const relay::policyd::MapResult m = relay::policyd::map_policy_request(r.attributes);
+            if (m.status != relay::policyd::MapStatus::ok) check(!m.error.empty());
             break;
         }
     }

@@ -6,6 +6,7 @@
 #include "policyd/protocol.hpp"
 
 using namespace relay;
+using namespace relay::policyd;
 
 namespace {
 

@@ -7,6 +7,7 @@
 #include "policyd/action.hpp"
 
 using namespace relay;
+using namespace relay::policyd;
 
 namespace {
 

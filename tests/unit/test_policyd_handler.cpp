@@ -10,6 +10,7 @@
 #include "policyd/handler.hpp"
 
 using namespace relay;
+using namespace relay::policyd;
 
 namespace {
 

@@ -6,6 +6,7 @@
 #include "policyd/instance_tracker.hpp"
 
 using namespace relay;
+using namespace relay::policyd;
 using std::chrono::seconds;
 
 BOOST_AUTO_TEST_SUITE(policyd_instance_tracker)

@@ -13,6 +13,7 @@
 #include "symlink_racer.hpp"
 
 using namespace relay;
+using namespace relay::policyd;
 
 namespace {
 

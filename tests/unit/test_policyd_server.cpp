@@ -23,6 +23,7 @@
 #include "policyd/server.hpp"
 
 using namespace relay;
+using namespace relay::policyd;
 using namespace std::chrono_literals;
 
 namespace {

@@ -13,6 +13,7 @@
 #include "tests/support/memory_rate_counters.hpp"
 
 using namespace relay;
+using namespace relay::policyd;
 
 namespace {
 
