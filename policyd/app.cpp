@@ -128,28 +128,18 @@ void reload(Running& r, Config& running, const PolicydOptions& options) {
         log_error(std::string("SIGHUP: keeping the running configuration: ") + e.what());
         return;
     }
-    log_init(log_options(fresh, options.foreground));
-    r.handler->set_debug(is_debug(fresh));
-    r.server->update_settings(settings_of(fresh.policyd, running.rate_limits));
-    r.tracker->set_limits(fresh.policyd.instance_cache_size, std::chrono::seconds(fresh.policyd.instance_ttl));
-    const bool cache_changed = fresh.cache.poll_interval_ms != running.cache.poll_interval_ms ||
-                               fresh.cache.max_stale_seconds != running.cache.max_stale_seconds;
-    if (cache_changed && r.runtime->reload_cache(fresh.cache)) running.cache = fresh.cache;
-    for (const std::string& key : keys_needing_restart(running, fresh))
+    // What SIGHUP applies and what needs a restart both come from the key table (core/config/config.cpp).
+    for (const std::string& key : keys_needing_restart(running, fresh, DaemonKind::policyd))
         log_warning("SIGHUP: " + key + " changed; it takes effect when relay-policyd is restarted");
-    running.general.log_level = fresh.general.log_level;
-    running.general.syslog_facility = fresh.general.syslog_facility;
-    const auto restartable = running.policyd;
-    running.policyd = fresh.policyd;
-    running.policyd.listen = restartable.listen;
-    running.policyd.user = restartable.user;
-    running.policyd.group = restartable.group;
-    running.policyd.allow_root = restartable.allow_root;
-    running.policyd.socket_owner = restartable.socket_owner;
-    running.policyd.socket_group = restartable.socket_group;
-    running.policyd.socket_mode = restartable.socket_mode;
-    running.policyd.threads = restartable.threads;
-    running.policyd.workers = restartable.workers;
+    const CacheConfig cache_before = running.cache;
+    apply_reloadable_keys(running, fresh, DaemonKind::policyd);
+    log_init(log_options(running, options.foreground));
+    r.handler->set_debug(is_debug(running));
+    r.server->update_settings(settings_of(running.policyd, running.rate_limits));
+    r.tracker->set_limits(running.policyd.instance_cache_size, std::chrono::seconds(running.policyd.instance_ttl));
+    const bool cache_changed = running.cache.poll_interval_ms != cache_before.poll_interval_ms ||
+                               running.cache.max_stale_seconds != cache_before.max_stale_seconds;
+    if (cache_changed && !r.runtime->reload_cache(running.cache)) running.cache = cache_before;
     log_info("configuration reloaded from " + options.config_path);
 }
 
@@ -188,41 +178,6 @@ LogOptions log_options(const Config& config, bool foreground) {
     o.facility = config.general.syslog_facility;
     o.min_level = parse_log_level(config.general.log_level).value_or(LogLevel::info);
     return o;
-}
-
-std::vector<std::string> keys_needing_restart(const Config& a, const Config& b) {
-    std::vector<std::string> out;
-    auto check = [&out](bool changed, const char* key) {
-        if (changed) out.emplace_back(key);
-    };
-    check(a.policyd.listen != b.policyd.listen, "[policyd] listen");
-    check(a.policyd.user != b.policyd.user, "[policyd] user");
-    check(a.policyd.group != b.policyd.group, "[policyd] group");
-    check(a.policyd.allow_root != b.policyd.allow_root, "[policyd] allow_root");
-    check(a.policyd.socket_owner != b.policyd.socket_owner, "[policyd] socket_owner");
-    check(a.policyd.socket_group != b.policyd.socket_group, "[policyd] socket_group");
-    check(a.policyd.socket_mode != b.policyd.socket_mode, "[policyd] socket_mode");
-    check(a.policyd.threads != b.policyd.threads, "[policyd] threads");
-    check(a.policyd.workers != b.policyd.workers, "[policyd] workers");
-    const DatabaseConfig& x = a.database;
-    const DatabaseConfig& y = b.database;
-    check(x.host != y.host || x.port != y.port || x.socket != y.socket || x.user != y.user ||
-              x.password != y.password || x.name != y.name || x.connect_timeout != y.connect_timeout ||
-              x.read_timeout != y.read_timeout || x.write_timeout != y.write_timeout || x.pool_size != y.pool_size,
-          "[database]");
-    check(a.general.node != b.general.node, "[general] node");
-    check(a.rate_limits.time_zone != b.rate_limits.time_zone ||
-              a.rate_limits.on_store_unavailable != b.rate_limits.on_store_unavailable ||
-              a.rate_limits.unavailable_allowance != b.rate_limits.unavailable_allowance ||
-              a.rate_limits.charge_timeout != b.rate_limits.charge_timeout,
-          "[rate_limits]");
-    check(a.abuse.enabled != b.abuse.enabled || a.abuse.max_networks != b.abuse.max_networks ||
-              a.abuse.networks_window != b.abuse.networks_window ||
-              a.abuse.max_rate_refusals != b.abuse.max_rate_refusals ||
-              a.abuse.refusals_window != b.abuse.refusals_window ||
-              a.abuse.suspend_seconds != b.abuse.suspend_seconds || a.abuse.notify_command != b.abuse.notify_command,
-          "[abuse]");
-    return out;
 }
 
 int run_policyd(const PolicydOptions& options, const Config& config, const StoreFactory& make_store) {

@@ -28,7 +28,5 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
 // Pieces of the above, exposed for unit tests.
 ServerSettings server_settings(const PolicydConfig& config);
 LogOptions log_options(const Config& config, bool foreground);
-// The keys whose change a SIGHUP cannot apply (sockets, identity, threads, database): "[policyd] listen".
-std::vector<std::string> keys_needing_restart(const Config& running, const Config& fresh);
 
 }  // namespace relay::policyd

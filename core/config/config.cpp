@@ -665,4 +665,80 @@ std::string config_reference() {
     return out.str();
 }
 
+// ---- SIGHUP: which keys a running daemon applies, derived from the key table
+
+namespace {
+
+// The keys a running daemon applies on SIGHUP; every other key of its sections needs a restart (sockets,
+// identity, threads, the database and what was built from it at start). docs/configuration.md, "Reloading".
+bool reloadable(const Key& key) {
+    static const std::set<std::string> names = {
+        "general.log_level",          "general.syslog_facility",     "policyd.idle_timeout",
+        "policyd.request_timeout",    "policyd.max_connections",     "policyd.max_line_length",
+        "policyd.max_attributes",     "policyd.max_request_bytes",   "policyd.instance_cache_size",
+        "policyd.instance_ttl",       "cache.poll_interval_ms",      "cache.max_stale_seconds",
+    };
+    return names.count(std::string(key.section) + "." + key.name) > 0;
+}
+
+// Whether the daemon reads the key at all: its own section, the shared ones, its own metrics port.
+bool read_by(const Key& key, DaemonKind daemon) {
+    const std::string section = key.section, name = key.name;
+    if (section == "relayctl") return false;
+    if (section == "policyd") return daemon == DaemonKind::policyd;
+    if (section == "milter") return daemon == DaemonKind::milter;
+    if (section == "metrics" && name == "policyd_listen") return daemon == DaemonKind::policyd;
+    if (section == "metrics" && name == "milter_listen") return daemon == DaemonKind::milter;
+    return true;
+}
+
+bool same_value(const Key& key, Config& a, Config& b) {
+    switch (key.kind) {
+    case Kind::text:
+    case Kind::secret:
+    case Kind::choice:
+    case Kind::mode: return key.text(a) == key.text(b);
+    case Kind::number: return key.number(a) == key.number(b);
+    case Kind::flag: return key.flag(a) == key.flag(b);
+    case Kind::list: return key.list(a) == key.list(b);
+    }
+    return true;
+}
+
+void copy_value(const Key& key, Config& to, Config& from) {
+    switch (key.kind) {
+    case Kind::text:
+    case Kind::secret:
+    case Kind::choice:
+    case Kind::mode: key.text(to) = key.text(from); break;
+    case Kind::number: key.number(to) = key.number(from); break;
+    case Kind::flag: key.flag(to) = key.flag(from); break;
+    case Kind::list: key.list(to) = key.list(from); break;
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> keys_needing_restart(const Config& running, const Config& fresh, DaemonKind daemon) {
+    Config a = running, b = fresh;  // the accessors hand out non-const references
+    std::vector<std::string> out;
+    for (const Key& key : keys())
+        if (read_by(key, daemon) && !reloadable(key) && !same_value(key, a, b))
+            out.push_back(std::string("[") + key.section + "] " + key.name);
+    return out;
+}
+
+void apply_reloadable_keys(Config& running, const Config& fresh, DaemonKind daemon) {
+    Config source = fresh;
+    for (const Key& key : keys())
+        if (read_by(key, daemon) && reloadable(key)) copy_value(key, running, source);
+}
+
+std::vector<std::string> reloadable_keys(DaemonKind daemon) {
+    std::vector<std::string> out;
+    for (const Key& key : keys())
+        if (read_by(key, daemon) && reloadable(key)) out.push_back(std::string("[") + key.section + "] " + key.name);
+    return out;
+}
+
 }  // namespace relay

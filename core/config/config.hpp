@@ -122,4 +122,16 @@ std::string dump_config(const Config& config);
 // Help for every key: section, name, default, range, meaning (for --help and docs).
 std::string config_reference();
 
+// Which daemon reads a configuration (start checks, SIGHUP).
+enum class DaemonKind { policyd, milter };
+
+// SIGHUP, derived from the key table (docs/configuration.md, "Reloading"). The keys that count are those
+// the daemon reads: its own section, the shared ones, its own [metrics] port.
+// The keys the daemon reads whose value differs and that only a restart applies: "[policyd] listen".
+std::vector<std::string> keys_needing_restart(const Config& running, const Config& fresh, DaemonKind daemon);
+// Copies every key the daemon applies on SIGHUP from fresh into running; the others keep their values.
+void apply_reloadable_keys(Config& running, const Config& fresh, DaemonKind daemon);
+// "[general] log_level", ...: the keys apply_reloadable_keys copies (for docs and tests).
+std::vector<std::string> reloadable_keys(DaemonKind daemon);
+
 }  // namespace relay

@@ -22,7 +22,6 @@ enum StartCheckExit : int {
     kCheckDbSchema = 7,        // --check-db: schema missing, too old or incomplete
 };
 
-enum class DaemonKind { policyd, milter };
 
 // Runs every check for the daemon; prints each problem as "relay-X: problem" to err. Returns the exit
 // code of the first problem found (kCheckOk when there is none). The database is contacted only when

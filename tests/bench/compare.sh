@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two relay-policyd binaries against each other (a refactor's "no regression" check, issue 14): both on one
-# private MariaDB with the same rules, driven by policy-bench in interleaved rounds (A, B, A, B ...), so
+# private MariaDB with the same rules, driven by policy-bench in interleaved rounds (A B, B A, A B ...), so
 # machine noise hits both alike. Prints one line per round and the medians with the ratio B / A.
 #
 #   tests/bench/compare.sh BUILD_DIR BINARY_A [BINARY_B]   (on demand; B defaults to BUILD_DIR's)
@@ -56,8 +56,14 @@ run() {  # run PORT: "requests/s p99_ms"
 }
 declare -a RA RB PA PB
 for ((r = 1; r <= ROUNDS; r++)); do
-    read -r ra pa < <(run 12460)
-    read -r rb pb < <(run 12461)
+    # ABBA: the binary that runs first alternates, so a drift in the machine's load favours neither
+    if ((r % 2)); then
+        read -r ra pa < <(run 12460)
+        read -r rb pb < <(run 12461)
+    else
+        read -r rb pb < <(run 12461)
+        read -r ra pa < <(run 12460)
+    fi
     RA+=("$ra") RB+=("$rb") PA+=("$pa") PB+=("$pb")
     echo "round $r: A $ra req/s (p99 $pa ms), B $rb req/s (p99 $pb ms)"
 done

@@ -209,19 +209,42 @@ BOOST_AUTO_TEST_CASE(keys_needing_restart_table) {
         {"user", [](Config& c) { c.policyd.user = "nobody"; }, "[policyd] user"},
         {"threads", [](Config& c) { c.policyd.threads = 9; }, "[policyd] threads"},
         {"socket mode", [](Config& c) { c.policyd.socket_mode = "0600"; }, "[policyd] socket_mode"},
-        {"database password", [](Config& c) { c.database.password = "new"; }, "[database]"},
+        {"database password", [](Config& c) { c.database.password = "new"; }, "[database] password"},
         {"node", [](Config& c) { c.general.node = "mx9"; }, "[general] node"},
-        {"rate-limit time zone", [](Config& c) { c.rate_limits.time_zone = "Europe/Berlin"; }, "[rate_limits]"},
-        {"abuse window", [](Config& c) { c.abuse.networks_window = 60; }, "[abuse]"},
+        {"rate-limit time zone", [](Config& c) { c.rate_limits.time_zone = "Europe/Berlin"; }, "[rate_limits] time_zone"},
+        {"charge timeout", [](Config& c) { c.rate_limits.charge_timeout = 9; }, "[rate_limits] charge_timeout"},
+        {"metrics port", [](Config& c) { c.metrics.policyd_listen = "127.0.0.1:9"; }, "[metrics] policyd_listen"},
+        {"the milter's key: not ours", [](Config& c) { c.milter.timeout = 9; }, ""},
+        {"the milter's metrics port: not ours", [](Config& c) { c.metrics.milter_listen = "127.0.0.1:9"; }, ""},
+        {"relayctl's key: not ours", [](Config& c) { c.relayctl.min_password_length = 30; }, ""},
+        {"abuse window", [](Config& c) { c.abuse.networks_window = 60; }, "[abuse] networks_window"},
     };
     for (const auto& c : cases) {
         Config a, b;
         c.change(b);
-        const auto keys = keys_needing_restart(a, b);
+        const auto keys = keys_needing_restart(a, b, DaemonKind::policyd);
         const std::string got = keys.empty() ? "" : keys.front();
         BOOST_CHECK_MESSAGE(got == c.want && keys.size() <= 1, "case " << c.name << ": got \"" << got << "\", want \""
                                                                         << c.want << "\"");
     }
+}
+
+BOOST_AUTO_TEST_CASE(sighup_applies_exactly_the_reloadable_keys) {
+    Config running, fresh;
+    fresh.general.log_level = "debug";
+    fresh.policyd.idle_timeout = 7;
+    fresh.cache.max_stale_seconds = 11;
+    fresh.policyd.listen = {"inet:127.0.0.1:1"};  // needs a restart: not applied
+    fresh.database.password = "new";               // likewise
+    apply_reloadable_keys(running, fresh, DaemonKind::policyd);
+    BOOST_TEST(running.general.log_level == "debug");
+    BOOST_TEST(running.policyd.idle_timeout == 7u);
+    BOOST_TEST(running.cache.max_stale_seconds == 11u);
+    BOOST_TEST(running.policyd.listen != fresh.policyd.listen);
+    BOOST_TEST(running.database.password != "new");
+    // every key is either applied or reported, never silently ignored
+    const auto applied = reloadable_keys(DaemonKind::policyd);
+    BOOST_TEST(applied.size() == 12u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
