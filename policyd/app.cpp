@@ -208,7 +208,8 @@ std::vector<std::string> keys_needing_restart(const Config& a, const Config& b) 
     const DatabaseConfig& y = b.database;
     check(x.host != y.host || x.port != y.port || x.socket != y.socket || x.user != y.user ||
               x.password != y.password || x.name != y.name || x.connect_timeout != y.connect_timeout ||
-              x.read_timeout != y.read_timeout || x.write_timeout != y.write_timeout || x.pool_size != y.pool_size,
+              x.read_timeout != y.read_timeout || x.write_timeout != y.write_timeout || x.pool_size != y.pool_size ||
+              x.failback_after != y.failback_after || x.health_interval_ms != y.health_interval_ms,
           "[database]");
     check(a.general.node != b.general.node, "[general] node");
     check(a.rate_limits.time_zone != b.rate_limits.time_zone ||
