@@ -111,9 +111,17 @@ Key mode(const char* section, const char* name, TextRef field, const char* help)
 // The order here is the order of --check-config, --help and the example file: contract keys first.
 const std::vector<Key>& keys() {
     static const std::vector<Key> table = {
-        text("database", "host", FIELD(database.host), "host name or IP address", check_host,
-             "MariaDB/MySQL server, reached over TCP at host:port. Ignored when socket is set."),
-        number("database", "port", FIELD(database.port), 1, 65535, "TCP port", "TCP port of the server."),
+        list("database", "host", FIELD(database.host),
+             "HOST, HOST:PORT or [IPV6]:PORT; repeat the key for more servers, in order of preference",
+             check_database_host,
+             "MariaDB/MySQL server reached over TCP. Give the key several times for a Galera cluster (or "
+             "several servers holding the same data): every process uses the first healthy server in this "
+             "order for everything and switches to the next one when it fails. Healthy: it answers and, "
+             "for a Galera node, wsrep_ready is ON and wsrep_local_state is 4 (Synced). Deploy the same "
+             "order on every host, so that all daemons write to one node (docs/cluster.md). Ignored when "
+             "socket is set."),
+        number("database", "port", FIELD(database.port), 1, 65535, "TCP port",
+               "TCP port of the servers whose host entry names none."),
         text("database", "socket", FIELD(database.socket), "absolute path, or empty", check_socket_path,
              "Unix socket of a server on this host, e.g. /run/mysqld/mysqld.sock. When set, the "
              "connection uses it instead of host:port."),
@@ -134,6 +142,15 @@ const std::vector<Key>& keys() {
         number("database", "pool_size", FIELD(database.pool_size), 1, 256, "connections",
                "Database connections per process (of each of its two pools: rules and audit trail, rate "
                "limits). Waiting END-OF-MESSAGE charges share a transaction, so they need few."),
+        number("database", "failback_after", FIELD(database.failback_after), 0, 86400, "seconds",
+               "With several host entries: after a switch, a server earlier in the list is used again once it "
+               "has been healthy this long without interruption (0: at once). Keeps a flapping server "
+               "from pulling the daemons back and forth."),
+        number("database", "health_interval_ms", FIELD(database.health_interval_ms), 100, 10000,
+               "milliseconds",
+               "With several host entries: how often a background thread checks each server (one "
+               "connection per server). A failed query switches at once; this finds a server that left "
+               "the Synced state, and one that came back."),
 
         list("policyd", "listen", FIELD(policyd.listen),
              "inet:HOST:PORT (IPv6: inet:[ADDR]:PORT) or unix:/absolute/path; repeat the key for more",
@@ -431,8 +448,8 @@ int line_number(const std::string& text, const std::string& needle) {
     return 0;
 }
 
-// The line where [section] key is first set, for messages (0: not found).
-int key_line(const std::string& text, const std::string& section, const std::string& name) {
+// The line where [section] key is set for the (nth + 1)-th time, for messages (0: not found).
+int key_line(const std::string& text, const std::string& section, const std::string& name, std::size_t nth = 0) {
     std::istringstream in(text);
     std::string line, current;
     for (int n = 1; std::getline(in, line); ++n) {
@@ -445,7 +462,7 @@ int key_line(const std::string& text, const std::string& section, const std::str
         }
         std::string key = line.substr(first, line.find('=') - first);
         key.erase(key.find_last_not_of(" \t") + 1);
-        if (current == section && key == name) return n;
+        if (current == section && key == name && nth-- == 0) return n;
     }
     return 0;
 }
@@ -502,11 +519,13 @@ void apply_values(const po::variables_map& values, const std::string& text, cons
             fail(origin, where(key) + " is set " + std::to_string(given.size()) + " times" + at_line(line) +
                              "; it takes one value");
         if (key.kind == Kind::list) key.list(config).clear();  // the file replaces the default list
-        for (std::string& value : given) {
+        for (std::size_t i = 0; i < given.size(); ++i) {
+            std::string& value = given[i];
+            const int entry_line = key_line(text, key.section, key.name, i);  // a list's entries: each its own line
             const std::string shown = key.kind == Kind::secret ? "" : " = '" + sanitize(value, 80) + "'";
-            if (!unquote(value)) fail(origin, where(key) + shown + at_line(line) + ": the closing \" is missing");
+            if (!unquote(value)) fail(origin, where(key) + shown + at_line(entry_line) + ": the closing \" is missing");
             const std::string problem = assign(key, value, config);
-            if (!problem.empty()) fail(origin, where(key) + shown + at_line(line) + ": " + problem);
+            if (!problem.empty()) fail(origin, where(key) + shown + at_line(entry_line) + ": " + problem);
         }
     }
 }
@@ -523,9 +542,16 @@ bool is_loopback_name(const std::string& host) {
 
 void check_across_keys(const po::variables_map& values, const std::string& origin, Config& config) {
     const DatabaseConfig& db = config.database;
-    if (!db.socket.empty() && values.count("database.host") && !is_loopback_name(db.host))
-        fail(origin, "[database] socket and [database] host = '" + sanitize(db.host) +
-                         "' are both set: a unix socket reaches a server on this host only; remove one");
+    std::set<std::pair<std::string, unsigned>> servers;
+    for (const std::string& entry : db.host) {
+        const DatabaseHost parsed = parse_database_host(entry);  // checked when it was read
+        if (!servers.insert({lower(parsed.host), parsed.port ? parsed.port : db.port}).second)
+            fail(origin, "[database] host = '" + sanitize(entry) + "' names a server given before");
+        if (!db.socket.empty() && values.count("database.host") && !is_loopback_name(parsed.host))
+            fail(origin, "[database] socket and [database] host = '" + sanitize(entry) +
+                             "' are both set: a unix socket reaches a server on this host only; remove one");
+    }
+    if (db.host.empty()) fail(origin, "[database] host: at least one server is needed");
     if (config.cache.max_stale_seconds * 1000ULL <= config.cache.poll_interval_ms)
         fail(origin, "[cache] max_stale_seconds must be longer than [cache] poll_interval_ms, or the rules "
                      "would count as stale between two polls");

@@ -11,8 +11,10 @@
 namespace relay {
 
 struct DatabaseConfig {
-    std::string host = "127.0.0.1";
-    unsigned port = 3306;
+    // Servers in order of preference, each HOST, HOST:PORT or [IPV6]:PORT (repeatable key). A daemon uses
+    // the first healthy one (core/database_servers.hpp).
+    std::vector<std::string> host{"127.0.0.1"};
+    unsigned port = 3306;               // for host entries without :PORT
     std::string socket;                 // set: connect through this unix socket instead of host:port
     std::string user = "relay";
     std::string password;               // never printed: --check-config shows "********"
@@ -21,6 +23,8 @@ struct DatabaseConfig {
     unsigned read_timeout = 5;
     unsigned write_timeout = 5;
     unsigned pool_size = 4;             // connections per process (charges share them: group commit)
+    unsigned failback_after = 30;       // seconds a preferred server must stay healthy before it is used again
+    unsigned health_interval_ms = 500;  // how often each server's health is checked (several hosts only)
 };
 
 struct CacheConfig {

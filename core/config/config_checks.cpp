@@ -121,6 +121,43 @@ ListenAddress parse_milter_listen(const std::string& value) {
     return address;
 }
 
+DatabaseHost parse_database_host(const std::string& value) {
+    const char* syntax = "want HOST, HOST:PORT or [IPV6]:PORT";
+    DatabaseHost entry;
+    if (is_ipv6(value)) {  // ::1, 2001:db8::5 (no port: the colons belong to the address)
+        entry.host = value;
+        return entry;
+    }
+    std::size_t port_at = std::string::npos;
+    if (!value.empty() && value.front() == '[') {
+        const std::size_t close = value.find(']');
+        if (close == std::string::npos) throw ConfigError(syntax);
+        entry.host = value.substr(1, close - 1);
+        if (!is_ipv6(entry.host)) throw ConfigError("want an IPv6 address inside [ ]");
+        if (close + 1 < value.size()) {
+            if (value[close + 1] != ':') throw ConfigError(syntax);
+            port_at = close + 2;
+        }
+    } else {
+        const std::size_t colon = value.find(':');
+        entry.host = value.substr(0, colon);
+        if (!is_name_or_ipv4(entry.host)) throw ConfigError("want a host name or an IPv4 address, then :PORT if "
+                                                            "the server listens on another port ([IPV6]:PORT)");
+        if (colon != std::string::npos) port_at = colon + 1;
+    }
+    if (port_at != std::string::npos) entry.port = parse_port(value.substr(port_at));
+    return entry;
+}
+
+std::string check_database_host(const std::string& value) {
+    try {
+        parse_database_host(value);
+        return "";
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+}
+
 std::string check_policyd_listen(const std::string& value) { return problem_of(parse_policyd_listen, value); }
 std::string check_milter_listen(const std::string& value) { return problem_of(parse_milter_listen, value); }
 

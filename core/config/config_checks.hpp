@@ -18,6 +18,14 @@ struct ListenAddress {
     std::string path;   // unix_path: absolute path of the socket
 };
 
+// One [database] host entry: HOST, HOST:PORT, [IPV6]:PORT, [IPV6] or a bare IPv6 address.
+struct DatabaseHost {
+    std::string host;   // name or address, without brackets
+    unsigned port = 0;  // 0: not given, [database] port applies
+};
+DatabaseHost parse_database_host(const std::string& value);  // throws ConfigError(problem)
+std::string check_database_host(const std::string& value);
+
 // [policyd] listen: inet:HOST:PORT, inet:[IPV6]:PORT, unix:/absolute/path. Throws ConfigError(problem).
 ListenAddress parse_policyd_listen(const std::string& value);
 // [milter] listen, libmilter syntax: inet:PORT@HOST, inet6:PORT@HOST, unix:/path (local:/path).

@@ -11,7 +11,9 @@ Observability::Observability(const Config& config, const std::string& daemon, co
                              const std::string& key)
     : where_(listen), database_(config.database), node_(config.general.node), daemon_(daemon) {
     metrics::set_max_stale(std::chrono::seconds(config.cache.max_stale_seconds));
-    metrics::set_database_server(describe_endpoint(config.database));
+    // With several servers, DatabaseServers names the one in use, and each change.
+    const auto servers = database_servers(config.database);
+    if (servers.size() == 1) metrics::set_database_server(servers.front().name());
     if (listen.empty()) return;
     const auto endpoint = metrics::parse_endpoint(key, listen);
     metrics::enable(daemon, std::chrono::seconds(config.cache.max_stale_seconds));

@@ -27,7 +27,6 @@ DatabaseConfig one_connection(DatabaseConfig config) {
 Heartbeat::Heartbeat(const DatabaseConfig& database, NodeIdentity identity, NodeStatusSource status,
                      std::chrono::milliseconds interval)
     : pool_(std::make_unique<MysqlPool>(one_connection(database))),
-      server_(describe_endpoint(database)),
       identity_(std::move(identity)),
       status_(std::move(status)),
       interval_(interval) {}
@@ -73,7 +72,7 @@ bool Heartbeat::beat(const std::string& state_override) {
             st.setString(3, identity_.version);
             if (status.rules_generation) st.setUInt64(4, *status.rules_generation);
             else st.setNull(4, 0);
-            st.setString(5, server_);
+            st.setString(5, c.server_name());  // the server in use, as this connection found it
             st.setString(6, state);
             st.setBoolean(7, first_);
             st.executeUpdate();

@@ -53,7 +53,6 @@ private:
     void run();
 
     std::unique_ptr<MysqlPool> pool_;
-    std::string server_;
     NodeIdentity identity_;
     NodeStatusSource status_;
     std::chrono::milliseconds interval_;

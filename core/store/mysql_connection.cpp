@@ -24,6 +24,8 @@ enum : int {
     kDbAccessDenied = 1044,        // access denied for user to database
     kAccessDenied = 1045,          // access denied for user (wrong password)
     kBadDb = 1049,                 // unknown database
+    kUnknownCom = 1047,            // Galera: "WSREP has not yet prepared node for application use"
+    kErrorDuringCommit = 1180,     // Galera: a commit while the node left the primary component
     kServerShutdown = 1053,
     kBadField = 1054,              // unknown column
     kDupEntry = 1062,
@@ -80,11 +82,11 @@ void ensure_thread_registered() {
     (void)registration;
 }
 
-std::string host_name_option(const DatabaseConfig& config) {
-    if (!config.socket.empty()) return "unix://" + config.socket;
-    std::string host = config.host;
+std::string host_name_option(const DatabaseServer& server) {
+    if (!server.socket.empty()) return "unix://" + server.socket;
+    std::string host = server.host;
     if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";  // IPv6 literal
-    return "tcp://" + host + ":" + std::to_string(config.port);
+    return "tcp://" + host + ":" + std::to_string(server.port);
 }
 
 // "Table 'relay_authority.smtp_authorities' doesn't exist" -> relay_authority.smtp_authorities
@@ -124,6 +126,8 @@ SqlErrorClass classify_sql_error(int code) {
         case kConnectionKilled:
         case kStatementTimeout:
         case kClientInteractionTimeout:
+        case kUnknownCom:          // a Galera node joining or cut off: another node, or later, will do
+        case kErrorDuringCommit:
             return SqlErrorClass::transient;
         case kDupEntry:
         case kDupEntryWithKeyName:
@@ -153,17 +157,42 @@ bool sql_error_breaks_connection(int code) {
     return code != kLockDeadlock && code != kLockWaitTimeout;
 }
 
-std::string describe_endpoint(const DatabaseConfig& config) {
-    if (!config.socket.empty()) return "unix:" + config.socket;
-    return "tcp:" + config.host + ":" + std::to_string(config.port);
+std::optional<ServerState> server_failure_of(int code) {
+    switch (code) {
+        case kConnectionError:
+        case kConnHostError:
+        case kUnknownHost:
+        case kServerGone:
+        case kServerLost:
+        case kServerLostExtended:
+        case kServerShutdown:
+        case kConCountError:
+        case kTooManyUserConnections:
+            return ServerState::down;
+        case kUnknownCom:
+            return ServerState::not_synced;
+        case kAccessDenied:
+        case kDbAccessDenied:
+        case kBadDb:
+            return ServerState::refused;
+        default:
+            return std::nullopt;
+    }
 }
 
-[[noreturn]] void throw_translated(const sql::SQLException& error, const DatabaseConfig& config,
-                                   std::string_view context) {
+std::string describe_endpoint(const DatabaseConfig& config) {
+    std::string out;
+    for (const DatabaseServer& server : database_servers(config)) out += (out.empty() ? "" : ", ") + server.name();
+    return out;
+}
+
+namespace {
+
+[[noreturn]] void throw_translated_at(const sql::SQLException& error, const DatabaseConfig& config,
+                                      const std::string& where, std::string_view context) {
     const int code = error.getErrorCode();
     // The server's text never contains the password (only "using password: YES"); still printable-only.
     const std::string detail = printable(error.what(), 300);
-    const std::string where = describe_endpoint(config);
     const std::string ctx(context);
     switch (code) {
         case kConnectionError:
@@ -216,12 +245,29 @@ std::string describe_endpoint(const DatabaseConfig& config) {
     throw StorePermanentError("database error at " + where + " while " + base);
 }
 
+}  // namespace
+
+[[noreturn]] void throw_translated(const sql::SQLException& error, const DatabaseConfig& config,
+                                   std::string_view context) {
+    throw_translated_at(error, config, describe_endpoint(config), context);
+}
+
+[[noreturn]] void throw_translated(const sql::SQLException& error, const DatabaseConfig& config,
+                                   const DatabaseServer& server, std::string_view context) {
+    throw_translated_at(error, config, server.name(), context);
+}
+
 // ---- MysqlConnection
 
-MysqlConnection::MysqlConnection(const DatabaseConfig& config) {
+MysqlConnection::MysqlConnection(const DatabaseConfig& config)
+    : MysqlConnection(config, database_servers(config).front()) {}
+
+MysqlConnection::MysqlConnection(const DatabaseConfig& config, const DatabaseServer& server, std::size_t index,
+                                 std::optional<ServerState>* failure)
+    : server_index_(index), server_name_(server.name()) {
     ensure_thread_registered();
     sql::ConnectOptionsMap options;
-    options["hostName"] = sql::SQLString(host_name_option(config));
+    options["hostName"] = sql::SQLString(host_name_option(server));
     options["userName"] = sql::SQLString(config.user);
     options["password"] = sql::SQLString(config.password);
     options["schema"] = sql::SQLString(config.name);
@@ -237,7 +283,8 @@ MysqlConnection::MysqlConnection(const DatabaseConfig& config) {
         connection_->setTransactionIsolation(sql::TRANSACTION_REPEATABLE_READ);
     } catch (const sql::SQLException& e) {
         connection_.reset();
-        throw_translated(e, config, "connecting");
+        if (failure) *failure = server_failure_of(e.getErrorCode());
+        throw_translated(e, config, server, "connecting");
     }
 }
 
@@ -311,14 +358,35 @@ MysqlPool::Lease::~Lease() {
     if (pool_) pool_->give_back(std::move(connection_));
 }
 
-MysqlPool::MysqlPool(DatabaseConfig config) : config_(std::move(config)) {
+MysqlPool::MysqlPool(DatabaseConfig config)
+    : config_(std::move(config)), servers_(DatabaseServers::shared(config_)) {
     if (config_.pool_size == 0) config_.pool_size = 1;
 }
 
 MysqlPool::~MysqlPool() = default;
 
+// A new connection to the server in use; when that server turns out unusable, the next one (each
+// server at most once).
+std::unique_ptr<MysqlConnection> MysqlPool::connect(Deadline deadline) {
+    for (std::size_t attempt = 0;; ++attempt) {
+        const std::size_t index = servers_->current();  // throws when none is usable
+        std::optional<ServerState> failure;
+        try {
+            return std::make_unique<MysqlConnection>(config_, servers_->server(index), index, &failure);
+        } catch (const std::exception& e) {
+            if (!failure) throw;
+            servers_->report_failure(index, *failure, e.what());
+            if (servers_->size() == 1 || attempt + 1 >= servers_->size() ||
+                std::chrono::steady_clock::now() >= deadline)
+                throw;
+        }
+    }
+}
+
 MysqlPool::Lease MysqlPool::lease(Deadline deadline) {
     std::unique_ptr<MysqlConnection> reused;
+    std::vector<std::unique_ptr<MysqlConnection>> elsewhere;  // idle connections to a server no longer in use
+    const std::size_t index = servers_->current();  // throws when none is usable
     {
         std::unique_lock<std::mutex> lock(mutex_);
         const auto wait = std::chrono::seconds(config_.connect_timeout > 0 ? config_.connect_timeout : 5);
@@ -330,14 +398,17 @@ MysqlPool::Lease MysqlPool::lease(Deadline deadline) {
                                                          : std::string(" (raise [database] pool_size?)")));
         }
         ++in_use_;
-        if (!idle_.empty()) {
-            reused = std::move(idle_.back());
+        while (!idle_.empty() && !reused) {
+            std::unique_ptr<MysqlConnection> candidate = std::move(idle_.back());
             idle_.pop_back();
+            if (candidate->server_index() == index) reused = std::move(candidate);
+            else elsewhere.push_back(std::move(candidate));
         }
     }
+    elsewhere.clear();  // closed outside the lock
     if (reused) return Lease(*this, std::move(reused));
     try {
-        Lease lease(*this, std::make_unique<MysqlConnection>(config_));
+        Lease lease(*this, connect(deadline));
         lease.set_fresh(true);
         return lease;
     } catch (...) {
@@ -364,26 +435,52 @@ void MysqlPool::clear_idle() {
     // closed outside the lock: closing a dead connection may wait on the network
 }
 
+bool MysqlPool::report_failure(const MysqlConnection& connection, int error_code, const std::string& cause) {
+    if (is_lost_connection(error_code)) {
+        servers_->check_soon(connection.server_index());  // gone, or only slow: the check tells
+        return true;
+    }
+    const std::optional<ServerState> failure = server_failure_of(error_code);
+    if (!failure) return false;
+    servers_->report_failure(connection.server_index(), *failure, cause);
+    return true;
+}
+
 void MysqlPool::run(std::string_view context, const std::function<void(MysqlConnection&)>& fn,
                     bool retry_on_lost, Deadline deadline) {
-    for (int attempt = 0;; ++attempt) {
+    const std::size_t servers = servers_->size();
+    for (std::size_t attempt = 0;; ++attempt) {
         Lease lease = this->lease(deadline);
         try {
             fn(*lease);
             return;
         } catch (const sql::SQLException& e) {
             const int code = e.getErrorCode();
+            const DatabaseServer& server = servers_->server(lease.server_index());
             if (sql_error_breaks_connection(code)) lease->mark_broken();
+            const bool in_time = retry_on_lost && std::chrono::steady_clock::now() < deadline;
             if (is_lost_connection(code)) {
-                // Probably a server restart: every idle connection was cut by it too.
+                // Probably a server restart or a killed server: it cut every idle connection too. The
+                // reconnect of the retry finds out which (a refused connection moves to the next server).
                 clear_idle();
-                if (retry_on_lost && attempt == 0 && !lease.fresh() &&
-                    std::chrono::steady_clock::now() < deadline) {
+                servers_->check_soon(lease.server_index());
+                if (in_time && attempt == 0 && !lease.fresh()) {
                     log_debug("database connection was lost (" + printable(e.what(), 200) + "), reconnecting");
                     continue;
                 }
+            } else if (servers > 1 && server_failure_of(code)) {
+                // Several servers: this one is unusable (a Galera node not ready); the next lease goes to
+                // the next healthy one.
+                try {
+                    throw_translated(e, config_, server, context);
+                } catch (const std::exception& translated) {
+                    report_failure(*lease, code, translated.what());
+                    if (!in_time || attempt + 1 >= servers) throw;
+                    log_debug(std::string("retrying on the next database server: ") + translated.what());
+                    continue;
+                }
             }
-            throw_translated(e, config_, context);
+            throw_translated(e, config_, server, context);
         }
     }
 }

@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(error_numbers_are_classified) {
 
 BOOST_AUTO_TEST_CASE(endpoints_are_described_as_configured) {
     DatabaseConfig c;
-    c.host = "db.example.net";
+    c.host = {"db.example.net"};
     c.port = 3307;
     BOOST_TEST(describe_endpoint(c) == "tcp:db.example.net:3307");
     c.socket = "/run/mysqld/mysqld.sock";
@@ -158,7 +158,7 @@ BOOST_AUTO_TEST_CASE(bad_setups_give_clear_messages) {
          [] {
              DatabaseConfig c = config();
              c.socket.clear();
-             c.host = "127.0.0.1";
+             c.host = {"127.0.0.1"};
              c.port = 1;
              return c;
          },

@@ -118,7 +118,10 @@ public:
         if (!db.socket.empty()) {
             text += "socket=" + option_value(db.socket) + "\nprotocol=SOCKET\n";
         } else {
-            text += "host=" + option_value(db.host) + "\nport=" + std::to_string(db.port) + "\nprotocol=TCP\n";
+            // Several host entries: the server the daemons use now (the first healthy one).
+            auto servers = DatabaseServers::shared(db);
+            const DatabaseServer& server = servers->server(servers->current());
+            text += "host=" + option_value(server.host) + "\nport=" + std::to_string(server.port) + "\nprotocol=TCP\n";
         }
         text += "database=" + option_value(db.name) + "\ndefault-character-set=utf8mb4\n";
         if (db.connect_timeout > 0) text += "connect-timeout=" + std::to_string(db.connect_timeout) + "\n";
