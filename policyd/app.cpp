@@ -212,7 +212,7 @@ std::vector<std::string> keys_needing_restart(const Config& a, const Config& b) 
           "[database]");
     check(a.general.node != b.general.node, "[general] node");
     check(a.rate_limits.time_zone != b.rate_limits.time_zone ||
-              a.rate_limits.on_store_unavailable != b.rate_limits.on_store_unavailable ||
+              a.rate_limits.on_rate_limits_unavailable != b.rate_limits.on_rate_limits_unavailable ||
               a.rate_limits.unavailable_allowance != b.rate_limits.unavailable_allowance ||
               a.rate_limits.charge_timeout != b.rate_limits.charge_timeout,
           "[rate_limits]");
