@@ -32,7 +32,7 @@ e2e_init failure_answers "$BUILD_DIR"
 # shellcheck source=/dev/null
 . "$SRC_DIR/tests/e2e/milter/common.sh"
 PD_BIN=${RELAY_E2E_POLICYD:-$E2E_BUILD_DIR/relay-policyd}
-CTL_BIN=$E2E_BUILD_DIR/relayctl
+CTL_BIN=${RELAY_E2E_RELAYCTL:-$E2E_BUILD_DIR/relayctl}
 mkdir -p "$E2E_DIR/mt"
 CASE_NO=0
 
