@@ -91,8 +91,8 @@ connect_timeout = 2
 read_timeout = 2
 write_timeout = 2
 [cache]
-poll_interval_ms = $MILTER_POLL_MS
-max_stale_seconds = $MILTER_MAX_STALE
+poll_interval = ${MILTER_POLL_MS}ms
+max_stale = $MILTER_MAX_STALE
 [policyd]
 listen = inet:127.0.0.1:$PORT_PD
 user = root
