@@ -8,11 +8,11 @@
 namespace relay::milter {
 
 enum class HeaderFromAction { reject, tempfail, off };
-enum class FailureAnswer { tempfail, reject };  // for a class of temporary trouble
+using relay::FailureAnswer;  // for a class of temporary trouble (core/config.hpp)
 
 struct Options {
     HeaderFromAction header_from = HeaderFromAction::reject;
-    FailureAnswer on_store_unavailable = FailureAnswer::tempfail;
+    FailureAnswer on_rules_unavailable = FailureAnswer::tempfail;  // only Reason::rules_unavailable
     FailureAnswer on_rate_limited = FailureAnswer::tempfail;
     std::string node;  // relay_events.node for events the milter writes itself (From: refusals)
 };

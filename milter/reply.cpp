@@ -56,7 +56,9 @@ Outcome outcome_of(const Decision& d, const Options& options) {
         case Verdict::reject:
             return refusal(Status::reject, d);
         case Verdict::defer:
-            if (d.reason == Reason::store_unavailable && options.on_store_unavailable == FailureAnswer::reject)
+            // [milter] on_rules_unavailable governs only the missing rules: rate limits that cannot be
+            // checked and internal errors stay temporary whatever it says.
+            if (d.reason == Reason::rules_unavailable && options.on_rules_unavailable == FailureAnswer::reject)
                 return made_permanent(d);
             if (d.reason == Reason::rate_limited && options.on_rate_limited == FailureAnswer::reject)
                 return made_permanent(d);
@@ -65,14 +67,7 @@ Outcome outcome_of(const Decision& d, const Options& options) {
     return internal_error_outcome();
 }
 
-Outcome internal_error_outcome() {
-    Outcome o;
-    o.status = Status::tempfail;
-    o.code = "451";
-    o.enhanced = "4.3.0";
-    o.text = "Internal error in the relay authority check, try again later";
-    return o;
-}
+Outcome internal_error_outcome() { return refusal(Status::tempfail, fail_closed(Failure::internal_error)); }
 
 Status apply(MilterContext& context, const Outcome& outcome) {
     if (!outcome.code.empty()) context.set_reply(outcome.code, outcome.enhanced, outcome.text);

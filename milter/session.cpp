@@ -34,11 +34,13 @@ std::string macro_or_empty(const MilterContext& ctx, const char* name) {
     return value ? *value : std::string();
 }
 
-// One line per decision that is not plain "continue", and one per accepted message.
+// One line per decision that is not plain "continue", and one per accepted message. A session without a
+// SASL login that an IP-authorised account covers names that account (account=), refused or not.
 void log_decision(const Request& r, const Decision& d, const Outcome& o) {
     std::string line = "milter: queue_id=" + (r.queue_id.empty() ? std::string("-") : sanitize(r.queue_id, 40)) +
                        " stage=" + to_string(r.stage) +
                        " login=" + (r.sasl_login.empty() ? std::string("-") : sanitize(r.sasl_login, 100)) +
+                       (r.sasl_login.empty() && !d.login.empty() ? " account=" + sanitize(d.login, 100) : std::string()) +
                        " client=" + sanitize(r.client_address, 60) + " sender=<" + sanitize(r.sender, 100) + ">";
     if (r.stage == Stage::rcpt) line += " recipient=<" + sanitize(r.recipient, 100) + ">";
     line += " rcpts=" + std::to_string(r.recipient_count) + " size=" + std::to_string(r.size) +
@@ -234,8 +236,7 @@ Status Session::do_eoh(MilterContext& ctx) {
     r.recipient_count = m.accepted_rcpts;
     if (filter_.options_.header_from == HeaderFromAction::off) return Status::cont;
     if (!snapshot_) {  // cannot happen after a continued MAIL, but never check against nothing
-        return answer(ctx, r, make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
-                                           "Relay rules temporarily unavailable, try again later"));
+        return answer(ctx, r, fail_closed(Failure::rules_unavailable));
     }
     const TimePoint now = filter_.clock_.now();
     HeaderCheck check = check_header_from(m.request, m.headers, *snapshot_, now, filter_.options_.header_from);

@@ -63,22 +63,19 @@ std::string policy_action(const Decision& d) {
         case Verdict::reject:
             return refusal(d, 500, 554, "5.7.1", "Relaying denied by policy");
         case Verdict::defer:
-            // Postfix itself says "450 4.7.1 ..." for DEFER_IF_PERMIT, so only the text is ours.
-            if (d.reason == Reason::store_unavailable)
-                return "DEFER_IF_PERMIT " + clean_text(d.text, "Relay policy temporarily unavailable");
+            // Every temporary failure as the decision says, rules_unavailable, rate_limits_unavailable
+            // and internal_error included ("451 4.3.0 text", docs/architecture.md section 5): a gate that
+            // cannot decide defers whatever later restrictions would say (not DEFER_IF_PERMIT).
             return refusal(d, 400, 451, "4.3.0", "Temporary failure, try again later");
         case Verdict::hold: return "HOLD " + clean_text(d.text, "Message held for review");
     }
-    return "DEFER_IF_PERMIT Relay policy temporarily unavailable";  // unreachable: fail closed
+    return "451 4.3.0 Relay policy temporarily unavailable";  // unreachable: fail closed
 }
 
 std::string policy_answer(const Decision& decision) {
     return "action=" + policy_action(decision) + "\n\n";
 }
 
-Decision internal_error_decision() {
-    return make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
-                        "Relay policy temporarily unavailable");
-}
+Decision internal_error_decision() { return fail_closed(Failure::internal_error); }
 
 }  // namespace relay::policyd

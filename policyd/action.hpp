@@ -11,9 +11,8 @@ namespace relay::policyd {
 //   cont   -> "DUNNO"  (Postfix's later restrictions, e.g. permit_sasl_authenticated, still run)
 //   permit -> "OK"     (an IP-authorised relay account: we grant relay ourselves)
 //   reject -> "550 5.7.1 text"  (the decision's 5xx code and enhanced status)
-//   defer  -> "450 4.7.1 text"  (the decision's 4xx code); when the store is unavailable
-//             "DEFER_IF_PERMIT text": Postfix still rejects what a later restriction rejects (an
-//             unauthenticated relay attempt stays a 5xx) and defers what would otherwise pass
+//   defer  -> "450 4.7.1 text"  (the decision's 4xx code); fail-closed failures (rules or rate limits
+//             unavailable, internal error) "451 4.3.0 text": deferred whatever a later restriction says
 //   hold   -> "HOLD text"
 // A code or enhanced status that does not fit the verdict is replaced by the class default
 // (reject: 554 5.7.1, defer: 451 4.3.0), so a bad rule can never turn a refusal into something else.

@@ -4,7 +4,6 @@
 
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
-#include "core/ratelimit/rate_limit_reply.hpp"
 #include "policyd/action.hpp"
 
 namespace relay::policyd {
@@ -29,7 +28,7 @@ std::optional<Decision> RequestHandler::decide_without_waiting(const Request& re
 }
 
 Decision RequestHandler::charge_timed_out(const Request& request) {
-    Decision d = rate_limits_unavailable();
+    Decision d = fail_closed(Failure::rate_limits_unavailable);
     d.login = request.sasl_login;
     return d;
 }
@@ -50,12 +49,17 @@ std::optional<Decision> RequestHandler::decide(const Request& request, bool may_
         }
         return evaluate(request);
     } catch (const StoreTransientError& e) {
-        log_warning(std::string("database unavailable while deciding: ") + sanitize(e.what()));
+        // Policy answers the rate gate's store errors itself: one that gets here came from somewhere the
+        // request never reaches the database, so it is a bug, not an outage.
+        log_error(std::string("internal error while deciding (a database error outside the rate gate; "
+                              "answering a temporary failure): ") + sanitize(e.what()));
     } catch (const std::exception& e) {
         log_error(std::string("internal error while deciding (answering a temporary failure): ") +
                   sanitize(e.what()));
     }
-    return internal_error_decision();
+    Decision d = fail_closed(Failure::internal_error);
+    d.login = request.sasl_login;
+    return d;
 }
 
 std::string RequestHandler::ignored_answer(MapStatus status, std::string_view sasl_username,
@@ -70,17 +74,6 @@ std::string RequestHandler::ignored_answer(MapStatus status, std::string_view sa
 }
 
 namespace {
-
-bool allowed(const Decision& d) {
-    switch (d.verdict) {
-        case Verdict::cont:
-        case Verdict::permit:
-        case Verdict::hold: return true;
-        case Verdict::reject:
-        case Verdict::defer: return false;
-    }
-    return false;
-}
 
 // Postfix has not yet assigned a queue id before the first accepted RCPT: log "-" like Postfix does
 // for missing values, rather than an empty field.

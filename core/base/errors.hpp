@@ -8,7 +8,7 @@
 namespace relay {
 
 // The database may come back: lost connection, timeout, server restarting, deadlock.
-// The engine answers store_unavailable (a temporary failure) and the cache keeps its last good snapshot.
+// Policy answers rules_unavailable or rate_limits_unavailable (a temporary failure) and the cache keeps its last good snapshot.
 class StoreTransientError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

@@ -16,6 +16,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -30,7 +32,7 @@ namespace {
 
 namespace po = boost::program_options;
 
-enum class Kind { text, secret, number, flag, choice, list, mode };
+enum class Kind { text, secret, number, duration, flag, choice, list, mode };
 
 using TextRef = std::string& (*)(Config&);
 using NumberRef = unsigned& (*)(Config&);
@@ -38,18 +40,25 @@ using FlagRef = bool& (*)(Config&);
 using ListRef = std::vector<std::string>& (*)(Config&);
 
 struct Key {
+    Key(const char* section_, const char* name_, Kind kind_, const char* values_, unsigned min_ = 0, unsigned max_ = 0)
+        : section(section_), name(name_), kind(kind_), values(values_), min(min_), max(max_) {}
+
     const char* section;
     const char* name;
     Kind kind;
-    const char* values;   // text/list: the allowed values in words; choice: "a|b|c"; number: the unit
-    unsigned min = 0;     // number only
+    const char* values;   // text/list: the allowed values in words; choice: "a|b|c"; number, duration: the unit
+    unsigned min = 0;     // number, duration (in the field's unit)
     unsigned max = 0;
+    unsigned unit_ms = 0; // duration: the field's unit, 1 (milliseconds) or 1000 (seconds)
     ConfigCheck check = nullptr;  // text/list: extra syntax check, returns the problem or ""
     const char* help = "";
     TextRef text = nullptr;       // text, secret, choice, mode
     NumberRef number = nullptr;
     FlagRef flag = nullptr;
     ListRef list = nullptr;
+    // choice kept as an enum: its values in the order of `values` ("a|b|c" -> 0, 1, 2)
+    std::function<void(Config&, std::size_t)> set_choice;
+    std::function<std::size_t(Config&)> get_choice;
 };
 
 Key text(const char* section, const char* name, TextRef field, const char* values, ConfigCheck check,
@@ -76,6 +85,17 @@ Key number(const char* section, const char* name, NumberRef field, unsigned min,
     return key;
 }
 
+// A duration: the value is a whole number with an optional unit (ms, s, m, h, d); a bare number is seconds.
+// The field holds it in seconds (unit_ms 1000) or milliseconds (unit_ms 1).
+Key duration(const char* section, const char* name, NumberRef field, unsigned min, unsigned max, unsigned unit_ms,
+             const char* help) {
+    Key key{section, name, Kind::duration, unit_ms == 1 ? "milliseconds" : "seconds", min, max};
+    key.unit_ms = unit_ms;
+    key.help = help;
+    key.number = field;
+    return key;
+}
+
 Key flag(const char* section, const char* name, FlagRef field, const char* help) {
     Key key{section, name, Kind::flag, "yes|no"};
     key.help = help;
@@ -87,6 +107,17 @@ Key choice(const char* section, const char* name, TextRef field, const char* cho
     Key key{section, name, Kind::choice, choices};
     key.help = help;
     key.text = field;
+    return key;
+}
+
+// A choice parsed into an enum whose values are declared in the order of `choices`.
+template <typename Enum>
+Key enum_choice(const char* section, const char* name, Enum& (*field)(Config&), const char* choices,
+                const char* help) {
+    Key key{section, name, Kind::choice, choices};
+    key.help = help;
+    key.set_choice = [field](Config& c, std::size_t index) { field(c) = static_cast<Enum>(index); };
+    key.get_choice = [field](Config& c) { return static_cast<std::size_t>(field(c)); };
     return key;
 }
 
@@ -133,21 +164,20 @@ const std::vector<Key>& keys() {
                "file readable by root and the daemon's group only (mode 0640)."),
         text("database", "name", FIELD(database.name), "database name (letters, digits, _ and $)",
              check_db_name, "The database holding the relay_authority schema."),
-        number("database", "connect_timeout", FIELD(database.connect_timeout), 1, 300, "seconds",
+        duration("database", "connect_timeout", FIELD(database.connect_timeout), 1, 300, 1000,
                "How long to wait for a connection before the database counts as unavailable."),
-        number("database", "read_timeout", FIELD(database.read_timeout), 1, 3600, "seconds",
+        duration("database", "read_timeout", FIELD(database.read_timeout), 1, 3600, 1000,
                "How long to wait for a query's answer before the database counts as unavailable."),
-        number("database", "write_timeout", FIELD(database.write_timeout), 1, 3600, "seconds",
+        duration("database", "write_timeout", FIELD(database.write_timeout), 1, 3600, 1000,
                "How long to wait while sending a query before the database counts as unavailable."),
         number("database", "pool_size", FIELD(database.pool_size), 1, 256, "connections",
                "Database connections per process (of each of its two pools: rules and audit trail, rate "
                "limits). Waiting END-OF-MESSAGE charges share a transaction, so they need few."),
-        number("database", "failback_after", FIELD(database.failback_after), 0, 86400, "seconds",
+        duration("database", "failback_after", FIELD(database.failback_after), 0, 86400, 1000,
                "With several host entries: after a switch, a server earlier in the list is used again once it "
                "has been healthy this long without interruption (0: at once). Keeps a flapping server "
                "from pulling the daemons back and forth."),
-        number("database", "health_interval_ms", FIELD(database.health_interval_ms), 100, 10000,
-               "milliseconds",
+        duration("database", "health_interval", FIELD(database.health_interval_ms), 100, 10000, 1,
                "With several host entries: how often a background thread checks each server (one "
                "connection per server). A failed query switches at once; this finds a server that left "
                "the Synced state, and one that came back."),
@@ -176,10 +206,10 @@ const std::vector<Key>& keys() {
                "Threads for requests that may wait on the database (END-OF-MESSAGE charging), so "
                "cached RCPT decisions never wait behind them. Charges waiting together are written in "
                "one transaction, so more workers mean larger batches."),
-        number("policyd", "idle_timeout", FIELD(policyd.idle_timeout), 1, 86400, "seconds",
+        duration("policyd", "idle_timeout", FIELD(policyd.idle_timeout), 1, 86400, 1000,
                "A connection idle this long is closed. Keep it above Postfix's "
                "smtpd_policy_service_max_idle (300 s), so Postfix closes first."),
-        number("policyd", "request_timeout", FIELD(policyd.request_timeout), 1, 3600, "seconds",
+        duration("policyd", "request_timeout", FIELD(policyd.request_timeout), 1, 3600, 1000,
                "A request must be complete this long after its first byte, however often bytes arrive; "
                "a slower client is disconnected. Keep it below Postfix's smtpd_policy_service_timeout."),
         number("policyd", "max_connections", FIELD(policyd.max_connections), 1, 1000000, "connections",
@@ -193,7 +223,7 @@ const std::vector<Key>& keys() {
                "Largest request (all its lines); larger closes the connection."),
         number("policyd", "instance_cache_size", FIELD(policyd.instance_cache_size), 16, 10000000,
                "messages", "Messages in flight whose recipients are counted (by Postfix's instance)."),
-        number("policyd", "instance_ttl", FIELD(policyd.instance_ttl), 10, 86400, "seconds",
+        duration("policyd", "instance_ttl", FIELD(policyd.instance_ttl), 10, 86400, 1000,
                "How long a message's recipient count is kept after its last request."),
 
         text("milter", "listen", FIELD(milter.listen), "inet:PORT@HOST, inet6:PORT@HOST or unix:/absolute/path",
@@ -209,18 +239,21 @@ const std::vector<Key>& keys() {
         choice("milter", "header_from_action", FIELD(milter.header_from_action), "reject|tempfail|off",
                "What to do when a From: or Sender: header address is not owned by the authenticated "
                "account: reject (5.7.1), tempfail (4.7.1), or off (do not check headers)."),
-        choice("milter", "on_store_unavailable", FIELD(milter.on_store_unavailable), "tempfail|reject",
-               "Answer for authenticated mail while the rules cannot be read (database down longer than "
-               "[cache] max_stale_seconds). Never accept."),
-        choice("milter", "on_rate_limited", FIELD(milter.on_rate_limited), "tempfail|reject",
-               "Answer when a rate limit whose action is defer is exceeded."),
-        number("milter", "timeout", FIELD(milter.timeout), 1, 86400, "seconds",
+        enum_choice<FailureAnswer>(
+            "milter", "on_rules_unavailable", FIELD(milter.on_rules_unavailable), "tempfail|reject",
+            "Answer for authenticated mail while no valid rules are loaded (database down longer than "
+            "[cache] max_stale, or never read since the start): tempfail (451 4.3.0) or reject "
+            "(550 5.3.0). Only this case: rate limits that cannot be checked and internal errors are always "
+            "a temporary failure. Never accept. Old name: on_store_unavailable."),
+        enum_choice<FailureAnswer>("milter", "on_rate_limited", FIELD(milter.on_rate_limited), "tempfail|reject",
+                                   "Answer when a rate limit whose action is defer is exceeded."),
+        duration("milter", "timeout", FIELD(milter.timeout), 1, 86400, 1000,
                "libmilter's socket timeout (smfi_settimeout)."),
 
-        number("cache", "poll_interval_ms", FIELD(cache.poll_interval_ms), 100, 60000, "milliseconds",
+        duration("cache", "poll_interval", FIELD(cache.poll_interval_ms), 100, 60000, 1,
                "How often the change generation is read; an SQL edit takes effect within about this "
                "long."),
-        number("cache", "max_stale_seconds", FIELD(cache.max_stale_seconds), 1, 604800, "seconds",
+        duration("cache", "max_stale", FIELD(cache.max_stale_seconds), 1, 604800, 1000,
                "While the database is unreachable, the last rules read keep serving this long; after "
                "that authenticated mail gets a temporary failure (never a permit)."),
 
@@ -235,15 +268,17 @@ const std::vector<Key>& keys() {
         text("rate_limits", "time_zone", FIELD(rate_limits.time_zone), "IANA zone name, e.g. Europe/Berlin",
              check_time_zone, "Time zone of calendar windows (calendar = hour or day reset at its "
              "midnight / full hour)."),
-        choice("rate_limits", "on_store_unavailable", FIELD(rate_limits.on_store_unavailable),
-               "tempfail|allow",
-               "When limits cannot be charged because the database is down: tempfail the message, or "
-               "allow a small local allowance (unavailable_allowance). Logged either way."),
+        enum_choice<RateLimitsUnavailable>(
+            "rate_limits", "on_rate_limits_unavailable", FIELD(rate_limits.on_rate_limits_unavailable),
+            "tempfail|allow",
+            "When the rate-limit counters cannot be read or charged (database down): tempfail the message "
+            "(451 4.3.0), or allow a small local allowance (unavailable_allowance). Logged either way. Old "
+            "name: on_store_unavailable."),
         number("rate_limits", "unavailable_allowance", FIELD(rate_limits.unavailable_allowance), 0,
                1000000, "messages",
                "Messages per account a process lets through while the database is down "
-               "(on_store_unavailable = allow)."),
-        number("rate_limits", "charge_timeout", FIELD(rate_limits.charge_timeout), 1, 60, "seconds",
+               "(on_rate_limits_unavailable = allow)."),
+        duration("rate_limits", "charge_timeout", FIELD(rate_limits.charge_timeout), 1, 60, 1000,
                "Longest wait for an END-OF-MESSAGE charge, queueing and database included. When the "
                "database has not answered by then, relay-policyd answers a temporary failure. At least "
                "[database] read_timeout and write_timeout; keep it well below Postfix's "
@@ -253,13 +288,13 @@ const std::vector<Key>& keys() {
         number("abuse", "max_networks", FIELD(abuse.max_networks), 1, 100000, "networks",
                "Suspend an account used from more distinct client networks (/24 IPv4, /48 IPv6) than "
                "this within networks_window."),
-        number("abuse", "networks_window", FIELD(abuse.networks_window), 60, 2592000, "seconds",
+        duration("abuse", "networks_window", FIELD(abuse.networks_window), 60, 2592000, 1000,
                "Window for max_networks."),
         number("abuse", "max_rate_refusals", FIELD(abuse.max_rate_refusals), 1, 10000000, "refusals",
                "Suspend an account refused for rate limits more often than this within refusals_window."),
-        number("abuse", "refusals_window", FIELD(abuse.refusals_window), 60, 2592000, "seconds",
+        duration("abuse", "refusals_window", FIELD(abuse.refusals_window), 60, 2592000, 1000,
                "Window for max_rate_refusals."),
-        number("abuse", "suspend_seconds", FIELD(abuse.suspend_seconds), 60, 315360000, "seconds",
+        duration("abuse", "suspend_for", FIELD(abuse.suspend_seconds), 60, 315360000, 1000,
                "Length of an automatic suspension (sets smtp_authorities.suspended_until)."),
         text("abuse", "notify_command", FIELD(abuse.notify_command), "absolute path, or empty",
              check_command, "Program run (no shell) with the event as arguments when an account is "
@@ -299,8 +334,30 @@ const std::vector<Key>& keys() {
 
 #undef FIELD
 
+// Old key names, still read for one release (from 2026-12, issue 14) with a warning naming the new one.
+// A file that sets both is refused: which one would win is not obvious.
+struct Alias {
+    const char* section;
+    const char* old_name;
+    const char* name;
+    const char* bare_unit;  // appended to a bare number (the old key's unit), or nullptr
+};
+
+const std::vector<Alias>& aliases() {
+    static const std::vector<Alias> table = {
+        {"milter", "on_store_unavailable", "on_rules_unavailable", nullptr},
+        {"rate_limits", "on_store_unavailable", "on_rate_limits_unavailable", nullptr},
+        // Names carry no unit: a duration's unit is written in the value (docs/configuration.md).
+        {"cache", "poll_interval_ms", "poll_interval", "ms"},
+        {"cache", "max_stale_seconds", "max_stale", nullptr},
+        {"abuse", "suspend_seconds", "suspend_for", nullptr},
+    };
+    return table;
+}
+
 std::string where(const Key& key) { return std::string("[") + key.section + "] " + key.name; }
 std::string option_name(const Key& key) { return std::string(key.section) + "." + key.name; }
+std::string old_option_name(const Alias& alias) { return std::string(alias.section) + "." + alias.old_name; }
 
 // ---- converting one value
 
@@ -333,6 +390,29 @@ std::string words(const char* choices) {
     return out;
 }
 
+// "330", "330s", "5m", "500ms" -> milliseconds; nullopt when it is none of these.
+std::optional<unsigned long long> duration_ms(const std::string& value) {
+    std::size_t digits = 0;
+    while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 10) return std::nullopt;
+    const std::string unit = value.substr(digits);
+    unsigned long long scale = 0;
+    if (unit.empty() || unit == "s") scale = 1000;
+    else if (unit == "ms") scale = 1;
+    else if (unit == "m") scale = 60 * 1000;
+    else if (unit == "h") scale = 3600 * 1000;
+    else if (unit == "d") scale = 86400 * 1000;
+    else return std::nullopt;
+    return std::stoull(value.substr(0, digits)) * scale;
+}
+
+// A duration as --check-config prints it: seconds keys as a bare number (as written before units were
+// accepted), milliseconds keys with their unit.
+std::string duration_text(const Key& key, unsigned value) {
+    if (key.unit_ms == 1000) return std::to_string(value);
+    return value % 1000 == 0 ? std::to_string(value / 1000) + "s" : std::to_string(value) + "ms";
+}
+
 // Returns the problem with the value, or "" when it was stored into config.
 std::string assign(const Key& key, const std::string& value, Config& config) {
     switch (key.kind) {
@@ -356,6 +436,17 @@ std::string assign(const Key& key, const std::string& value, Config& config) {
         key.number(config) = static_cast<unsigned>(n);
         return "";
     }
+    case Kind::duration: {
+        const auto ms = duration_ms(value);
+        const std::string want = std::string("want a whole number of ") + key.values + " from " +
+                                 std::to_string(key.min) + " to " + std::to_string(key.max) +
+                                 " (or with a unit: 500ms, 30s, 5m, 2h, 1d; a bare number is seconds)";
+        if (!ms || *ms % key.unit_ms != 0) return want;
+        const unsigned long long n = *ms / key.unit_ms;
+        if (n < key.min || n > key.max) return want;
+        key.number(config) = static_cast<unsigned>(n);
+        return "";
+    }
     case Kind::flag: {
         const std::string v = lower(value);
         if (v == "yes" || v == "true" || v == "on" || v == "1") key.flag(config) = true;
@@ -364,11 +455,12 @@ std::string assign(const Key& key, const std::string& value, Config& config) {
         return "";
     }
     case Kind::choice: {
-        for (const std::string& allowed : split_choices(key.values)) {
-            if (value == allowed) {
-                key.text(config) = value;
-                return "";
-            }
+        const std::vector<std::string> choices = split_choices(key.values);
+        for (std::size_t i = 0; i < choices.size(); ++i) {
+            if (value != choices[i]) continue;
+            if (key.set_choice) key.set_choice(config, i);
+            else key.text(config) = value;
+            return "";
         }
         return std::string("want one of: ") + words(key.values);
     }
@@ -391,11 +483,14 @@ std::string assign(const Key& key, const std::string& value, Config& config) {
 // What the value looks like in dump_config and in the reference's "default:".
 std::vector<std::string> format(const Key& key, Config& config) {
     switch (key.kind) {
-    case Kind::text:
     case Kind::choice:
+        if (key.get_choice) return {split_choices(key.values).at(key.get_choice(config))};
+        return {key.text(config)};
+    case Kind::text:
     case Kind::mode: return {key.text(config)};
     case Kind::secret: return {key.text(config).empty() ? "" : "********"};
     case Kind::number: return {std::to_string(key.number(config))};
+    case Kind::duration: return {duration_text(key, key.number(config))};
     case Kind::flag: return {key.flag(config) ? "yes" : "no"};
     case Kind::list: return key.list(config);
     }
@@ -488,6 +583,9 @@ po::variables_map read_ini(const std::string& text, const std::string& origin) {
     for (const Key& key : keys()) {
         description.add_options()(option_name(key).c_str(), po::value<std::vector<std::string>>()->composing());
     }
+    for (const Alias& alias : aliases()) {
+        description.add_options()(old_option_name(alias).c_str(), po::value<std::vector<std::string>>()->composing());
+    }
     std::istringstream in(protect_quoted_values(text));
     po::variables_map values;
     try {
@@ -508,24 +606,65 @@ po::variables_map read_ini(const std::string& text, const std::string& origin) {
     return values;
 }
 
+// The values given under an old name, as if given under the new one; a warning per old name used.
+po::variables_map renamed(po::variables_map values, const std::string& text, const std::string& origin,
+                          std::vector<std::string>& warnings) {
+    for (const Alias& alias : aliases()) {
+        const auto old = values.find(old_option_name(alias));
+        if (old == values.end()) continue;
+        const std::string old_where = std::string("[") + alias.section + "] " + alias.old_name;
+        const std::string new_where = std::string("[") + alias.section + "] " + alias.name;
+        const std::string new_name = std::string(alias.section) + "." + alias.name;
+        if (values.count(new_name))
+            fail(origin, old_where + at_line(key_line(text, alias.section, alias.old_name)) + " and its new name " +
+                             new_where + " are both set; keep " + new_where + " only");
+        auto given = old->second.as<std::vector<std::string>>();
+        if (alias.bare_unit) {
+            for (std::string& value : given) {
+                const bool bare = !value.empty() && std::all_of(value.begin(), value.end(),
+                                                                [](char c) { return c >= '0' && c <= '9'; });
+                if (bare) value += alias.bare_unit;
+            }
+        }
+        warnings.push_back(origin + ": " + old_where + at_line(key_line(text, alias.section, alias.old_name)) +
+                           " is deprecated and will be removed in the next release; rename it " + new_where);
+        values.erase(old);
+        values.emplace(new_name, po::variable_value(given, false));
+    }
+    return values;
+}
+
+// The name the file gives the key, its own or an old one, for messages.
+const char* written_name(const Key& key, const std::string& text) {
+    if (key_line(text, key.section, key.name)) return key.name;
+    for (const Alias& alias : aliases()) {
+        if (std::string(alias.section) == key.section && std::string(alias.name) == key.name &&
+            key_line(text, alias.section, alias.old_name))
+            return alias.old_name;
+    }
+    return key.name;
+}
+
 void apply_values(const po::variables_map& values, const std::string& text, const std::string& origin,
                   Config& config) {
     for (const Key& key : keys()) {
         const auto found = values.find(option_name(key));
         if (found == values.end()) continue;
         auto given = found->second.as<std::vector<std::string>>();
-        const int line = key_line(text, key.section, key.name);
+        Key named = key;  // messages name the key as the file writes it
+        named.name = written_name(key, text);
+        const int line = key_line(text, key.section, named.name);
         if (key.kind != Kind::list && given.size() > 1)
-            fail(origin, where(key) + " is set " + std::to_string(given.size()) + " times" + at_line(line) +
+            fail(origin, where(named) + " is set " + std::to_string(given.size()) + " times" + at_line(line) +
                              "; it takes one value");
         if (key.kind == Kind::list) key.list(config).clear();  // the file replaces the default list
         for (std::size_t i = 0; i < given.size(); ++i) {
             std::string& value = given[i];
-            const int entry_line = key_line(text, key.section, key.name, i);  // a list's entries: each its own line
+            const int entry_line = key_line(text, key.section, named.name, i);  // a list's entries: each its own line
             const std::string shown = key.kind == Kind::secret ? "" : " = '" + sanitize(value, 80) + "'";
-            if (!unquote(value)) fail(origin, where(key) + shown + at_line(entry_line) + ": the closing \" is missing");
+            if (!unquote(value)) fail(origin, where(named) + shown + at_line(entry_line) + ": the closing \" is missing");
             const std::string problem = assign(key, value, config);
-            if (!problem.empty()) fail(origin, where(key) + shown + at_line(entry_line) + ": " + problem);
+            if (!problem.empty()) fail(origin, where(named) + shown + at_line(entry_line) + ": " + problem);
         }
     }
 }
@@ -553,7 +692,7 @@ void check_across_keys(const po::variables_map& values, const std::string& origi
     }
     if (db.host.empty()) fail(origin, "[database] host: at least one server is needed");
     if (config.cache.max_stale_seconds * 1000ULL <= config.cache.poll_interval_ms)
-        fail(origin, "[cache] max_stale_seconds must be longer than [cache] poll_interval_ms, or the rules "
+        fail(origin, "[cache] max_stale must be longer than [cache] poll_interval, or the rules "
                      "would count as stale between two polls");
     const PolicydConfig& policyd = config.policyd;
     if (policyd.listen.empty()) fail(origin, "[policyd] listen: at least one socket is needed");
@@ -578,9 +717,9 @@ void check_across_keys(const po::variables_map& values, const std::string& origi
 
 Config parse_config(const std::string& text, const std::string& origin) {
     reject_control_characters(text, origin);
-    const po::variables_map values = read_ini(text, origin);
     Config config;
     config.path = origin;
+    const po::variables_map values = renamed(read_ini(text, origin), text, origin, config.warnings);
     apply_values(values, text, origin, config);
     check_across_keys(values, origin, config);
     return config;
@@ -615,6 +754,7 @@ Config load_config(const std::string& path) {
     const FdCloser closer{fd};
     check_config_file_access(path, fd, ::geteuid());
     Config config = parse_config(read_all(fd, path), path);
+    for (const std::string& warning : config.warnings) log_warning(warning);
     if (!config.database.password.empty() && world_readable(fd))
         log_warning(path + ": the configuration file is readable by everyone and holds the database password. "
                            "Fix: chown root:relay " + path + " && chmod 0640 " + path);
@@ -682,6 +822,9 @@ std::string config_reference() {
         out << "  " << key.name << " = " << shown << "\n";
         if (key.kind == Kind::number)
             out << "      " << key.min << " .. " << key.max << " " << key.values << "\n";
+        else if (key.kind == Kind::duration)
+            out << "      " << duration_text(key, key.min) << " .. " << duration_text(key, key.max)
+                << (key.unit_ms == 1000 ? " seconds" : "") << "; a unit may follow: ms, s, m, h, d\n";
         else if (key.kind == Kind::choice || key.kind == Kind::flag)
             out << "      one of: " << words(key.values) << "\n";
         else
@@ -702,7 +845,7 @@ bool reloadable(const Key& key) {
         "general.log_level",          "general.syslog_facility",     "policyd.idle_timeout",
         "policyd.request_timeout",    "policyd.max_connections",     "policyd.max_line_length",
         "policyd.max_attributes",     "policyd.max_request_bytes",   "policyd.instance_cache_size",
-        "policyd.instance_ttl",       "cache.poll_interval_ms",      "cache.max_stale_seconds",
+        "policyd.instance_ttl",       "cache.poll_interval",         "cache.max_stale",
     };
     return names.count(std::string(key.section) + "." + key.name) > 0;
 }
@@ -724,7 +867,8 @@ bool same_value(const Key& key, Config& a, Config& b) {
     case Kind::secret:
     case Kind::choice:
     case Kind::mode: return key.text(a) == key.text(b);
-    case Kind::number: return key.number(a) == key.number(b);
+    case Kind::number:
+    case Kind::duration: return key.number(a) == key.number(b);
     case Kind::flag: return key.flag(a) == key.flag(b);
     case Kind::list: return key.list(a) == key.list(b);
     }
@@ -737,7 +881,8 @@ void copy_value(const Key& key, Config& to, Config& from) {
     case Kind::secret:
     case Kind::choice:
     case Kind::mode: key.text(to) = key.text(from); break;
-    case Kind::number: key.number(to) = key.number(from); break;
+    case Kind::number:
+    case Kind::duration: key.number(to) = key.number(from); break;
     case Kind::flag: key.flag(to) = key.flag(from); break;
     case Kind::list: key.list(to) = key.list(from); break;
     }

@@ -10,6 +10,12 @@
 
 namespace relay {
 
+// Choice keys are parsed into these (the words are those of the file, in this order).
+// [milter] on_rules_unavailable, on_rate_limited: answer a temporary trouble with a 4xx or a 5xx.
+enum class FailureAnswer { tempfail, reject };
+// [rate_limits] on_rate_limits_unavailable: tempfail, or let the local allowance through.
+enum class RateLimitsUnavailable { tempfail, allow };
+
 struct DatabaseConfig {
     // Servers in order of preference, each HOST, HOST:PORT or [IPV6]:PORT (repeatable key). A daemon uses
     // the first healthy one (core/database_servers.hpp).
@@ -64,14 +70,14 @@ struct MilterConfig {
     std::string group = "relay";
     bool allow_root = false;
     std::string header_from_action = "reject";     // reject, tempfail, off
-    std::string on_store_unavailable = "tempfail"; // tempfail, reject
-    std::string on_rate_limited = "tempfail";      // tempfail, reject (when the limit's action is defer)
+    FailureAnswer on_rules_unavailable = FailureAnswer::tempfail;  // only while no valid rules are loaded
+    FailureAnswer on_rate_limited = FailureAnswer::tempfail;       // when the limit's action is defer
     unsigned timeout = 7210;                       // libmilter socket timeout, seconds
 };
 
 struct RateLimitConfig {
     std::string time_zone = "UTC";      // for calendar windows (hour/day): IANA name, e.g. Europe/Berlin
-    std::string on_store_unavailable = "tempfail";  // tempfail, allow
+    RateLimitsUnavailable on_rate_limits_unavailable = RateLimitsUnavailable::tempfail;
     unsigned unavailable_allowance = 20;            // messages per account while the database is down (allow)
     unsigned charge_timeout = 5;                    // seconds: the answer to a charge comes within this
 };
@@ -104,6 +110,7 @@ struct MetricsConfig {
 
 struct Config {
     std::string path;                   // the file read, for messages
+    std::vector<std::string> warnings;  // e.g. an old key name still read (load_config logs them)
     GeneralConfig general;
     DatabaseConfig database;
     CacheConfig cache;
@@ -115,7 +122,8 @@ struct Config {
     MetricsConfig metrics;
 };
 
-// Reads and validates the file; throws ConfigError naming the file, key and problem. Refuses a file that
+// Reads and validates the file; throws ConfigError naming the file, key and problem; logs the warnings
+// (a deprecated key name used, ...). Refuses a file that
 // anybody but root or the user running the program could change (config_file_access.hpp: owner, mode,
 // the directories above it) and logs a warning when everybody may read a file holding a password.
 Config load_config(const std::string& path);

@@ -49,7 +49,7 @@ inline Metrics* get() { return instance.load(std::memory_order_acquire); }
 }  // namespace detail
 
 // Creates the metrics of this process (daemon: "relay-policyd" or "relay-milter"); the hooks count from
-// then on. Call once, before the worker threads start. max_stale: [cache] max_stale_seconds, for health.
+// then on. Call once, before the worker threads start. max_stale: [cache] max_stale, for health.
 void enable(const std::string& daemon, std::chrono::seconds max_stale);
 bool enabled();
 // The collectables to expose (registry plus the lock-free histograms and the computed gauges).
@@ -63,7 +63,7 @@ struct ServedRules {
     std::string state = "starting";           // starting, serving, stale
 };
 ServedRules served_rules();
-// [cache] max_stale_seconds, for "rules stale" (enable() sets it too).
+// [cache] max_stale, for "rules stale" (enable() sets it too).
 void set_max_stale(std::chrono::seconds max_stale);
 
 // ---- hooks (no-ops until enable())

@@ -15,30 +15,19 @@ namespace relay {
 
 namespace {
 
-Decision store_unavailable(const Request& request) {
-    Decision d = make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
-                              "Relay rules temporarily unavailable, try again later");
-    d.login = request.sasl_login;
+// A temporary failure for a request we could not decide, keeping the account it was for (logs, audit).
+Decision failed(Failure failure, const Request& request, const Decision& so_far) {
+    Decision d = fail_closed(failure);
+    d.authority_id = so_far.authority_id;
+    d.login = so_far.login.empty() ? request.sasl_login : so_far.login;
     return d;
-}
-
-bool allowed(const Decision& d) {
-    switch (d.verdict) {
-        case Verdict::cont:
-        case Verdict::permit:
-            return true;
-        case Verdict::reject:
-        case Verdict::defer:
-        case Verdict::hold:
-            return false;
-    }
-    return false;
 }
 
 // A plain "not ours" and an allowed MAIL/RCPT/DATA are the bulk of the traffic and say nothing an admin
 // needs later; refusals at any stage, holds and every accepted message are the audit trail.
 bool worth_recording(const Request& request, const Decision& d) {
     if (d.verdict == Verdict::cont && d.reason == Reason::not_ours) return false;
+    if (d.verdict == Verdict::hold) return true;
     if (allowed(d)) return request.stage == Stage::end_of_message;
     return true;
 }
@@ -76,7 +65,7 @@ std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& s
             // Nothing is permitted by this: Postfix's own restrictions (reject_unauth_destination) still
             // refuse unauthenticated relaying, so the device's mail waits (4xx from Postfix) or is refused.
             if (!request.authenticated()) return Decision{};
-            decision = store_unavailable(request);
+            decision = failed(Failure::rules_unavailable, request, decision);
         } else {
             EngineResult result = decide(request, *snapshot, now);
             decision = std::move(result.decision);
@@ -97,17 +86,17 @@ std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& s
             }
         }
     } catch (const std::exception& e) {
-        // Rate-limit counters unreachable (StoreTransientError) or anything unexpected: fail closed for
-        // what we would have allowed, and keep Postfix's own rules for what is not ours.
-        log_warning(std::string("relay decision failed for ") +
-                    (request.authenticated() ? "login " + sanitize(request.sasl_login, 100)
-                                             : "client " + sanitize(request.client_address, 60)) +
-                    " at " + to_string(request.stage) + ": " + e.what());
-        const std::int64_t authority_id = decision.authority_id;
-        const std::string login = decision.login;
-        decision = store_unavailable(request);
-        if (authority_id != 0) decision.authority_id = authority_id;
-        if (!login.empty()) decision.login = login;
+        // Fail closed for what we would have allowed, and keep Postfix's own rules for what is not ours.
+        // Only the rate gate talks to the database here (the rules come from the snapshot): a store error
+        // is its counters being out of reach; anything else is a bug and must not pass for an outage.
+        const bool store = dynamic_cast<const StoreTransientError*>(&e) || dynamic_cast<const StorePermanentError*>(&e);
+        const std::string what = std::string(" for ") +
+                                 (request.authenticated() ? "login " + sanitize(request.sasl_login, 100)
+                                                          : "client " + sanitize(request.client_address, 60)) +
+                                 " at " + to_string(request.stage) + ": " + sanitize(e.what());
+        if (store) log_warning("rate limits unavailable" + what);
+        else log_error("internal error while deciding (answering a temporary failure)" + what);
+        decision = failed(store ? Failure::rate_limits_unavailable : Failure::internal_error, request, decision);
         if (!request.authenticated() && !account) return Decision{};
     }
 

@@ -48,13 +48,13 @@ bool SnapshotCache::refresh() {
             const std::string consequence =
                 stale ? "authenticated mail gets 451 4.3.0 until the database answers"
                       : "keep serving " + serving + " for up to " + std::to_string(options_.max_stale.count()) +
-                            " s ([cache] max_stale_seconds)";
+                            " s ([cache] max_stale)";
             log(permanent ? LogLevel::error : LogLevel::warning,
                 std::string("cannot refresh the relay rules: ") + what + "; " + consequence);
         }
         if (log_stale) {
             log_error("the database has not answered for more than " + std::to_string(options_.max_stale.count()) +
-                      " s ([cache] max_stale_seconds): " + serving +
+                      " s ([cache] max_stale): " + serving +
                       " are no longer used, authenticated mail gets 451 4.3.0 until the database answers");
         }
     };

@@ -204,9 +204,9 @@ std::optional<Decision> RateLimiter::unavailable(const Request& request, const A
             outage_ = Outage{true, now, now, 0, 0};
             report = "rate limits: cannot charge the counters (" + error + "); " +
                      (options_.allow_when_unavailable
-                          ? "on_store_unavailable = allow: each account may send " + std::to_string(allowance) +
+                          ? "on_rate_limits_unavailable = allow: each account may send " + std::to_string(allowance) +
                                 " messages per hour through this process UNCOUNTED until the database answers"
-                          : std::string("on_store_unavailable = tempfail: messages of accounts with rate "
+                          : std::string("on_rate_limits_unavailable = tempfail: messages of accounts with rate "
                                         "limits get 451 4.3.0 until the database answers"));
         } else if (now - outage_.last_report >= kOutageReportInterval) {
             outage_.last_report = now;
@@ -236,10 +236,11 @@ std::optional<Decision> RateLimiter::unavailable(const Request& request, const A
                                  sanitize(account.login, 100) + " let through on the local allowance, " +
                                  std::to_string(used) + " of " + std::to_string(allowance) + " per hour used";
         log_warning(text + (request.queue_id.empty() ? "" : ", queue id " + sanitize(request.queue_id, 40)));
-        record(request, account, Verdict::cont, Reason::store_unavailable, text, now);
+        record(request, account, Verdict::cont, Reason::rate_limits_unavailable, text, now);
         return std::nullopt;
     }
-    Decision d = rate_limits_unavailable();
+    // [rate_limits] on_rate_limits_unavailable = tempfail, or the local allowance is used up.
+    Decision d = fail_closed(Failure::rate_limits_unavailable);
     d.authority_id = id;
     d.login = account.login;
     return d;

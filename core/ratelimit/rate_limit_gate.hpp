@@ -1,7 +1,7 @@
 // RateLimiter: the RateGate (core/rules/rate_limit.hpp) over any counter storage. It finds the applicable limits
 // (rate_limit_scope), charges them all or none through RateCounters (rate_limit_math), turns a refusal into
 // a Decision (rate_limit_reply), remembers the counters it saw so that RCPT can refuse early without the
-// database, and handles an unreachable database as [rate_limits] on_store_unavailable says.
+// database, and handles an unreachable database as [rate_limits] on_rate_limits_unavailable says.
 // MysqlRateGate (core/store/mysql_rate_gate.hpp) wires it to MariaDB; unit tests use MemoryRateCounters
 // (tests/support/memory_rate_counters.hpp).
 #pragma once
@@ -55,7 +55,7 @@ public:
 
 struct RateLimiterOptions {
     TimeZone zone;                        // [rate_limits] time_zone, for calendar windows
-    bool allow_when_unavailable = false;  // [rate_limits] on_store_unavailable = allow
+    bool allow_when_unavailable = false;  // [rate_limits] on_rate_limits_unavailable = allow
     unsigned unavailable_allowance = 20;  // messages per account per hour this process lets through then
     std::string node;                     // relay_events.node of the events written here
     // How long a counter seen at a charge may refuse at RCPT without asking the database again. The

@@ -62,9 +62,4 @@ Decision rate_limit_refusal(const RateLimit& limit, const LimitCheck& check, con
     return d;
 }
 
-Decision rate_limits_unavailable() {
-    return make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
-                        "Rate limits cannot be checked at the moment, try again later");
-}
-
 }  // namespace relay

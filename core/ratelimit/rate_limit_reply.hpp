@@ -23,8 +23,4 @@ Decision rate_limit_refusal(const RateLimit& limit, const LimitCheck& check, con
 // "in 36 seconds", "in 12 minutes", "after 2026-03-30 00:00 CEST" (calendar windows, local time).
 std::string retry_text(const RateLimit& limit, TimePoint retry_at, TimePoint now, const TimeZone& zone);
 
-// 451 4.3.0: the counters cannot be reached and [rate_limits] on_store_unavailable says tempfail (or the
-// local allowance is used up).
-Decision rate_limits_unavailable();
-
 }  // namespace relay

@@ -40,7 +40,9 @@ const char* to_string(Reason reason) {
         case Reason::too_many_recipients: return "too_many_recipients";
         case Reason::message_too_large: return "message_too_large";
         case Reason::rate_limited: return "rate_limited";
-        case Reason::store_unavailable: return "store_unavailable";
+        case Reason::rules_unavailable: return "rules_unavailable";
+        case Reason::rate_limits_unavailable: return "rate_limits_unavailable";
+        case Reason::internal_error: return "internal_error";
     }
     return "?";
 }
@@ -61,6 +63,32 @@ Decision make_refusal(Verdict verdict, Reason reason, int code, std::string enha
     d.enhanced = std::move(enhanced);
     d.text = std::move(text);
     return d;
+}
+
+Decision fail_closed(Failure failure) {
+    switch (failure) {
+        case Failure::rules_unavailable:
+            return make_refusal(Verdict::defer, Reason::rules_unavailable, 451, "4.3.0",
+                                "Relay rules temporarily unavailable, try again later");
+        case Failure::rate_limits_unavailable:
+            return make_refusal(Verdict::defer, Reason::rate_limits_unavailable, 451, "4.3.0",
+                                "Rate limits cannot be checked at the moment, try again later");
+        case Failure::internal_error:
+            return make_refusal(Verdict::defer, Reason::internal_error, 451, "4.3.0",
+                                "Internal error in the relay authority check, try again later");
+    }
+    return make_refusal(Verdict::defer, Reason::internal_error, 451, "4.3.0", "Temporary failure, try again later");
+}
+
+bool allowed(const Decision& decision) {
+    switch (decision.verdict) {
+        case Verdict::cont:
+        case Verdict::permit: return true;
+        case Verdict::reject:
+        case Verdict::defer:
+        case Verdict::hold: return false;
+    }
+    return false;
 }
 
 }  // namespace relay

@@ -40,7 +40,11 @@ enum class Reason {
     too_many_recipients,
     message_too_large,
     rate_limited,
-    store_unavailable,
+    // Fail-closed temporary failures (451 4.3.0, fail_closed() below). Until issue 14 all three were one
+    // reason, store_unavailable (older relay_events rows still carry it).
+    rules_unavailable,        // no valid rules: database down longer than [cache] max_stale, or never read
+    rate_limits_unavailable,  // the rate-limit counters cannot be read or charged (or the charge timed out)
+    internal_error,           // anything unexpected while deciding: a bug, never a database outage
 };
 
 const char* to_string(Verdict verdict);
@@ -61,5 +65,17 @@ struct Decision {
 };
 
 Decision make_refusal(Verdict verdict, Reason reason, int code, std::string enhanced, std::string text);
+
+// What could not be decided. One cause, one reason code, one text.
+enum class Failure { rules_unavailable, rate_limits_unavailable, internal_error };
+
+// The one fail-closed Decision: defer, 451 4.3.0, the reason of the same name and its text, e.g.
+// "451 4.3.0 Relay rules temporarily unavailable, try again later". Never a permit. Adapters may only
+// change the class where a config key says so ([milter] on_rules_unavailable).
+Decision fail_closed(Failure failure);
+
+// Whether the MTA may go on with the message: cont and permit. A hold is not an allowance (the message is
+// parked for review, and audited like a refusal); reject and defer are refusals.
+bool allowed(const Decision& decision);
 
 }  // namespace relay

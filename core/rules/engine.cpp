@@ -1,10 +1,13 @@
 // The decision engine: decide() is a pure function of (request, snapshot, now). Semantics, in order:
 //
 //  Rule 1 (no SASL login): look for active auth_mode=ip authorities whose authority_networks contain the
-//    client address. None: not ours (continue, not_ours) and inbound mail stays untouched. Otherwise the
-//    longest prefix wins; two different accounts at the same best prefix are a configuration error, so we
-//    fail closed with 451 4.7.1 ip_authority_ambiguous. The winner then goes through rules 2-5, and if it
-//    passes, the verdict is permit / ip_authorised (it is our rule that grants relay).
+//    client address. The longest prefix wins; two different accounts at the same best prefix are a
+//    configuration error, so we fail closed with 451 4.7.1 ip_authority_ambiguous. When no active one
+//    covers the address, the most specific disabled one (smtp_authorities.active = 0) is taken, so that
+//    its refusal names it like any other (account_disabled) instead of passing the device on to the MTA's
+//    generic "Relay access denied". None at all: not ours (continue, not_ours), inbound mail untouched.
+//    The account then goes through rules 2-5, and if it passes, the verdict is permit / ip_authorised
+//    (it is our rule that grants relay).
 //  Rule 2 (the account): a login that is not written exactly as an account's login (up to ASCII case; the
 //    domain as A-label or its exact U-label) or whose account has no authority -> 550 5.7.1 no_authority.
 //    Then, first hit wins:
@@ -311,7 +314,13 @@ std::optional<Account> find_ip_account(const Rules& rules, Decision& decision) {
                        "' is not an IP address: not ours");
         return std::nullopt;
     }
-    const auto candidates = rules.snap.ip_accounts_for(*client);
+    // An active account decides; a disabled one only when no active one covers the address (disabling an
+    // old, more specific account must not take the address away from a broader active one).
+    auto candidates = rules.snap.ip_accounts_for(*client);
+    if (candidates.empty()) {
+        candidates = rules.snap.disabled_ip_accounts_for(*client);
+        if (candidates.size() > 1) candidates.resize(1);  // both refused: the most specific one is named
+    }
     if (candidates.empty()) {
         rules.step("ip_account", true, "no SASL login and no IP-authorised account for " + client->str() + ": not ours");
         return std::nullopt;
@@ -326,7 +335,8 @@ std::optional<Account> find_ip_account(const Rules& rules, Decision& decision) {
     if (account)
         rules.step("ip_account", true,
                    "client " + client->str() + " belongs to the IP-authorised account " + account->login + " (/" +
-                       std::to_string(candidates[0].second) + ")");
+                       std::to_string(candidates[0].second) + ")" +
+                       (candidates[0].first->active ? "" : ", whose SMTP authority is disabled"));
     return account;
 }
 

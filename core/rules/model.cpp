@@ -55,6 +55,7 @@ std::vector<std::string> Snapshot::build_indexes() {
     logins_.clear();
     account_count_ = 0;
     ip_networks_.clear();
+    disabled_ip_networks_.clear();
     std::vector<std::string> warnings;
 
     index_domains(warnings);
@@ -66,11 +67,13 @@ std::vector<std::string> Snapshot::build_indexes() {
     for (std::size_t i = 0; i < authorities.size(); ++i) index_authority(i, warnings, user_taken);
     logins_.shrink_to_fit();
 
-    std::stable_sort(ip_networks_.begin(), ip_networks_.end(), [this](const auto& a, const auto& b) {
-        if (a.first.prefix != b.first.prefix) return a.first.prefix > b.first.prefix;
-        return authorities.row_at(a.second).first < authorities.row_at(b.second).first;
-    });
-    ip_networks_.shrink_to_fit();
+    for (auto* networks : {&ip_networks_, &disabled_ip_networks_}) {
+        std::stable_sort(networks->begin(), networks->end(), [this](const auto& a, const auto& b) {
+            if (a.first.prefix != b.first.prefix) return a.first.prefix > b.first.prefix;
+            return authorities.row_at(a.second).first < authorities.row_at(b.second).first;
+        });
+        networks->shrink_to_fit();
+    }
     return warnings;
 }
 
@@ -145,8 +148,10 @@ void Snapshot::index_authority(std::size_t position, std::vector<std::string>& w
     authority_by_login_.insert(key, static_cast<std::uint32_t>(position), login_at);
     user_taken[user_position] = true;
     ++account_count_;
-    if (a.active && a.auth_mode == AuthMode::ip) {
-        for (const Cidr& net : a.networks) ip_networks_.emplace_back(net, static_cast<std::uint32_t>(position));
+    if (a.auth_mode == AuthMode::ip) {
+        // Disabled ones apart: rule 1 names one only when no active account covers the client address.
+        auto& networks = a.active ? ip_networks_ : disabled_ip_networks_;
+        for (const Cidr& net : a.networks) networks.emplace_back(net, static_cast<std::uint32_t>(position));
     }
 }
 
@@ -196,8 +201,17 @@ std::optional<Account> Snapshot::account_by_authority(Id authority_id) const {
 }
 
 std::vector<std::pair<const Authority*, unsigned>> Snapshot::ip_accounts_for(const IpAddress& client) const {
+    return ip_accounts_in(ip_networks_, client);
+}
+
+std::vector<std::pair<const Authority*, unsigned>> Snapshot::disabled_ip_accounts_for(const IpAddress& client) const {
+    return ip_accounts_in(disabled_ip_networks_, client);
+}
+
+std::vector<std::pair<const Authority*, unsigned>> Snapshot::ip_accounts_in(
+    const std::vector<std::pair<Cidr, std::uint32_t>>& networks, const IpAddress& client) const {
     std::vector<std::pair<const Authority*, unsigned>> out;
-    for (const auto& [net, position] : ip_networks_) {
+    for (const auto& [net, position] : networks) {
         if (!net.contains(client)) continue;
         const Authority* authority = &authorities.row_at(position).second;
         // ip_networks_ is sorted by prefix, so the first hit per authority is its most specific one.

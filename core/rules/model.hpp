@@ -130,6 +130,8 @@ public:
     std::optional<Account> account_by_authority(Id authority_id) const;
     // active auth_mode=ip authorities whose networks contain the address, most specific prefix first
     std::vector<std::pair<const Authority*, unsigned>> ip_accounts_for(const IpAddress& client) const;
+    // the same for auth_mode=ip authorities with active = 0 (rule 1 names one when no active one covers)
+    std::vector<std::pair<const Authority*, unsigned>> disabled_ip_accounts_for(const IpAddress& client) const;
     bool is_local_domain(std::string_view normalised_name) const;
     std::size_t account_count() const { return account_count_; }
 
@@ -160,6 +162,10 @@ private:
     std::string logins_;                // every indexed login once, back to back
     std::size_t account_count_ = 0;
     std::vector<std::pair<Cidr, std::uint32_t>> ip_networks_;  // position in authorities
+    std::vector<std::pair<Cidr, std::uint32_t>> disabled_ip_networks_;  // the same for active = 0
+
+    std::vector<std::pair<const Authority*, unsigned>> ip_accounts_in(
+        const std::vector<std::pair<Cidr, std::uint32_t>>& networks, const IpAddress& client) const;
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

@@ -255,7 +255,7 @@ void MysqlRateCounters::run_batch(const std::vector<Waiter*>& batch) {
                   [&](MysqlConnection& c) { charge_batch(c, keys, batch, deadline); }, true, deadline);
     } catch (...) {
         // Nothing of the batch was stored: every charge in it fails alike (the caller then applies
-        // [rate_limits] on_store_unavailable).
+        // [rate_limits] on_rate_limits_unavailable).
         const std::exception_ptr error = std::current_exception();
         for (Waiter* w : batch) w->error = error;
     }
@@ -437,7 +437,7 @@ void MysqlAbuseStore::purge(TimePoint networks_before, TimePoint refusals_before
 MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWriter* events) : pool_(config.database) {
     RateLimiterOptions options;
     options.zone = TimeZone::load(config.rate_limits.time_zone);
-    options.allow_when_unavailable = config.rate_limits.on_store_unavailable == "allow";
+    options.allow_when_unavailable = config.rate_limits.on_rate_limits_unavailable == RateLimitsUnavailable::allow;
     options.unavailable_allowance = config.rate_limits.unavailable_allowance;
     options.node = config.general.node;
     options.charge_timeout = std::chrono::seconds(config.rate_limits.charge_timeout);
@@ -484,7 +484,7 @@ void MysqlRateGate::check_schema() {
         }
     });
     const RateLimiterOptions& o = limiter_->options();
-    log_info("rate limits: calendar windows in time zone " + o.zone.name() + ", on_store_unavailable = " +
+    log_info("rate limits: calendar windows in time zone " + o.zone.name() + ", on_rate_limits_unavailable = " +
              (o.allow_when_unavailable ? "allow (" + std::to_string(o.unavailable_allowance) + " per account and hour)"
                                        : std::string("tempfail")));
 }

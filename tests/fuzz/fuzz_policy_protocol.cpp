@@ -73,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (auto v : {relay::Verdict::cont, relay::Verdict::permit, relay::Verdict::reject, relay::Verdict::defer,
                    relay::Verdict::hold}) {
         d.verdict = v;
-        d.reason = size % 2 ? relay::Reason::store_unavailable : relay::Reason::rate_limited;
+        d.reason = size % 2 ? relay::Reason::rules_unavailable : relay::Reason::rate_limited;
         check_answer(d);
     }
     return 0;

@@ -145,7 +145,7 @@ connect_timeout = 2
 read_timeout = 3
 write_timeout = 3
 failback_after = $FAILBACK
-health_interval_ms = 300
+health_interval = 300ms
 [cache]
 poll_interval_ms = 200
 max_stale_seconds = 120

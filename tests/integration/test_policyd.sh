@@ -246,9 +246,10 @@ chmod 0644 "$WORK/policyd.conf"
 if alive "$MAIN_PID"; then
     mariadb_stop
     check "database down, rules still cached -> DUNNO" "$(ask $A "$ALICE")" "DUNNO"
-    wait_for "database down past max_stale (10 s) -> DEFER_IF_PERMIT" 40 "DEFER_IF_PERMIT *" $A "$ALICE"
+    wait_for "database down past max_stale (10 s) -> 451 4.3.0 (rules_unavailable)" 40 \
+        "451 4.3.0 Relay rules temporarily unavailable, try again later" $A "$ALICE"
     check "database down: unauthenticated mail untouched -> DUNNO" "$(ask $A "sender=x@elsewhere.example")" "DUNNO"
-    check "database down: refusals need no database either" "$(ask $A "sasl_username=info@example.com")" "DEFER_IF_PERMIT *"
+    check "database down: refusals need no database either" "$(ask $A "sasl_username=info@example.com")" "451 4.3.0 *"
     if mariadb_start "$WORK/db"; then
         wait_for "database back -> allowed again without restarting the daemon" 20 "DUNNO" $A "$ALICE"
     else

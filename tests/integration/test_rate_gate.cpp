@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(database_away_then_back) {
     ManualClock clock(SystemClock::now());
     Config c = gate_config();
     MysqlRateGate tempfail(c, clock, nullptr);
-    c.rate_limits.on_store_unavailable = "allow";
+    c.rate_limits.on_rate_limits_unavailable = RateLimitsUnavailable::allow;
     c.rate_limits.unavailable_allowance = 2;
     MysqlRateGate allow(c, clock, nullptr);
     BOOST_REQUIRE(!tempfail.charge(eom("frank@example.com"), *account, *snapshot, clock.now()));

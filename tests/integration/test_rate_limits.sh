@@ -78,6 +78,9 @@ for x in a b c d; do
 done
 [ "$started" -eq 1 ] || finish
 ok "four relay-policyd daemons on one database (ports 12230-12233)"
+# d.conf still says on_store_unavailable (the name before issue 14): read, with a warning naming the new one.
+check "old key [rate_limits] on_store_unavailable: read, with a deprecation warning" \
+    "$(grep -q "\[rate_limits\] on_store_unavailable (line [0-9]*) is deprecated .*rename it \[rate_limits\] on_rate_limits_unavailable" "$WORK/d.log" && echo warned)" "warned"
 
 # ---- exactly the allowance, two daemons, 50 connections ---------------------------------------------
 
@@ -210,7 +213,7 @@ done
 check "database back: charged again" "$accepted" "1"
 # Queued events are retried with a backoff of up to 30 s.
 got=$(rl_sql_wait 2 60 1 "SELECT COUNT(*) FROM relay_events WHERE login = 'allow@rl.example' AND node = 'rl-d'
-    AND reason = 'store_unavailable' AND detail LIKE 'rate limits NOT charged%'")
+    AND reason = 'rate_limits_unavailable' AND detail LIKE 'rate limits NOT charged%'")
 check "the uncounted messages reach relay_events once the database is back" "$got" "2"
 
 finish

@@ -85,6 +85,11 @@ BOOST_AUTO_TEST_CASE(defaults_and_good_values) {
         {"empty file: log level", "", [](const Config& c) { return c.general.log_level; }, "info"},
         {"empty file: header_from_action", "", [](const Config& c) { return c.milter.header_from_action; }, "reject"},
         {"empty file: poll interval", "", [](const Config& c) { return n(c.cache.poll_interval_ms); }, "1000"},
+        {"duration bare is seconds", "[policyd]\nidle_timeout = 330\n", [](const Config& c) { return n(c.policyd.idle_timeout); }, "330"},
+        {"duration in minutes", "[cache]\nmax_stale = 5m\n", [](const Config& c) { return n(c.cache.max_stale_seconds); }, "300"},
+        {"duration in days", "[abuse]\nsuspend_for = 2d\n", [](const Config& c) { return n(c.abuse.suspend_seconds); }, "172800"},
+        {"poll interval in ms", "[cache]\npoll_interval = 250ms\n", [](const Config& c) { return n(c.cache.poll_interval_ms); }, "250"},
+        {"poll interval bare is seconds", "[cache]\npoll_interval = 2\n", [](const Config& c) { return n(c.cache.poll_interval_ms); }, "2000"},
         {"empty file: allow_root", "", [](const Config& c) { return b(c.policyd.allow_root); }, "no"},
         {"empty file: path is origin", "", [](const Config& c) { return c.path; }, "test.conf"},
         {"comments and blank lines", "# hello\n\n[database]\n# port = 1\nport = 3307 # trailing comment\n",
@@ -166,6 +171,11 @@ BOOST_AUTO_TEST_CASE(bad_files_name_the_key) {
         {"bad header_from_action", "[milter]\nheader_from_action = accept\n", {"[milter] header_from_action = 'accept'", "reject, tempfail, off"}},
         {"bad milter on_store_unavailable", "[milter]\non_store_unavailable = accept\n", {"[milter] on_store_unavailable"}},
         {"bad rate on_store_unavailable", "[rate_limits]\non_store_unavailable = reject\n", {"[rate_limits] on_store_unavailable"}},
+        {"bad on_rules_unavailable", "[milter]\non_rules_unavailable = allow\n", {"[milter] on_rules_unavailable = 'allow'", "tempfail, reject"}},
+        {"bad on_rate_limits_unavailable", "[rate_limits]\non_rate_limits_unavailable = reject\n",
+         {"[rate_limits] on_rate_limits_unavailable = 'reject'", "tempfail, allow"}},
+        {"old and new name both set", "[milter]\non_store_unavailable = reject\non_rules_unavailable = tempfail\n",
+         {"[milter] on_store_unavailable (line 2)", "[milter] on_rules_unavailable", "both set"}},
         {"policyd listen no family", "[policyd]\nlisten = 127.0.0.1:10040\n", {"[policyd] listen = '127.0.0.1:10040'", "inet:HOST:PORT"}},
         {"policyd listen milter syntax", "[policyd]\nlisten = inet:10040@127.0.0.1\n", {"[policyd] listen"}},
         {"policyd listen no port", "[policyd]\nlisten = inet:127.0.0.1\n", {"[policyd] listen"}},
@@ -207,14 +217,19 @@ BOOST_AUTO_TEST_CASE(bad_files_name_the_key) {
         {"one remote host among several with socket", "[database]\nsocket = /run/m.sock\nhost = localhost\nhost = db2\n",
          {"[database] socket", "'db2'"}},
         {"failback_after too large", "[database]\nfailback_after = 86401\n", {"[database] failback_after"}},
-        {"health_interval_ms too small", "[database]\nhealth_interval_ms = 50\n", {"[database] health_interval_ms"}},
+        {"health_interval too small", "[database]\nhealth_interval = 50ms\n", {"[database] health_interval"}},
         {"bad unix user", "[policyd]\nuser = -root\n", {"[policyd] user"}},
         {"empty group", "[milter]\ngroup =\n", {"[milter] group"}},
         {"bad node", "[general]\nnode = mx 1\n", {"[general] node"}},
         {"unknown time zone", "[rate_limits]\ntime_zone = Mars/Olympus\n", {"[rate_limits] time_zone", "unknown time zone"}},
         {"time zone escape", "[rate_limits]\ntime_zone = ../../etc/passwd\n", {"[rate_limits] time_zone"}},
         {"relative notify command", "[abuse]\nnotify_command = notify.sh\n", {"[abuse] notify_command", "absolute"}},
-        {"stale shorter than poll", "[cache]\npoll_interval_ms = 5000\nmax_stale_seconds = 5\n", {"[cache] max_stale_seconds", "[cache] poll_interval_ms"}},
+        {"stale shorter than poll", "[cache]\npoll_interval_ms = 5000\nmax_stale_seconds = 5\n", {"[cache] max_stale", "[cache] poll_interval"}},
+        {"stale shorter than poll, new names", "[cache]\npoll_interval = 5s\nmax_stale = 5\n", {"[cache] max_stale", "[cache] poll_interval"}},
+        {"duration with a fraction of a second", "[policyd]\nidle_timeout = 1500ms\n", {"[policyd] idle_timeout = '1500ms'", "whole number of seconds from 1 to 86400"}},
+        {"duration with an unknown unit", "[policyd]\nidle_timeout = 5min\n", {"[policyd] idle_timeout", "500ms, 30s, 5m, 2h, 1d"}},
+        {"duration over its range", "[rate_limits]\ncharge_timeout = 2m\n", {"[rate_limits] charge_timeout = '2m'", "1 to 60"}},
+        {"poll interval below 100 ms", "[cache]\npoll_interval = 50ms\n", {"[cache] poll_interval = '50ms'", "milliseconds from 100 to 60000"}},
         {"line longer than request", "[policyd]\nmax_line_length = 8192\nmax_request_bytes = 4096\n", {"[policyd] max_line_length", "max_request_bytes"}},
         {"unclosed quote", "[database]\nhost = \"localhost\n", {"[database] host", "closing \""}},
         {"charge timeout zero", "[rate_limits]\ncharge_timeout = 0\n", {"[rate_limits] charge_timeout", "1 to 60"}},
@@ -230,6 +245,57 @@ BOOST_AUTO_TEST_CASE(bad_files_name_the_key) {
         for (const auto& part : tc.message_has) {
             BOOST_CHECK_MESSAGE(message.find(part) != std::string::npos,
                                 "case " << tc.name << ": got '" << message << "', want it to contain '" << part << "'");
+        }
+    }
+}
+
+// Renamed keys (issue 14): the old name keeps working for one release, with a warning naming the new one.
+BOOST_AUTO_TEST_CASE(old_key_names_still_work_and_warn) {
+    struct Case {
+        const char* name;
+        std::string text;
+        std::function<std::string(const Config&)> field;
+        std::string want;
+        std::string warning;  // "" = no warning
+    };
+    const auto rules = [](const Config& c) { return std::string(c.milter.on_rules_unavailable == relay::FailureAnswer::reject ? "reject" : "tempfail"); };
+    const auto limits = [](const Config& c) {
+        return std::string(c.rate_limits.on_rate_limits_unavailable == relay::RateLimitsUnavailable::allow ? "allow" : "tempfail");
+    };
+    const std::vector<Case> cases = {
+        {"milter new name", "[milter]\non_rules_unavailable = reject\n", rules, "reject", ""},
+        {"milter old name", "[milter]\non_store_unavailable = reject\n", rules, "reject",
+         "test.conf: [milter] on_store_unavailable (line 2) is deprecated and will be removed in the next release; "
+         "rename it [milter] on_rules_unavailable"},
+        {"milter default", "", rules, "tempfail", ""},
+        {"rate limits new name", "[rate_limits]\non_rate_limits_unavailable = allow\n", limits, "allow", ""},
+        {"poll_interval_ms: the old value is milliseconds", "[cache]\npoll_interval_ms = 250\n",
+         [](const Config& c) { return n(c.cache.poll_interval_ms); }, "250",
+         "test.conf: [cache] poll_interval_ms (line 2) is deprecated and will be removed in the next release; rename it "
+         "[cache] poll_interval"},
+        {"max_stale_seconds", "[cache]\nmax_stale_seconds = 60\n", [](const Config& c) { return n(c.cache.max_stale_seconds); },
+         "60", "test.conf: [cache] max_stale_seconds (line 2) is deprecated and will be removed in the next release; rename it "
+         "[cache] max_stale"},
+        {"suspend_seconds", "[abuse]\nsuspend_seconds = 600\n", [](const Config& c) { return n(c.abuse.suspend_seconds); },
+         "600", "test.conf: [abuse] suspend_seconds (line 2) is deprecated and will be removed in the next release; rename it "
+         "[abuse] suspend_for"},
+        {"rate limits old name", "[rate_limits]\non_store_unavailable = allow\n", limits, "allow",
+         "test.conf: [rate_limits] on_store_unavailable (line 2) is deprecated and will be removed in the next "
+         "release; rename it [rate_limits] on_rate_limits_unavailable"},
+    };
+    for (const Case& c : cases) {
+        try {
+            const Config config = relay::parse_config(c.text, "test.conf");
+            BOOST_CHECK_MESSAGE(c.field(config) == c.want, "case " << c.name << ": got '" << c.field(config) << "', want '" << c.want << "'");
+            const std::string got = config.warnings.empty() ? "" : config.warnings.front();
+            BOOST_CHECK_MESSAGE(got == c.warning, "case " << c.name << ": got warning '" << got << "', want '" << c.warning << "'");
+            BOOST_CHECK_MESSAGE(config.warnings.size() <= 1u, "case " << c.name << ": got " << config.warnings.size() << " warnings");
+            // The dump names the new key only, so a file written from it reads without warnings.
+            const Config again = relay::parse_config(relay::dump_config(config), "dump");
+            BOOST_CHECK_MESSAGE(again.warnings.empty(), "case " << c.name << ": the dump still uses an old name");
+            BOOST_CHECK_MESSAGE(c.field(again) == c.want, "case " << c.name << ": the dump lost the value");
+        } catch (const std::exception& e) {
+            BOOST_ERROR("case " << c.name << ": got error '" << e.what() << "'");
         }
     }
 }

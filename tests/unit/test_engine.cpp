@@ -99,6 +99,8 @@ void add_ip_accounts(SnapshotBuilder& b, std::map<std::string, Id>& c) {
     b.user(ip_account(b, "printer-off@relay.example.net", c["acme"], "203.0.113.128/25").user_id).active = false;
     ip_account(b, "ipnonet@relay.example.net", c["acme"], nullptr);
     ip_account(b, "router@relay.example.net", c["acme"], "2001:db8:3::/48").active = false;
+    // A disabled host route inside printer-lan's active /24: it must not take 203.0.113.20 away.
+    ip_account(b, "old-printer@relay.example.net", c["acme"], "203.0.113.20/32").active = false;
     ip_account(b, "v6printer@relay.example.net", c["acme"], "2001:db8:2::/48").sender_policy =
         SenderPolicy::own_domain;
 }
@@ -172,7 +174,9 @@ const Case kCases[] = {
 {"ip_mail_permit",              BASE, MAIL, "", "203.0.113.10", "scan@acme.example", "", 0, 0, false, 0, PERMIT, Reason::ip_authorised, 0, ""},
 {"ip_data_permit",              BASE, DATA, "", "203.0.113.10", "scan@acme.example", "", 1, 0, false, 0, PERMIT, Reason::ip_authorised, 0, ""},
 {"ip_eom_permit",               BASE, EOM, "", "203.0.113.10", "scan@acme.example", "", 5, 4000, false, 0, PERMIT, Reason::ip_authorised, 0, ""},
-{"ip_inactive_not_ours",        BASE, RCPT, "", "2001:db8:3::1", "router@relay.example.net", EXT, 0, 0, false, 0, CONT, Reason::not_ours, 0, ""},
+{"ip_inactive_named",           BASE, RCPT, "", "2001:db8:3::1", "router@relay.example.net", EXT, 0, 0, false, 0, REJECT, Reason::account_disabled, 550, "5.7.1"},
+{"ip_inactive_named_at_mail",   BASE, MAIL, "", "2001:db8:3::1", "router@relay.example.net", "", 0, 0, false, 0, REJECT, Reason::account_disabled, 550, "5.7.1"},
+{"ip_disabled_host_route_loses", BASE, RCPT, "", "203.0.113.20", "printer-lan@relay.example.net", EXT, 0, 0, false, 0, PERMIT, Reason::ip_authorised, 0, ""},
 {"ip_v6_permit",                BASE, RCPT, "", "2001:db8:2::25", "v6printer@relay.example.net", EXT, 0, 0, false, 0, PERMIT, Reason::ip_authorised, 0, ""},
 {"ip_v6_outside_not_ours",      BASE, RCPT, "", "2001:db8:4::1", "v6printer@relay.example.net", EXT, 0, 0, false, 0, CONT, Reason::not_ours, 0, ""},
 {"ip_user_disabled",            BASE, RCPT, "", "203.0.113.200", "printer-off@relay.example.net", EXT, 0, 0, false, 0, REJECT, Reason::account_disabled, 550, "5.7.1"},
@@ -411,6 +415,11 @@ BOOST_AUTO_TEST_CASE(reply_texts) {
         {"cap_named", "capped@acme.example", C4, "capped@acme.example", 2, 0, "452 4.5.3 Too many recipients"},
         {"cap_value", "capped@acme.example", C4, "capped@acme.example", 2, 0, "at most 2 per message"},
         {"starttls", "tls@acme.example", C4, "tls@acme.example", 0, 0, "530 5.7.0 Must issue a STARTTLS command first"},
+        // No login: the IP-authorised account covering the client is named, disabled or suspended alike.
+        {"disabled_ip_device_named", "", "2001:db8:3::1", "router@relay.example.net", 0, 0,
+         "550 5.7.1 Relay access for router@relay.example.net is disabled"},
+        {"disabled_ip_user_named", "", "203.0.113.200", "printer-off@relay.example.net", 0, 0,
+         "550 5.7.1 Relay access for printer-off@relay.example.net is disabled"},
     };
     for (const auto& c : cases) {
         Case row{c.name, BASE, RCPT, c.login, c.client, c.sender, EXT, c.count, 0, false, c.now,
@@ -419,6 +428,27 @@ BOOST_AUTO_TEST_CASE(reply_texts) {
         BOOST_CHECK_MESSAGE(d.reply().find(c.want) != std::string::npos,
                             "case " << c.name << ": got '" << d.reply() << "', want it to contain '" << c.want << "'");
     }
+}
+
+// relayctl explain --client-ip prints this trace: the disabled account covering the address is named.
+BOOST_AUTO_TEST_CASE(trace_names_a_disabled_ip_account) {
+    Request r;
+    r.stage = Stage::rcpt;
+    r.client_address = "2001:db8:3::1";
+    r.sender = "router@relay.example.net";
+    r.sender_known = true;
+    r.recipient = "x@external.example";
+    std::vector<RuleStep> trace;
+    const EngineResult result = decide(r, snapshot(BASE), at(0), &trace);
+    BOOST_REQUIRE(result.account.has_value());
+    BOOST_TEST(result.account->login == "router@relay.example.net");
+    BOOST_REQUIRE_EQUAL(trace.size(), 2u);
+    BOOST_TEST(trace[0].rule == "ip_account");
+    BOOST_TEST(trace[0].detail ==
+               "client 2001:db8:3::1 belongs to the IP-authorised account router@relay.example.net (/48), whose SMTP "
+               "authority is disabled");
+    BOOST_TEST(!trace[1].passed);
+    BOOST_TEST(trace[1].detail == "account_disabled: Relay access for router@relay.example.net is disabled");
 }
 
 BOOST_AUTO_TEST_CASE(trace_explains_an_allowed_message) {

@@ -39,7 +39,7 @@ BOOST_AUTO_TEST_SUITE(milter_reply)
 BOOST_AUTO_TEST_CASE(table) {
     Options defaults;
     Options rejecting;
-    rejecting.on_store_unavailable = FailureAnswer::reject;
+    rejecting.on_rules_unavailable = FailureAnswer::reject;
     rejecting.on_rate_limited = FailureAnswer::reject;
     struct Case {
         const char* name;
@@ -56,11 +56,17 @@ BOOST_AUTO_TEST_CASE(table) {
          "reject 550 5.7.1 no"},
         {"defer", decision(Verdict::defer, Reason::too_many_recipients, 452, "4.5.3", "later"), &defaults,
          "tempfail 452 4.5.3 later"},
-        {"store unavailable, default", decision(Verdict::defer, Reason::store_unavailable, 451, "4.3.0", "down"),
+        {"rules unavailable, default", decision(Verdict::defer, Reason::rules_unavailable, 451, "4.3.0", "down"),
          &defaults, "tempfail 451 4.3.0 down"},
-        {"store unavailable, reject configured",
-         decision(Verdict::defer, Reason::store_unavailable, 451, "4.3.0", "down"), &rejecting,
+        {"rules unavailable, reject configured",
+         decision(Verdict::defer, Reason::rules_unavailable, 451, "4.3.0", "down"), &rejecting,
          "reject 550 5.3.0 down"},
+        // on_rules_unavailable governs the missing rules only (before issue 14 it also turned these into 550)
+        {"rate limits unavailable stay temporary with on_rules_unavailable = reject",
+         fail_closed(Failure::rate_limits_unavailable), &rejecting,
+         "tempfail 451 4.3.0 Rate limits cannot be checked at the moment, try again later"},
+        {"an internal error stays temporary with on_rules_unavailable = reject", fail_closed(Failure::internal_error),
+         &rejecting, "tempfail 451 4.3.0 Internal error in the relay authority check, try again later"},
         {"rate limited, default", decision(Verdict::defer, Reason::rate_limited, 451, "4.7.1", "slow"), &defaults,
          "tempfail 451 4.7.1 slow"},
         {"rate limited, reject configured", decision(Verdict::defer, Reason::rate_limited, 451, "4.7.1", "slow"),

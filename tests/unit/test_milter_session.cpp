@@ -292,7 +292,7 @@ BOOST_AUTO_TEST_CASE(store_down_is_a_temporary_failure) {
 
 BOOST_AUTO_TEST_CASE(store_down_past_max_stale_and_reject_configured) {
     milter::Options reject;
-    reject.on_store_unavailable = milter::FailureAnswer::reject;
+    reject.on_rules_unavailable = milter::FailureAnswer::reject;
     World world(reject);
     world.store.set_failing(true);
     world.clock.advance(std::chrono::seconds(120));

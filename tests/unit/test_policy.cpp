@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -54,10 +55,12 @@ class FakeGate : public RateGate {
 public:
     std::optional<Decision> peek_answer, charge_answer;
     bool peek_throws = false, charge_throws = false;
+    bool peek_has_a_bug = false;  // throws what no database throws
     int peeks = 0, charges = 0;
 
     std::optional<Decision> peek(const Request&, const Account&, const Snapshot&, TimePoint) override {
         ++peeks;
+        if (peek_has_a_bug) throw std::logic_error("bug in the rate gate");
         if (peek_throws) throw StoreTransientError("rate counters unavailable");
         return peek_answer;
     }
@@ -172,7 +175,7 @@ BOOST_AUTO_TEST_CASE(without_rules_authenticated_mail_is_deferred_and_nothing_is
                 const Decision d = rig.policy.evaluate(request(stage, login));
                 const std::string name = std::string(to_string(stage)) + " " + login;
                 BOOST_TEST((d.verdict == Verdict::defer), "case " << name << ": got " << to_string(d.verdict));
-                BOOST_TEST((d.reason == Reason::store_unavailable), "case " << name << ": got " << to_string(d.reason));
+                BOOST_TEST((d.reason == Reason::rules_unavailable), "case " << name << ": got " << to_string(d.reason));
                 BOOST_TEST(d.reply() == "451 4.3.0 Relay rules temporarily unavailable, try again later",
                            "case " << name << ": got " << d.reply());
                 const auto events = rig.written();
@@ -243,9 +246,9 @@ BOOST_AUTO_TEST_CASE(rate_gate_refusals_and_failures) {
         {"charge refuses", Stage::end_of_message, true, false, Verdict::defer, Reason::rate_limited,
          "450 4.7.1 Rate limit reached, try again later", false},
         {"charge cannot reach the counters", Stage::end_of_message, false, true, Verdict::defer,
-         Reason::store_unavailable, "451 4.3.0 Relay rules temporarily unavailable, try again later", false},
-        {"peek cannot reach the counters", Stage::rcpt, false, true, Verdict::defer, Reason::store_unavailable,
-         "451 4.3.0 Relay rules temporarily unavailable, try again later", false},
+         Reason::rate_limits_unavailable, "451 4.3.0 Rate limits cannot be checked at the moment, try again later", false},
+        {"peek cannot reach the counters", Stage::rcpt, false, true, Verdict::defer, Reason::rate_limits_unavailable,
+         "451 4.3.0 Rate limits cannot be checked at the moment, try again later", false},
         {"within limits", Stage::end_of_message, false, false, Verdict::cont, Reason::ok, "", true},
     };
     for (const Case& c : cases) {
@@ -263,6 +266,52 @@ BOOST_AUTO_TEST_CASE(rate_gate_refusals_and_failures) {
         BOOST_TEST((events[0].reason == c.reason), "case " << c.name);
         BOOST_TEST(events[0].authority_id == d.authority_id, "case " << c.name);
         BOOST_TEST(rig.store.uses().size() == (c.use_recorded ? 1u : 0u), "case " << c.name);
+    }
+}
+
+// Before issue 14 a bug was answered and audited as store_unavailable, like a database outage.
+BOOST_AUTO_TEST_CASE(an_internal_error_is_not_a_database_outage) {
+    Rig rig(true);
+    rig.gate.peek_has_a_bug = true;
+    const Decision d = rig.policy.evaluate(request(Stage::rcpt, "alice@example.com"));
+    BOOST_TEST((d.verdict == Verdict::defer), "got " << to_string(d.verdict));
+    BOOST_TEST((d.reason == Reason::internal_error), "got " << to_string(d.reason));
+    BOOST_TEST(d.reply() == "451 4.3.0 Internal error in the relay authority check, try again later");
+    BOOST_TEST(d.login == "alice@example.com");
+    const auto events = rig.written();
+    BOOST_REQUIRE_EQUAL(events.size(), 1u);
+    BOOST_TEST((events[0].reason == Reason::internal_error), "got " << to_string(events[0].reason));
+}
+
+BOOST_AUTO_TEST_CASE(one_fail_closed_decision_per_failure) {
+    struct Case {
+        Failure failure;
+        Reason reason;
+        const char* reply;
+    };
+    const Case cases[] = {
+        {Failure::rules_unavailable, Reason::rules_unavailable, "451 4.3.0 Relay rules temporarily unavailable, try again later"},
+        {Failure::rate_limits_unavailable, Reason::rate_limits_unavailable,
+         "451 4.3.0 Rate limits cannot be checked at the moment, try again later"},
+        {Failure::internal_error, Reason::internal_error,
+         "451 4.3.0 Internal error in the relay authority check, try again later"},
+    };
+    for (const Case& c : cases) {
+        const Decision d = fail_closed(c.failure);
+        BOOST_TEST((d.verdict == Verdict::defer), to_string(c.reason));
+        BOOST_TEST((d.reason == c.reason), "got " << to_string(d.reason) << ", want " << to_string(c.reason));
+        BOOST_TEST(d.reply() == c.reply);
+        BOOST_TEST(!allowed(d));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(allowed_is_cont_and_permit_only) {
+    const std::pair<Verdict, bool> cases[] = {{Verdict::cont, true}, {Verdict::permit, true}, {Verdict::hold, false},
+                                              {Verdict::reject, false}, {Verdict::defer, false}};
+    for (const auto& [verdict, want] : cases) {
+        Decision d;
+        d.verdict = verdict;
+        BOOST_TEST(allowed(d) == want, to_string(verdict) << ": got " << allowed(d));
     }
 }
 
@@ -292,10 +341,10 @@ BOOST_AUTO_TEST_CASE(a_pinned_snapshot_is_used_instead_of_the_cache) {
     const SnapshotPtr pinned = rig.cache.current();
     rig.lose_database();  // the cache has nothing to offer now
     const Request alice = request(Stage::rcpt, "alice@example.com");
-    BOOST_TEST((rig.policy.evaluate(alice).reason == Reason::store_unavailable));
+    BOOST_TEST((rig.policy.evaluate(alice).reason == Reason::rules_unavailable));
     BOOST_TEST((rig.policy.evaluate(alice, pinned).reason == Reason::ok));
     const Decision none = rig.policy.evaluate(alice, nullptr);
-    BOOST_TEST((none.reason == Reason::store_unavailable), "got " << to_string(none.reason));
+    BOOST_TEST((none.reason == Reason::rules_unavailable), "got " << to_string(none.reason));
     BOOST_TEST((rig.policy.evaluate(request(Stage::rcpt, ""), nullptr).reason == Reason::not_ours));
 }
 

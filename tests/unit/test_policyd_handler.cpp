@@ -101,13 +101,13 @@ BOOST_AUTO_TEST_CASE(exceptions_fail_closed) {
     decider.throw_transient = true;
     Decision d = handler.decide(rcpt("m1"));
     BOOST_TEST((d.verdict == Verdict::defer));
-    BOOST_TEST((d.reason == Reason::store_unavailable));
+    BOOST_TEST((d.reason == Reason::internal_error));
     decider.throw_transient = false;
     decider.throw_other = true;
     d = handler.decide(rcpt("m1"));
     BOOST_TEST((d.verdict == Verdict::defer));
     const std::string answer = handler.finish(rcpt("m1"), d, std::chrono::steady_clock::now());
-    BOOST_TEST(answer.rfind("action=DEFER_IF_PERMIT ", 0) == 0u);
+    BOOST_TEST(answer.rfind("action=451 4.3.0 ", 0) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(tracks_recipients_until_end_of_message) {
@@ -222,7 +222,7 @@ BOOST_AUTO_TEST_CASE(a_charge_past_its_deadline_is_a_temporary_failure) {
     r.stage = Stage::end_of_message;
     const Decision d = RequestHandler::charge_timed_out(r);
     BOOST_CHECK(d.verdict == Verdict::defer);  // never a permit
-    BOOST_CHECK(d.reason == Reason::store_unavailable);
+    BOOST_CHECK(d.reason == Reason::rate_limits_unavailable);
     BOOST_TEST(d.smtp_code / 100 == 4);
     BOOST_TEST(d.login == "alice@example.com");
 }

@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_CASE(database_unavailable_tempfail) {
     const auto d = r.eom();
     BOOST_REQUIRE(d);
     BOOST_CHECK_EQUAL(d->reply(), "451 4.3.0 Rate limits cannot be checked at the moment, try again later");
-    BOOST_CHECK(d->reason == Reason::store_unavailable);
+    BOOST_CHECK(d->reason == Reason::rate_limits_unavailable);
     r.counters.set_failing(false);
     BOOST_CHECK(!r.eom());
 }
@@ -278,7 +278,7 @@ BOOST_AUTO_TEST_CASE(database_unavailable_allow_is_bounded_and_audited) {
     r.clock.advance(1200s);
     BOOST_CHECK_EQUAL(r.accepted_of(5), 1);  // a third of an hour: one more
     std::size_t audited = 0;
-    for (const Event& e : r.written()) audited += e.reason == Reason::store_unavailable;
+    for (const Event& e : r.written()) audited += e.reason == Reason::rate_limits_unavailable;
     BOOST_CHECK_EQUAL(audited, 7u);
     r.counters.set_failing(false);
     BOOST_CHECK_EQUAL(r.accepted_of(5), 5);  // counted again (nothing was charged meanwhile)

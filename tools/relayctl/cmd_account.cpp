@@ -110,6 +110,25 @@ std::optional<NewPassword> obtain_password(Context& ctx, const po::variables_map
     return out;
 }
 
+// An auth_mode ip account is authorised by its client address and has no login: relayctl gives it no
+// password (one would let the device log in by SASL too, which is what sasl_and_ip says).
+void refuse_password_for_ip(const po::variables_map& vm, const std::string& login) {
+    if (vm.count("password-stdin") || vm.count("generate-password"))
+        throw UsageError("--auth-mode ip: " + login + " is authorised by its client address and has no login, so no "
+                         "password; for a device that also logs in use --auth-mode sasl_and_ip; nothing changed");
+}
+
+void warn(Context& ctx, const std::string& message) {
+    (void)ctx;
+    std::cerr << "warning: " << message << "\n";
+}
+
+// A user that already had a password (a mailbox login, say) keeps it; say what it means for SMTP.
+void warn_kept_password(Context& ctx, const std::string& login) {
+    warn(ctx, login + " keeps the password its user already has (e.g. a mailbox login); an SMTP login with it is "
+                      "held to the account's networks like sasl_and_ip");
+}
+
 // The generated password goes to stdout in text mode, to stderr with --json (never into JSON output).
 void show_generated(Context& ctx, const std::optional<NewPassword>& pw) {
     if (!pw || pw->generated.empty()) return;
@@ -128,10 +147,6 @@ Command login_command(const std::string& usage, const std::string& about) {
     return cmd;
 }
 
-void warn(Context& ctx, const std::string& message) {
-    (void)ctx;
-    std::cerr << "warning: " << message << "\n";
-}
 
 // A shared relay domain (accounts in it send for other customers than the domain's owner, like the
 // provider's relay.example.net): the customer is not implied by the domain, so it must be named.
@@ -158,7 +173,7 @@ int cmd_account_add(Context& ctx, const Args& args) {
     add_authority_options(cmd.options);
     add_password_options(cmd.options);
     cmd.options.add_options()
-        ("no-password", "set no password (auth_mode ip; or keep an existing user's password)")
+        ("no-password", "set no password (keep an existing user's password); auth_mode ip never gets one")
         ("sender", po::value<std::vector<std::string>>(), "extra sender pattern (user@domain or @domain), repeatable")
         ("network", po::value<std::vector<std::string>>(), "client network (CIDR), repeatable")
         ("disabled", "create it disabled");
@@ -189,6 +204,7 @@ int cmd_account_add(Context& ctx, const Args& args) {
     } catch (const NotFoundError&) {
     }
     const bool ip_only = na.fields.auth_mode == AuthMode::ip;
+    if (ip_only) refuse_password_for_ip(vm, login.str());
     auto pw = obtain_password(ctx, vm, login.str(), !ip_only && !vm.count("no-password"));
     if (pw) na.password_hash = pw->hash;
 
@@ -208,6 +224,10 @@ int cmd_account_add(Context& ctx, const Args& args) {
                       " without a network matches no client: add one with relayctl network add");
     if (!pw && !ip_only && r.user_created)
         warn(ctx, "no password set: the account cannot log in until relayctl account passwd");
+    if (ip_only && !r.user_created) {
+        const AccountRow added = store.find_account(na.local_part, na.domain);
+        if (added.has_password) warn_kept_password(ctx, added.login);
+    }
     return kExitOk;
 }
 
@@ -223,6 +243,7 @@ int cmd_account_set(Context& ctx, const Args& args) {
     ctx.store().update_authority(a.authority_id, ch);
     if (ctx.json) emit(Json::object().set("login", a.login).set("authority_id", a.authority_id).set("changed", true));
     else say(ctx, "account " + a.login + " changed");
+    if (ch.auth_mode == AuthMode::ip && a.has_password) warn_kept_password(ctx, a.login);
     return kExitOk;
 }
 
@@ -232,6 +253,10 @@ int cmd_account_passwd(Context& ctx, const Args& args) {
     add_password_options(cmd.options);
     auto vm = cmd.parse(ctx, args);
     AccountRow a = lookup(ctx, vm);
+    if (a.auth_mode == to_string(AuthMode::ip))
+        throw UsageError(a.login + " is an auth_mode ip account: its client address authorises it, it has no login "
+                         "and so no password (docs/relayctl.md); for a device that logs in too, first relayctl "
+                         "account set " + a.login + " --auth-mode sasl_and_ip");
     auto pw = obtain_password(ctx, vm, a.login, true);
     ctx.store().set_password(a.user_id, pw->hash);
     if (ctx.json)
