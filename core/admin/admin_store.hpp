@@ -79,11 +79,15 @@ struct AccountRow {
     std::string note;
     std::int64_t sender_count = 0;
     std::int64_t network_count = 0;
+    std::optional<std::int64_t> password_changed_at;  // users.password_changed_at; nullopt: no password
 };
 
 struct AccountFilter {
     std::string domain;    // normalised name; empty: any
     std::string customer;  // name; empty: any
+    // Only accounts with a password set before this time (UNIX seconds; a password of unknown age counts
+    // as older); nullopt: any.
+    std::optional<std::int64_t> password_changed_before;
 };
 
 // Changes to an authority: a field left unset is not touched. For nullable columns the inner optional

@@ -28,8 +28,9 @@ std::string select_accounts_sql() {
            unix_time("a.last_used_at") +
            ", a.last_client_address, a.note, "
            "(SELECT COUNT(*) FROM authority_senders s WHERE s.authority_id = a.id), "
-           "(SELECT COUNT(*) FROM authority_networks n WHERE n.authority_id = a.id) "
-           "FROM smtp_authorities a JOIN users u ON u.id = a.user_id JOIN domains d ON d.id = u.domain_id "
+           "(SELECT COUNT(*) FROM authority_networks n WHERE n.authority_id = a.id), " +
+           unix_time("u.password_changed_at") +
+           " FROM smtp_authorities a JOIN users u ON u.id = a.user_id JOIN domains d ON d.id = u.domain_id "
            "JOIN customers c ON c.id = a.customer_id ";
 }
 
@@ -61,6 +62,7 @@ AccountRow read_account(const sql::ResultSet& rs) {
     a.note = str(rs, 24);
     a.sender_count = rs.getInt64(25);
     a.network_count = rs.getInt64(26);
+    a.password_changed_at = opt_i64(rs, 27);
     return a;
 }
 
@@ -189,7 +191,9 @@ void find_or_create_user(MysqlConnection& c, Id domain_id, const NewAccount& na,
     usr->setString(2, na.local_part);
     std::unique_ptr<sql::ResultSet> urs(usr->executeQuery());
     if (!urs->next()) {
-        auto ins = c.prepare("INSERT INTO users (domain_id, local_part, password_hash) VALUES (?, ?, ?)");
+        // password_changed_at: see sql/migrations/006 (its triggers do the same for edits in SQL)
+        auto ins = c.prepare("INSERT INTO users (domain_id, local_part, password_hash, password_changed_at) "
+                             "VALUES (?, ?, ?, IF(password_hash IS NULL, NULL, NOW()))");
         ins->setInt64(1, domain_id);
         ins->setString(2, na.local_part);
         if (na.password_hash) ins->setString(3, *na.password_hash);
@@ -208,7 +212,7 @@ void find_or_create_user(MysqlConnection& c, Id domain_id, const NewAccount& na,
                                  std::to_string(ars->getInt64(1)) +
                                  "); a user has at most one: change it with relayctl account set, or delete it first");
     if (na.password_hash) {
-        auto pw = c.prepare("UPDATE users SET password_hash = ? WHERE id = ?");
+        auto pw = c.prepare("UPDATE users SET password_hash = ?, password_changed_at = NOW() WHERE id = ?");
         pw->setString(1, *na.password_hash);
         pw->setInt64(2, result.user_id);
         pw->executeUpdate();
@@ -251,12 +255,16 @@ std::vector<AccountRow> AdminStore::list_accounts(const AccountFilter& filter) {
     std::vector<AccountRow> out;
     pool_->run("listing accounts", [&](MysqlConnection& c) {
         auto st = c.prepare(select_accounts_sql() +
-                            "WHERE (? = '' OR d.name = ?) AND (? = '' OR c.name = ?) "
+                            "WHERE (? = '' OR d.name = ?) AND (? = '' OR c.name = ?) AND (? = 0 OR "
+                            "(u.password_hash IS NOT NULL AND u.password_hash <> '' AND "
+                            "(u.password_changed_at IS NULL OR u.password_changed_at < FROM_UNIXTIME(?)))) "
                             "ORDER BY d.name, u.local_part");
         st->setString(1, filter.domain);
         st->setString(2, filter.domain);
         st->setString(3, filter.customer);
         st->setString(4, filter.customer);
+        st->setBoolean(5, filter.password_changed_before.has_value());
+        st->setInt64(6, filter.password_changed_before.value_or(0));
         std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
         while (rs->next()) out.push_back(read_account(*rs));
     });
@@ -307,7 +315,7 @@ void AdminStore::update_authority(Id authority_id, const AuthorityChanges& chang
 
 void AdminStore::set_password(Id user_id, const std::string& hash) {
     pool_->run("setting a password", [&](MysqlConnection& c) {
-        auto st = c.prepare("UPDATE users SET password_hash = ? WHERE id = ?");
+        auto st = c.prepare("UPDATE users SET password_hash = ?, password_changed_at = NOW() WHERE id = ?");
         st->setString(1, hash);
         st->setInt64(2, user_id);
         st->executeUpdate();

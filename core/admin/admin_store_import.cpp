@@ -151,7 +151,8 @@ void missing_items(const std::vector<std::string>& want, const std::set<std::str
 
 void write_planned(MysqlConnection& c, Planned& p) {
     if (p.user_id == 0) {
-        auto& ins = c.cached("INSERT INTO users (domain_id, local_part, password_hash) VALUES (?, ?, ?)");
+        auto& ins = c.cached("INSERT INTO users (domain_id, local_part, password_hash, password_changed_at) "
+                             "VALUES (?, ?, ?, IF(password_hash IS NULL, NULL, NOW()))");
         ins.setInt64(1, p.domain_id);
         ins.setString(2, p.row->local_part);
         if (p.password) ins.setString(3, *p.password);
@@ -159,7 +160,7 @@ void write_planned(MysqlConnection& c, Planned& p) {
         ins.executeUpdate();
         p.user_id = last_insert_id(c);
     } else if (p.password) {
-        auto& pw = c.cached("UPDATE users SET password_hash = ? WHERE id = ?");
+        auto& pw = c.cached("UPDATE users SET password_hash = ?, password_changed_at = NOW() WHERE id = ?");
         pw.setString(1, *p.password);
         pw.setInt64(2, p.user_id);
         pw.executeUpdate();

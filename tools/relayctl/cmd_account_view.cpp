@@ -31,6 +31,7 @@ Json account_json(const AccountRow& a, std::int64_t now) {
         .set("domain_active", a.domain_active)
         .set("customer_active", a.customer_active)
         .set("has_password", a.has_password)
+        .set("password_changed_at", json_time(a.password_changed_at))
         .set("sender_policy", a.sender_policy)
         .set("may_relay_external", a.may_relay_external)
         .set("require_tls", a.require_tls)
@@ -143,15 +144,19 @@ Json show_json(const AccountRow& a, std::int64_t now, const std::string& scheme,
 }  // namespace
 
 int cmd_account_list(Context& ctx, const Args& args) {
-    Command cmd("account list [--domain D] [--customer C] [--status S]",
+    Command cmd("account list [--domain D] [--customer C] [--status S] [--password-older-than AGE]",
                 "Lists accounts. FAC shows the facilities (as the v_accounts view does): R may relay to external "
                 "domains, T TLS required, I IP-authorised (auth_mode ip or sasl_and_ip), N bound to client "
-                "networks, Z may use the null sender <>.");
+                "networks, Z may use the null sender <>. --password-older-than lists the accounts due for a new "
+                "password, with the time each was set.");
     cmd.options.add_options()("domain", po::value<std::string>(), "only logins in this domain")(
         "customer", po::value<std::string>(), "only accounts sending for this customer")(
         "status", po::value<std::string>(),
         "only accounts in this state: active, disabled, domain-disabled, customer-disabled, suspended, expired, "
-        "or inactive (anything but active)");
+        "or inactive (anything but active)")(
+        "password-older-than", po::value<std::string>(),
+        "only accounts whose password was set longer ago than AGE (180d, 26w, 4320h); accounts without a "
+        "password are left out");
     auto vm = cmd.parse(ctx, args);
     AccountFilter filter;
     if (vm.count("domain")) filter.domain = parse_domain_name(vm["domain"].as<std::string>());
@@ -162,7 +167,13 @@ int cmd_account_list(Context& ctx, const Args& args) {
         throw UsageError("--status: '" + printable(status, 40) +
                          "' is not one of active, disabled, domain-disabled, customer-disabled, suspended, expired, "
                          "inactive");
+    const std::string password_age = vm.count("password-older-than") ? vm["password-older-than"].as<std::string>() : "";
+    const std::uint64_t password_seconds = password_age.empty() ? 0 : parse_age_seconds(password_age);
+    if (vm.count("password-older-than") && password_seconds == 0)
+        throw UsageError("--password-older-than: '" + printable(password_age, 40) +
+                         "' is not an age such as 180d, 26w or 4320h");
     const std::int64_t now = ctx.store().now();
+    if (password_seconds) filter.password_changed_before = now - static_cast<std::int64_t>(password_seconds);
     std::vector<AccountRow> rows;
     for (auto& a : ctx.store().list_accounts(filter)) {
         const std::string st = account_status(a, now);
@@ -179,7 +190,15 @@ int cmd_account_list(Context& ctx, const Args& args) {
         t.rows.push_back({a.login, a.customer, account_status(a, now), facility_letters(a), a.auth_mode,
                           a.max_recipients_per_message ? std::to_string(*a.max_recipients_per_message) : "-",
                           format_size(a.max_message_bytes), a.last_used_at ? format_time(a.last_used_at) : "never"});
+    if (filter.password_changed_before) {
+        t.headers.push_back("PASSWORD SET");
+        for (std::size_t i = 0; i < rows.size(); ++i)
+            t.rows[i].push_back(format_time(rows[i].password_changed_at, "unknown"));
+    }
     t.print(std::cout);
+    if (filter.password_changed_before)
+        std::cout << rows.size() << " account(s) with a password set before " << format_time(filter.password_changed_before)
+                  << " (" << password_age << ")\n";
     return kExitOk;
 }
 
@@ -216,7 +235,8 @@ int cmd_account_show(Context& ctx, const Args& args) {
         {"customer", a.customer + " (id " + std::to_string(a.customer_id) + ")"},
         {"authority id", std::to_string(a.authority_id) + " (user id " + std::to_string(a.user_id) + ")"},
         {"facilities", facility_letters(a)},
-        {"password", a.has_password ? "set, " + scheme : "not set"},
+        {"password", a.has_password ? "set, " + scheme + ", changed " + format_time(a.password_changed_at, "at an unknown time")
+                                    : "not set"},
         {"auth mode", a.auth_mode},
         {"sender policy", a.sender_policy},
         {"relay external", yes_no(a.may_relay_external)},
