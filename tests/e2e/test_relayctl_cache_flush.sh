@@ -116,6 +116,16 @@ run_cases() {
     expect_auth "with the command: the old password is refused right after passwd" \
         alice@example.test Alice-first-pw-1 refused
     expect_auth "with the command: the new password authenticates" alice@example.test Alice-second-pw-2 ok
+    # --json: stdout is relayctl's JSON alone (doveadm's "1 cache entries flushed" goes to stderr)
+    printf 'Alice-json-pw-3\n' | "$RELAYCTL" --config "$E2E_DIR/flush.conf" --json account passwd alice@example.test \
+        --password-stdin >"$E2E_DIR/json.out" 2>"$E2E_DIR/json.err"
+    if python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); assert j["password_set"]' "$E2E_DIR/json.out" &&
+        grep -q "cache entries flushed" "$E2E_DIR/json.err"; then
+        ok "with --json: stdout is valid JSON, the command's output is on stderr"
+    else
+        not_ok "with --json: stdout is valid JSON, the command's output is on stderr" \
+            "stdout: $(cat "$E2E_DIR/json.out"); stderr: $(cat "$E2E_DIR/json.err")"
+    fi
     add_cached "$E2E_DIR/flush.conf" bob@example.test Bob-first-pw-1 || return
     if ctl "$E2E_DIR/flush.conf" account delete bob@example.test --yes && ! grep -q warning "$E2E_DIR/ctl.out"; then
         ok "with the command: account delete, the command ran without a warning"

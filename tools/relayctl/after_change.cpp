@@ -1,7 +1,9 @@
 // [relayctl] after_change_command: after relayctl changed a password, disabled or deleted an account,
 // caches that still hold the old state (Dovecot's auth cache, saslauthd's credential cache) can be told.
 // The command runs without a shell: the configured value is split at blanks, "%{login}" inside an
-// argument becomes the login, and the login is never split or interpreted, whatever it contains.
+// argument becomes the login, and the login is never split or interpreted, whatever it contains. Its
+// standard output goes to relayctl's standard error: stdout stays relayctl's own (--json output must
+// parse; doveadm prints "1 cache entries flushed").
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -55,8 +57,14 @@ void run_after_change(Context& ctx, const std::string& login, const std::string&
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::cout.flush();  // what relayctl reported comes before anything the command prints
+    std::cerr.flush();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
     pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
     const std::string name = printable(args[0], 200);
     if (rc != 0) {
         std::cerr << "warning: " << what << " done, but [relayctl] after_change_command " << name
