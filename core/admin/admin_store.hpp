@@ -7,6 +7,7 @@
 // UNIX_TIMESTAMP(col) and written with FROM_UNIXTIME(?), as everywhere in relay-authority.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -271,7 +272,8 @@ public:
     // since then whose allowance is complete again (deleting those changes no decision). Deleted in
     // batches of at most `batch` rows, each its own short READ COMMITTED statement in primary-key order,
     // so no lock is held between batches and the daemons' inserts at the end of relay_events never wait.
-    // dry_run: counts only.
+    // After every batch it sleeps `pause`: the deleting (CPU and disk of the database server, which the
+    // daemons share) then takes only a part of the server's time. dry_run: counts only.
     struct PruneCounts {
         std::int64_t events = 0;
         std::int64_t client_networks = 0;
@@ -279,7 +281,7 @@ public:
         std::int64_t rate_counters = 0;
         std::int64_t batches = 0;
     };
-    PruneCounts prune(std::int64_t cutoff, unsigned batch, bool dry_run);
+    PruneCounts prune(std::int64_t cutoff, unsigned batch, std::chrono::milliseconds pause, bool dry_run);
 
     // ---- senders and networks (authority_id 0: every account)
     void add_sender(Id authority_id, const std::string& pattern);

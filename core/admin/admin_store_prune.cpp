@@ -5,6 +5,8 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
+#include <thread>
+
 #include "core/admin/admin_store.hpp"
 #include "core/admin/admin_store_sql.hpp"
 #include "core/store/mysql_connection.hpp"
@@ -32,10 +34,13 @@ std::int64_t count(MysqlConnection& c, const std::string& statement, std::int64_
 
 }  // namespace
 
-AdminStore::PruneCounts AdminStore::prune(std::int64_t cutoff, unsigned batch, bool dry_run) {
+AdminStore::PruneCounts AdminStore::prune(std::int64_t cutoff, unsigned batch, std::chrono::milliseconds pause,
+                                          bool dry_run) {
     PruneCounts counts;
-    // One statement per lease: a batch is never part of a longer transaction.
+    // One statement per lease: a batch is never part of a longer transaction. The pause comes before
+    // every batch but the first, with no connection leased.
     auto run_batch = [&](const std::string& statement, const std::function<void(sql::PreparedStatement&)>& bind) {
+        if (counts.batches > 0 && pause.count() > 0) std::this_thread::sleep_for(pause);
         std::int64_t deleted = 0;
         pool_->run("pruning old rows", [&](MysqlConnection& c) {
             c.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");

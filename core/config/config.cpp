@@ -306,6 +306,13 @@ const std::vector<Key>& keys() {
         text("relayctl", "retention", FIELD(relayctl.retention), "a duration: 90d, 12w, 2160h", check_retention,
              "How long relayctl prune keeps audit events and rate-limit bookkeeping when --older-than is "
              "not given."),
+        number("relayctl", "prune_batch_size", FIELD(relayctl.prune_batch_size), 1, 100000, "rows",
+               "Rows relayctl prune deletes per statement (--batch). Each batch is one short statement in "
+               "primary-key order: no lock is held between batches."),
+        number("relayctl", "prune_pause_ms", FIELD(relayctl.prune_pause_ms), 0, 60000, "milliseconds",
+               "How long relayctl prune sleeps between two batches (--pause), so that deleting takes only "
+               "a share of the database server's CPU and disk and the daemons' requests do not queue "
+               "behind it. 0: no pause (fastest, for a quiet hour)."),
         text("relayctl", "submission_server", FIELD(relayctl.submission_server), "host name, or empty",
              check_submission_server,
              "The server name devices are told to use (account show); empty: this host's fully qualified "

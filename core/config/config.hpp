@@ -96,6 +96,8 @@ struct AbuseConfig {
 struct RelayctlConfig {
     unsigned min_password_length = 12;  // account add/passwd refuse shorter passwords
     std::string retention = "90d";      // prune's default --older-than
+    unsigned prune_batch_size = 1000;   // prune's default --batch: rows per DELETE
+    unsigned prune_pause_ms = 50;       // prune's default --pause: sleep between two batches
     std::string submission_server;      // device settings: empty = this host's fully qualified name
     unsigned submission_port = 587;     // contrib/postfix master.cf: submission, STARTTLS required
     std::string submission_tls = "starttls";  // starttls, tls (implicit, port 465), none

@@ -10,30 +10,36 @@
 namespace relay::ctl {
 
 int cmd_prune(Context& ctx, const Args& args) {
-    Command cmd("prune [--older-than AGE] [--batch N] [--dry-run]",
+    Command cmd("prune [--older-than AGE] [--batch N] [--pause MS] [--dry-run]",
                 "Deletes audit events (relay_events) older than AGE, abuse-detection rows (abuse_client_networks, "
                 "abuse_rate_refusals) older than AGE, and rate counters (rate_counters) idle since then whose "
                 "allowance is complete again. AGE is 90d, 12w or 2160h, at least 1d; default [relayctl] retention "
-                "(90d). Rows go in batches of N (default 1000), each its own short statement in primary-key "
-                "order: the daemons keep answering while it runs.");
+                "(90d). Rows go in batches of N (default [relayctl] prune_batch_size, 1000), each its own short "
+                "statement in primary-key order, with a pause of MS milliseconds between two batches (default "
+                "[relayctl] prune_pause_ms, 50): the daemons keep answering while it runs.");
     cmd.options.add_options()("older-than", po::value<std::string>(), "age of the rows to delete (90d, 12w, 2160h)")(
-        "batch", po::value<unsigned>()->default_value(1000), "rows per DELETE (1 - 100000)")(
+        "batch", po::value<unsigned>(), "rows per DELETE (1 - 100000; default [relayctl] prune_batch_size)")(
+        "pause", po::value<unsigned>(), "milliseconds between two batches (0 - 60000; default [relayctl] prune_pause_ms)")(
         "dry-run", "count what would be deleted; delete nothing");
     auto vm = cmd.parse(ctx, args);
     const std::string age = vm.count("older-than") ? vm["older-than"].as<std::string>() : ctx.config().relayctl.retention;
     if (auto problem = check_retention(age); !problem.empty())
         throw UsageError("--older-than: '" + printable(age, 40) + "': " + problem);
-    const unsigned batch = vm["batch"].as<unsigned>();
+    const RelayctlConfig& rc = ctx.config().relayctl;
+    const unsigned batch = vm.count("batch") ? vm["batch"].as<unsigned>() : rc.prune_batch_size;
     if (batch == 0 || batch > 100000) throw UsageError("--batch: want 1 to 100000 rows");
+    const unsigned pause_ms = vm.count("pause") ? vm["pause"].as<unsigned>() : rc.prune_pause_ms;
+    if (pause_ms > 60000) throw UsageError("--pause: want 0 to 60000 milliseconds");
     const bool dry_run = vm.count("dry-run") > 0;
     AdminStore& store = ctx.store();
     const std::int64_t cutoff = store.now() - static_cast<std::int64_t>(parse_age_seconds(age));
-    const AdminStore::PruneCounts n = store.prune(cutoff, batch, dry_run);
+    const AdminStore::PruneCounts n = store.prune(cutoff, batch, std::chrono::milliseconds(pause_ms), dry_run);
     if (ctx.json) {
         emit(Json::object().set("dry_run", dry_run).set("older_than", age).set("cutoff", format_time_iso(cutoff))
                  .set("relay_events", n.events).set("abuse_client_networks", n.client_networks)
                  .set("abuse_rate_refusals", n.rate_refusals).set("rate_counters", n.rate_counters)
-                 .set("batches", n.batches));
+                 .set("batches", n.batches).set("batch_size", static_cast<std::int64_t>(batch))
+                 .set("pause_ms", static_cast<std::int64_t>(pause_ms)));
         return kExitOk;
     }
     std::cout << (dry_run ? "would delete" : "deleted") << " rows older than " << format_time(cutoff) << " (" << age
@@ -42,7 +48,9 @@ int cmd_prune(Context& ctx, const Args& args) {
                              {"  abuse_client_networks", std::to_string(n.client_networks)},
                              {"  abuse_rate_refusals", std::to_string(n.rate_refusals)},
                              {"  rate_counters (idle)", std::to_string(n.rate_counters)}});
-    if (!dry_run) std::cout << "in " << n.batches << " batch(es) of at most " << batch << " rows\n";
+    if (!dry_run)
+        std::cout << "in " << n.batches << " batch(es) of at most " << batch << " rows, " << pause_ms
+                  << " ms apart\n";
     return kExitOk;
 }
 
