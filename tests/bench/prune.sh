@@ -4,8 +4,7 @@
 # audited in MariaDB): WINDOW-second runs before, back to back while relayctl prune deletes ROWS old
 # audit events, and after. Prints per run requests/s, p50/p99/p99.9/max, errors, and what the database
 # did meanwhile: InnoDB row-lock waits (any wait of a daemon on prune's locks shows here), CPU seconds
-# of mariadbd, buffer-pool reads from disk; then how long prune took. The "during" runs are also pooled
-# (all their latencies merged by policy-bench's summary of each run: the worst p99 is shown).
+# of mariadbd, buffer-pool reads from disk; then how long prune took. Figures: docs/performance.md.
 #
 #   tests/bench/prune.sh BUILD_DIR [ROWS=1000000] [RATE=2000] [WINDOW=30]
 #   PRUNE_ARGS="--batch 500"     extra arguments for relayctl prune (default: none, the configured ones)
