@@ -70,6 +70,7 @@ struct RateLimitConfig {
     std::string on_store_unavailable = "tempfail";  // tempfail, allow
     unsigned unavailable_allowance = 20;            // messages per account while the database is down (allow)
     unsigned charge_timeout = 5;                    // seconds: the answer to a charge comes within this
+    unsigned retry_time = 400;                      // milliseconds: a write lost to a conflict is retried this long
 };
 
 struct AbuseConfig {
