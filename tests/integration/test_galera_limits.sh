@@ -110,11 +110,13 @@ load() {
     shift 3
     for login in "$@"; do logins+=(--login "$login"); done
     before=$(conflicts)
+    local clients=()
     for n in 1 2 3; do
         rl_client --target "inet:127.0.0.1:$((12240 + n))" --connections 10 --attempts "$per" "${logins[@]}" \
             >"$WORK/out$n.json" &
+        clients+=($!)
     done
-    wait
+    wait "${clients[@]}"  # not the daemons and nodes, which are children of this shell too
     for n in 1 2 3; do
         out=$(cat "$WORK/out$n.json")
         accepted=$((accepted + $(rl_json "$out" eom_accepted)))
