@@ -130,7 +130,7 @@ load() {
         not_ok "$name: want exactly $want accepted, the rest 4.7.1, no temporary failure; got $accepted accepted, $deferred refused, $tempfail tempfailed, $other other" \
             "$(cat "$WORK"/out[123].json)"
     fi
-    where="login IN ('$(printf "%s','" "$@" | sed "s/,'$//")')"
+    where="login IN ($(printf "'%s'," "$@" | sed 's/,$//'))"
     check "$name: every one of the $((3 * per)) decisions is in relay_events (node 2 counts)" \
         "$(MARIADB_SOCKET=$(galera_socket 2) rl_sql_wait $((3 * per)) 50 0.2 \
             "SELECT COALESCE(SUM(repeat_count), 0) FROM relay_events WHERE $where")" "$((3 * per))"
