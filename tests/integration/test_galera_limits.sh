@@ -137,10 +137,11 @@ load() {
 }
 
 load "account limited to 100/h, 3 x 150 at once" 150 100 over@g.example
-check "over@: the counter says 100 on every node" \
-    "$(for n in 1 2 3; do galera_sql "$n" relay_authority -e "SELECT c.used FROM rate_counters c
-        JOIN rate_limits l ON l.id = c.rate_limit_id JOIN v_accounts a ON a.authority_id = l.scope_id
-        WHERE a.login = 'over@g.example'"; done | tr '\n' ' ')" "100 100 100 "
+# Rolling windows keep their state in tat_us; v_rate_usage turns it into "used" (one message comes back
+# every 36 s, so 99 a while later).
+check "over@: v_rate_usage says 100 used (or 99 a while later) on every node" \
+    "$(for n in 1 2 3; do galera_sql "$n" relay_authority -e "SELECT used >= 99 AND used <= 100 FROM v_rate_usage
+        WHERE login = 'over@g.example'"; done | tr '\n' ' ')" "1 1 1 "
 load "account limited to 100/h, 3 x 30 at once (under the limit)" 30 90 under@g.example
 load "shared pool of 100/h, 3 x 150 at once" 150 100 p1@pool-over.example p2@pool-over.example p3@pool-over.example
 load "shared pool of 100/h, 3 x 30 at once (under the limit)" 30 90 p1@pool-under.example p2@pool-under.example \
