@@ -14,6 +14,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A write lost to conflicting writers (deadlock, lock wait timeout, a Galera certification conflict) for
+// its whole retry time, although the database answered: a temporary failure of that one operation, not an
+// outage (no "database unavailable" state is entered for it).
+class StoreContentionError : public StoreTransientError {
+public:
+    using StoreTransientError::StoreTransientError;
+};
+
 // Retrying will not help: wrong credentials, unknown database, schema missing or too old, broken data.
 // A daemon refuses to start with this message; at run time it is logged and treated as unavailable.
 class StorePermanentError : public std::runtime_error {

@@ -283,6 +283,12 @@ const std::vector<Key>& keys() {
                "database has not answered by then, relay-policyd answers a temporary failure. At least "
                "[database] read_timeout and write_timeout; keep it well below Postfix's "
                "smtpd_policy_service_timeout."),
+        duration("rate_limits", "retry_time", FIELD(rate_limits.retry_time), 0, 10000, 1,
+               "How long a charge, a last-use stamp or an abuse observation that lost to a conflict "
+               "(deadlock, Galera certification conflict), to a cluster node not ready (errors 1047, 1180) "
+               "or to a connection lost in the middle is run again, with exponential backoff and jitter, "
+               "on a fresh connection. Only when it still fails does the message get a temporary failure "
+               "(that message alone). 0: no retry. Below charge_timeout."),
 
         flag("abuse", "enabled", FIELD(abuse.enabled), "Suspend accounts that look abused (below)."),
         number("abuse", "max_networks", FIELD(abuse.max_networks), 1, 100000, "networks",
@@ -309,7 +315,7 @@ const std::vector<Key>& keys() {
         number("relayctl", "prune_batch_size", FIELD(relayctl.prune_batch_size), 1, 100000, "rows",
                "Rows relayctl prune deletes per statement (--batch). Each batch is one short statement in "
                "primary-key order: no lock is held between batches."),
-        number("relayctl", "prune_pause_ms", FIELD(relayctl.prune_pause_ms), 0, 60000, "milliseconds",
+        duration("relayctl", "prune_pause", FIELD(relayctl.prune_pause_ms), 0, 60000, 1,
                "How long relayctl prune sleeps between two batches (--pause), so that deleting takes only "
                "a share of the database server's CPU and disk and the daemons' requests do not queue "
                "behind it. 0: no pause (fastest, for a quiet hour)."),
@@ -717,6 +723,10 @@ void check_across_keys(const po::variables_map& values, const std::string& origi
                          " s) is shorter than [database] read_timeout (" + std::to_string(db.read_timeout) +
                          " s) or write_timeout (" + std::to_string(db.write_timeout) +
                          " s): raise charge_timeout or lower the database timeouts");
+    if (config.rate_limits.retry_time >= charge_timeout * 1000)
+        fail(origin, "[rate_limits] retry_time (" + std::to_string(config.rate_limits.retry_time) +
+                         " ms) must be shorter than [rate_limits] charge_timeout (" + std::to_string(charge_timeout) +
+                         " s)");
     if (config.general.node.empty()) config.general.node = sanitize(host_name(), 64);
 }
 

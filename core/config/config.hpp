@@ -80,6 +80,7 @@ struct RateLimitConfig {
     RateLimitsUnavailable on_rate_limits_unavailable = RateLimitsUnavailable::tempfail;
     unsigned unavailable_allowance = 20;            // messages per account while the database is down (allow)
     unsigned charge_timeout = 5;                    // seconds: the answer to a charge comes within this
+    unsigned retry_time = 400;                      // milliseconds: a write lost to a conflict is retried this long
 };
 
 struct AbuseConfig {

@@ -26,6 +26,8 @@ namespace {
 constexpr std::size_t kMaxPending = 100000;   // accounts with unwritten observations
 constexpr std::size_t kMaxWritten = 200000;   // (account, network) pairs remembered as written
 constexpr auto kPurgeInterval = std::chrono::minutes(10);
+// A charge key is needed while its charge may run again (at most [rate_limits] charge_timeout, 60 s).
+constexpr auto kChargeKeyLifetime = std::chrono::hours(1);
 constexpr auto kNotifyTimeout = std::chrono::seconds(30);
 
 std::string utc_text(TimePoint t) {
@@ -205,7 +207,7 @@ void AbuseMonitor::process() {
         throw;
     }
     if (now - last_purge_ >= kPurgeInterval) {
-        store_.purge(now - networks_window, now - refusals_window);
+        store_.purge(now - networks_window, now - refusals_window, now - kChargeKeyLifetime);
         last_purge_ = now;
     }
 }
@@ -268,7 +270,8 @@ void AbuseMonitor::reap_children(bool wait_all) {
 
 void AbuseMonitor::start() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (thread_.joinable() || !config_.enabled) return;
+    // Also with [abuse] enabled = no: the thread then only purges (the rate-limit charge keys).
+    if (thread_.joinable()) return;
     stopping_ = false;
     thread_ = std::thread([this] { run(); });
 }

@@ -44,8 +44,9 @@ public:
     // observations (counting starts afresh after a suspension). True when this call suspended it, so that
     // of several hosts noticing the same abuse only one reports it.
     virtual bool suspend(Id authority_id, TimePoint until, const std::string& reason, TimePoint now) = 0;
-    // Deletes observations older than the windows.
-    virtual void purge(TimePoint networks_before, TimePoint refusals_before) = 0;
+    // Deletes observations older than the windows, and rate-limit charge keys (rate_charge_keys) older than
+    // charge_keys_before: a key is only needed while its charge may be retried.
+    virtual void purge(TimePoint networks_before, TimePoint refusals_before, TimePoint charge_keys_before) = 0;
 };
 
 // "192.0.2.0/24" for IPv4 (also IPv4-mapped IPv6), "2001:db8:1::/48" for IPv6; nullopt when the address

@@ -116,6 +116,8 @@ std::optional<Decision> RateLimiter::charge(const Request& request, const Accoun
             for (std::size_t i : plan.refused) write.refused[i] = true;
             return write;
         }, deadline);
+    } catch (const StoreContentionError& e) {
+        return contended(request, account, e.what());
     } catch (const StoreTransientError& e) {
         return unavailable(request, account, now, e.what());
     } catch (const StorePermanentError& e) {
@@ -242,6 +244,19 @@ std::optional<Decision> RateLimiter::unavailable(const Request& request, const A
     // [rate_limits] on_rate_limits_unavailable = tempfail, or the local allowance is used up.
     Decision d = fail_closed(Failure::rate_limits_unavailable);
     d.authority_id = id;
+    d.login = account.login;
+    return d;
+}
+
+// The database answered, but this charge lost to other writers for its whole retry time: a temporary
+// failure for this message alone (fail closed: it was not counted), and no outage (the database is
+// reachable; on_store_unavailable = allow does not apply).
+std::optional<Decision> RateLimiter::contended(const Request& request, const Account& account,
+                                               const std::string& error) {
+    log_warning("rate limits: message of " + sanitize(account.login, 100) + " not charged, temporary failure: " +
+                error + (request.queue_id.empty() ? "" : ", queue id " + sanitize(request.queue_id, 40)));
+    Decision d = rate_limits_unavailable();
+    d.authority_id = account.authority->id;
     d.login = account.login;
     return d;
 }

@@ -92,6 +92,7 @@ private:
 
     std::optional<Decision> unavailable(const Request& request, const Account& account, TimePoint now,
                                         const std::string& error);
+    std::optional<Decision> contended(const Request& request, const Account& account, const std::string& error);
     void back_to_normal(TimePoint now);
     void remember(const std::vector<CounterKey>& keys, const ChargePlan& plan, TimePoint now);
     void report_shadow(const Request& request, const Account& account, const Snapshot& snapshot,

@@ -6,18 +6,18 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
+#include "core/base/text.hpp"
 
 namespace relay {
 
 namespace {
 
-constexpr int kLockWaitTimeout = 1205;  // ER_LOCK_WAIT_TIMEOUT
-constexpr int kLockDeadlock = 1213;     // ER_LOCK_DEADLOCK
-// Deadlock retries and "create the missing rows" rounds, together; none starts past the charge's deadline.
+// "Create the missing rows" rounds in one attempt (conflicts are retried by run_with_retry).
 constexpr int kMaxAttempts = 6;
 // FROM_UNIXTIME() answers NULL after 2038-01-19 on MariaDB 10.11: a suspension never reaches past that.
 constexpr std::int64_t kLastDatetimeUnix = 2147483647;
@@ -59,6 +59,31 @@ std::string write_counters_sql(std::size_t n) {
            "last_charge_at = COALESCE(VALUES(last_charge_at), last_charge_at), "
            "last_refusal_at = COALESCE(VALUES(last_refusal_at), last_refusal_at), "
            "refusals = refusals + VALUES(refusals)";
+}
+
+std::string find_charge_keys_sql(std::size_t n) {
+    return "SELECT HEX(charge_key) FROM rate_charge_keys WHERE charge_key IN (" + repeat("UNHEX(?)", n, ", ") + ")";
+}
+
+// A repeated key (padding) is the same row again: IGNORE makes it nothing. A real duplicate cannot come:
+// the keys are random, and a charge whose key is already stored is not written again.
+std::string insert_charge_keys_sql(std::size_t n) {
+    return "INSERT IGNORE INTO rate_charge_keys (charge_key, charged_at) VALUES " +
+           repeat("(UNHEX(?), FROM_UNIXTIME(?))", n, ", ");
+}
+
+const char* const kPurgeChargeKeys = "DELETE FROM rate_charge_keys WHERE charged_at < FROM_UNIXTIME(?) LIMIT 10000";
+
+// 16 random bytes as 32 upper-case hex digits (what HEX() answers).
+std::string new_charge_key() {
+    thread_local std::mt19937_64 generator{std::random_device{}()};
+    static const char digits[] = "0123456789ABCDEF";
+    std::string key;
+    for (int half = 0; half < 2; ++half) {
+        std::uint64_t bits = generator();
+        for (int i = 0; i < 16; ++i, bits >>= 4) key += digits[bits & 15];
+    }
+    return key;
 }
 
 const char* const kUpsertNetworkPrefix =
@@ -151,6 +176,9 @@ struct MysqlRateCounters::Waiter {
     TimePoint now;
     ChargeDeadline deadline;
     const std::function<CounterWrite(const std::vector<CounterState>&)>* decide;
+    std::string charge_key;    // rate_charge_keys.charge_key, hex
+    bool tried = false;        // was in a transaction that may have committed
+    bool stored = false;       // its key was found: an earlier run committed it
     std::exception_ptr error;  // what update() throws; null: stored
     bool taken = false;        // in a batch (no longer queued)
     bool done = false;
@@ -178,13 +206,17 @@ StoreTransientError not_started() {
 
 }  // namespace
 
-MysqlRateCounters::MysqlRateCounters(MysqlPool& pool, std::size_t max_batch, unsigned max_in_flight)
-    : pool_(pool), max_batch_(std::max<std::size_t>(max_batch, 1)), max_in_flight_(std::max(max_in_flight, 1u)) {}
+MysqlRateCounters::MysqlRateCounters(MysqlPool& pool, std::size_t max_batch, unsigned max_in_flight,
+                                     RetryPolicy retry)
+    : pool_(pool),
+      max_batch_(std::max<std::size_t>(max_batch, 1)),
+      max_in_flight_(std::max(max_in_flight, 1u)),
+      retry_(retry) {}
 
 void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint now, const Decide& decide,
                                ChargeDeadline deadline) {
     if (keys.empty()) return;
-    Waiter me{&keys, now, deadline, &decide, nullptr, false, false, {}};
+    Waiter me{&keys, now, deadline, &decide, new_charge_key(), false, false, nullptr, false, false, {}};
     std::unique_lock<std::mutex> lock(mutex_);
     queue_.push_back(&me);
     while (!me.done) {
@@ -240,25 +272,51 @@ void MysqlRateCounters::lead(std::unique_lock<std::mutex>& lock) {
 }
 
 void MysqlRateCounters::run_batch(const std::vector<Waiter*>& batch) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto until = start + retry_.time;
     try {
-        std::vector<CounterKey> keys;  // every counter of the batch, sorted: the lock order
-        for (const Waiter* w : batch) keys.insert(keys.end(), w->keys->begin(), w->keys->end());
-        std::sort(keys.begin(), keys.end(), key_less);
-        keys.erase(std::unique(keys.begin(), keys.end(), key_equal), keys.end());
-        if (keys.empty()) return;  // update() queues no charge without keys
-        // Retries stop when the last charge of the batch stops waiting for its answer.
-        ChargeDeadline deadline = ChargeDeadline::min();
-        for (const Waiter* w : batch) deadline = std::max(deadline, w->deadline);
-        // A retry after a lost connection may charge twice if the first COMMIT reached the server: rare,
-        // and counting a message twice errs on the side of the limit.
-        pool_.run("charging rate limits (rate_counters)",
-                  [&](MysqlConnection& c) { charge_batch(c, keys, batch, deadline); }, true, deadline);
+        // A batch of several charges keeps half the retry time for its charges alone (below).
+        run_with_retries(batch, batch.size() > 1 ? start + retry_.time / 2 : until);
+        return;
+    } catch (const StoreContentionError& e) {
+        if (batch.size() == 1) {
+            batch.front()->error = std::current_exception();
+            return;
+        }
+        ++batches_split_;
+        log_debug("rate limits: a batch of " + std::to_string(batch.size()) +
+                  " charges is still in conflict, charging them one by one (" + printable(e.what(), 200) + ")");
     } catch (...) {
-        // Nothing of the batch was stored: every charge in it fails alike (the caller then applies
-        // [rate_limits] on_rate_limits_unavailable).
+        // Nothing of the batch was stored, and not because of a conflict (the database is unreachable):
+        // every charge in it fails alike (the caller then applies [rate_limits] on_rate_limits_unavailable).
         const std::exception_ptr error = std::current_exception();
         for (Waiter* w : batch) w->error = error;
+        return;
     }
+    // One conflicting charge fails alone: each gets its own transactions for the rest of the retry time
+    // (at least one attempt each).
+    for (Waiter* w : batch) {
+        try {
+            run_with_retries({w}, until);
+        } catch (...) {
+            w->error = std::current_exception();
+        }
+    }
+}
+
+void MysqlRateCounters::run_with_retries(const std::vector<Waiter*>& batch, std::chrono::steady_clock::time_point until) {
+    std::vector<CounterKey> keys;  // every counter of the batch, sorted: the lock order
+    for (const Waiter* w : batch) keys.insert(keys.end(), w->keys->begin(), w->keys->end());
+    std::sort(keys.begin(), keys.end(), key_less);
+    keys.erase(std::unique(keys.begin(), keys.end(), key_equal), keys.end());
+    if (keys.empty()) return;  // update() queues no charge without keys
+    // Retries stop when the last charge of the batch stops waiting for its answer.
+    ChargeDeadline deadline = ChargeDeadline::min();
+    for (const Waiter* w : batch) deadline = std::max(deadline, w->deadline);
+    // At least one attempt, even with retry_time = 0.
+    until = std::max(until, std::chrono::steady_clock::now() + std::chrono::microseconds(1));
+    run_with_retry(pool_, "charging rate limits (rate_counters)", until, deadline, retry_,
+                   [&](MysqlConnection& c) { charge_batch(c, keys, batch); }, &retried_);
 }
 
 namespace {
@@ -325,49 +383,100 @@ void write_rows(MysqlConnection& c, const std::vector<CounterKey>& keys, const s
 
 }  // namespace
 
-void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys,
-                                     const std::vector<Waiter*>& batch, ChargeDeadline deadline) {
-    for (int attempt = 1;; ++attempt) {
-        try {
-            std::vector<CounterKey> missing;
-            c.transaction([&] {
-                std::vector<CounterState> states;
-                missing = lock_counters(c, keys, states);
-                if (!missing.empty()) return;  // nothing locked worth keeping: create the rows first
-                std::vector<Row> rows(keys.size());
-                for (std::size_t i = 0; i < keys.size(); ++i) rows[i].state = states[i];
-                for (Waiter* w : batch) decide_one(*w, keys, rows);
-                write_rows(c, keys, rows);
-            });
-            if (missing.empty()) return;
-            if (attempt >= kMaxAttempts || std::chrono::steady_clock::now() >= deadline) {
-                throw StoreTransientError("rate_counters rows could not be created (was a limit or account just "
-                                          "deleted?)");
-            }
-            // In its own autocommit statement, so no transaction ever holds the shared lock INSERT IGNORE
-            // takes on a duplicate while it waits for an exclusive one.
-            insert_missing(c, missing);
-        } catch (const sql::SQLException& e) {
-            const int code = e.getErrorCode();
-            if ((code != kLockDeadlock && code != kLockWaitTimeout) || attempt >= kMaxAttempts ||
-                std::chrono::steady_clock::now() >= deadline)
-                throw;
-            ++deadlocks_;
-            log_debug("rate limits: " + std::string(code == kLockDeadlock ? "deadlock" : "lock wait timeout") +
-                      " while charging " + std::to_string(batch.size()) + " messages, retrying (attempt " +
-                      std::to_string(attempt) + ")");
+// Looks for the keys of charges that ran before (only those can be stored already); marks the found ones.
+void MysqlRateCounters::mark_stored(MysqlConnection& c, const std::vector<Waiter*>& batch) {
+    std::vector<Waiter*> tried;
+    for (Waiter* w : batch) {
+        w->stored = false;
+        if (w->tried) tried.push_back(w);
+    }
+    if (tried.empty()) return;
+    const std::size_t slots = shape(tried.size());
+    sql::PreparedStatement& st = c.cached(find_charge_keys_sql(slots));
+    for (std::size_t i = 0; i < slots; ++i) st.setString(static_cast<unsigned>(i + 1), tried[std::min(i, tried.size() - 1)]->charge_key);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+    while (rs->next()) {
+        const std::string found = rs->getString(1);
+        for (Waiter* w : tried) {
+            if (w->charge_key == found) w->stored = true;
         }
+    }
+}
+
+// The keys of the charges decided in this transaction (not those found stored, nor those whose decide
+// threw: they changed nothing).
+void MysqlRateCounters::record_keys(MysqlConnection& c, const std::vector<Waiter*>& batch) {
+    std::vector<const Waiter*> decided;
+    for (const Waiter* w : batch) {
+        if (!w->stored && !w->error) decided.push_back(w);
+    }
+    if (decided.empty()) return;
+    const std::size_t slots = shape(decided.size());
+    sql::PreparedStatement& st = c.cached(insert_charge_keys_sql(slots));
+    unsigned p = 1;
+    for (std::size_t i = 0; i < slots; ++i) {
+        const Waiter* w = decided[std::min(i, decided.size() - 1)];
+        st.setString(p++, w->charge_key);
+        st.setInt64(p++, to_unix(w->now));
+    }
+    st.executeUpdate();
+}
+
+void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys,
+                                     const std::vector<Waiter*>& batch) {
+    for (int attempt = 1;; ++attempt) {
+        std::vector<CounterKey> missing;
+        c.transaction([&] {
+            std::vector<CounterState> states;
+            missing = lock_counters(c, keys, states);
+            if (!missing.empty()) return;  // nothing locked worth keeping: create the rows first
+            // After the locks: an earlier run of ours still committing holds them until it is done.
+            mark_stored(c, batch);
+            for (Waiter* w : batch) w->tried = true;  // from here on, this transaction may commit
+            std::vector<Row> rows(keys.size());
+            for (std::size_t i = 0; i < keys.size(); ++i) rows[i].state = states[i];
+            for (Waiter* w : batch) {
+                if (w->stored) {
+                    w->error = nullptr;  // stored by its earlier run, whose decide() result stands
+                } else {
+                    decide_one(*w, keys, rows);
+                }
+            }
+            write_rows(c, keys, rows);
+            record_keys(c, batch);
+            if (before_commit_) before_commit_(c, keys);
+        });
+        if (missing.empty()) {
+            for (const Waiter* w : batch) found_stored_ += w->stored ? 1 : 0;
+            if (after_commit_) after_commit_(c, keys);
+            return;
+        }
+        if (attempt >= kMaxAttempts) {
+            throw StoreTransientError("rate_counters rows could not be created (was a limit or account just "
+                                      "deleted?)");
+        }
+        // In its own autocommit statement, so no transaction ever holds the shared lock INSERT IGNORE
+        // takes on a duplicate while it waits for an exclusive one.
+        insert_missing(c, missing);
     }
 }
 
 // ---- MysqlAbuseStore
 
-MysqlAbuseStore::MysqlAbuseStore(MysqlPool& pool) : pool_(pool) {}
+MysqlAbuseStore::MysqlAbuseStore(MysqlPool& pool, RetryPolicy retry) : pool_(pool), retry_(retry) {}
+
+// Observations are written by the background thread: a conflict is retried like a charge, and what still
+// fails stays queued in AbuseMonitor for its next round.
+void MysqlAbuseStore::run(std::string_view context, const std::function<void(MysqlConnection&)>& fn) {
+    const auto now = std::chrono::steady_clock::now();
+    run_with_retry(pool_, context, now + std::max(retry_.time, std::chrono::milliseconds(1)), MysqlPool::kNoDeadline,
+                   retry_, fn, &retried_);
+}
 
 std::uint64_t MysqlAbuseStore::record_networks(Id authority_id, const std::vector<std::string>& networks,
                                                TimePoint now, TimePoint since) {
     std::uint64_t result = 0;
-    pool_.run("recording client networks (abuse_client_networks)", [&](MysqlConnection& c) {
+    run("recording client networks (abuse_client_networks)", [&](MysqlConnection& c) {
         if (!networks.empty()) {
             // A repeated network (padding) only sets last_seen_at to the same time again.
             const std::size_t slots = shape(networks.size());
@@ -389,7 +498,7 @@ std::uint64_t MysqlAbuseStore::record_networks(Id authority_id, const std::vecto
 
 std::uint64_t MysqlAbuseStore::record_refusals(Id authority_id, std::uint64_t n, TimePoint now, TimePoint since) {
     std::uint64_t result = 0;
-    pool_.run("recording rate-limit refusals (abuse_rate_refusals)", [&](MysqlConnection& c) {
+    run("recording rate-limit refusals (abuse_rate_refusals)", [&](MysqlConnection& c) {
         sql::PreparedStatement& st = c.cached(kUpsertRefusals);
         st.setUInt64(1, static_cast<std::uint64_t>(authority_id));
         st.setInt64(2, to_unix(now));
@@ -402,7 +511,7 @@ std::uint64_t MysqlAbuseStore::record_refusals(Id authority_id, std::uint64_t n,
 
 bool MysqlAbuseStore::suspend(Id authority_id, TimePoint until, const std::string& reason, TimePoint now) {
     bool done = false;
-    pool_.run("suspending an account (smtp_authorities)", [&](MysqlConnection& c) {
+    run("suspending an account (smtp_authorities)", [&](MysqlConnection& c) {
         c.transaction([&] {
             sql::PreparedStatement& st = c.cached(kSuspend);
             st.setInt64(1, std::min(to_unix(until), kLastDatetimeUnix));
@@ -417,18 +526,19 @@ bool MysqlAbuseStore::suspend(Id authority_id, TimePoint until, const std::strin
                 del.executeUpdate();
             }
         });
-    }, false);
+    });
     return done;
 }
 
-void MysqlAbuseStore::purge(TimePoint networks_before, TimePoint refusals_before) {
-    pool_.run("purging old abuse observations", [&](MysqlConnection& c) {
-        auto a = c.prepare(kPurgeNetworks);
-        a->setInt64(1, to_unix(networks_before));
-        a->executeUpdate();
-        auto b = c.prepare(kPurgeRefusals);
-        b->setInt64(1, to_unix(refusals_before));
-        b->executeUpdate();
+void MysqlAbuseStore::purge(TimePoint networks_before, TimePoint refusals_before, TimePoint charge_keys_before) {
+    run("purging old abuse observations and charge keys", [&](MysqlConnection& c) {
+        const std::pair<const char*, TimePoint> purges[] = {
+            {kPurgeNetworks, networks_before}, {kPurgeRefusals, refusals_before}, {kPurgeChargeKeys, charge_keys_before}};
+        for (const auto& [statement, before] : purges) {
+            auto st = c.prepare(statement);
+            st->setInt64(1, to_unix(before));
+            st->executeUpdate();
+        }
     });
 }
 
@@ -445,9 +555,11 @@ MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWrit
     // already locks and decides (measured: about twice the charges per second of one at a time with
     // 16 workers, docs/performance.md). Not more: each is a connection of the pool, which the abuse
     // thread needs too.
+    RetryPolicy retry;
+    retry.time = std::chrono::milliseconds(config.rate_limits.retry_time);
     counters_ = std::make_unique<MysqlRateCounters>(pool_, MysqlRateCounters::kDefaultMaxBatch,
-                                                    config.database.pool_size >= 3 ? 2u : 1u);
-    abuse_store_ = std::make_unique<MysqlAbuseStore>(pool_);
+                                                    config.database.pool_size >= 3 ? 2u : 1u, retry);
+    abuse_store_ = std::make_unique<MysqlAbuseStore>(pool_, retry);
     abuse_ = std::make_unique<AbuseMonitor>(*abuse_store_, config.abuse, clock, events, config.general.node);
     limiter_ = std::make_unique<RateLimiter>(*counters_, std::move(options), events, abuse_.get());
 }
@@ -473,9 +585,10 @@ std::optional<Decision> MysqlRateGate::charge(const Request& request, const Acco
 }
 
 void MysqlRateGate::check_schema() {
-    pool_.run("checking the rate-limit tables (sql/migrations/003_rate_counters.sql)", [&](MysqlConnection& c) {
+    pool_.run("checking the rate-limit tables (sql/migrations/003_rate_counters.sql, 007_charge_keys.sql)", [&](MysqlConnection& c) {
         for (const std::string& statement :
-             {select_counters_sql(1), insert_missing_sql(1), write_counters_sql(1),
+             {select_counters_sql(1), insert_missing_sql(1), write_counters_sql(1), find_charge_keys_sql(1),
+              insert_charge_keys_sql(1), std::string(kPurgeChargeKeys),
               std::string(kUpsertNetworkPrefix) + kUpsertNetworkRow + kUpsertNetworkSuffix, std::string(kCountNetworks),
               std::string(kUpsertRefusals), std::string(kCountRefusals), std::string(kSuspend),
               std::string(kForgetNetworks), std::string(kForgetRefusals), std::string(kPurgeNetworks),

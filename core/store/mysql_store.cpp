@@ -11,6 +11,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/base/text.hpp"
+#include "core/store/mysql_retry.hpp"
 
 namespace relay {
 
@@ -411,8 +412,12 @@ std::shared_ptr<Snapshot> MysqlStore::load_snapshot() {
 void MysqlStore::record_events(const std::vector<Event>& events) {
     if (events.empty()) return;
     // One transaction for the whole call: either every event is stored or none, so a caller that retries
-    // after an error never writes one twice.
-    pool_.run("writing relay_events", [&](MysqlConnection& c) {
+    // after an error never writes one twice (except when the answer to the COMMIT itself is lost: then the
+    // events may be written twice, never lost). Conflicts, a cluster node not ready and a lost connection
+    // are retried at once on a fresh connection (core/mysql_retry.hpp); what still fails stays queued in
+    // the EventWriter.
+    run_with_retry(pool_, "writing relay_events", std::chrono::steady_clock::now() + RetryPolicy{}.time,
+                   MysqlPool::kNoDeadline, RetryPolicy{}, [&](MysqlConnection& c) {
         c.transaction([&] {
             for (std::size_t first = 0; first < events.size();) {
                 const std::size_t rows = chunk_rows(events.size() - first);
@@ -441,7 +446,9 @@ void MysqlStore::record_use(Id authority_id, TimePoint when, const std::string& 
 void MysqlStore::record_uses(const std::vector<UseStamp>& uses) {
     // One autocommit UPDATE per chunk (no transaction: each stamp stands alone, and a repeat after an
     // error only writes the same values again). The rows are locked in the order of the primary key.
-    pool_.run("recording the last use of SMTP authorities", [&](MysqlConnection& c) {
+    run_with_retry(pool_, "recording the last use of SMTP authorities",
+                   std::chrono::steady_clock::now() + RetryPolicy{}.time, MysqlPool::kNoDeadline, RetryPolicy{},
+                   [&](MysqlConnection& c) {
         for (std::size_t first = 0; first < uses.size(); first += kUsesPerUpdate) {
             const std::size_t rows = std::min(kUsesPerUpdate, uses.size() - first);
             std::size_t slots = 1;

@@ -210,7 +210,15 @@ BOOST_AUTO_TEST_CASE(abuse_tables_and_suspension) {
     BOOST_CHECK_EQUAL(q(admin, "SELECT COUNT(*) FROM abuse_rate_refusals WHERE authority_id = ?", {f.frank}), "0");
     // An account deleted meanwhile: nothing to record, no error.
     BOOST_CHECK_EQUAL(store.record_networks(999999, {"192.0.2.0/24"}, now, now - 60s), 0u);
-    store.purge(now, now);
+    // Charge keys older than the cutoff go, newer ones stay (a charge may still run again).
+    exec(admin, "INSERT INTO rate_charge_keys (charge_key, charged_at) VALUES "
+                "(UNHEX('00000000000000000000000000000001'), FROM_UNIXTIME(?)), "
+                "(UNHEX('00000000000000000000000000000002'), FROM_UNIXTIME(?))",
+         {to_unix(now - 7200s), to_unix(now - 60s)});
+    store.purge(now, now, now - 3600s);
+    BOOST_CHECK_EQUAL(q(admin, "SELECT GROUP_CONCAT(HEX(charge_key)) FROM rate_charge_keys WHERE charge_key IN "
+                               "(UNHEX('00000000000000000000000000000001'), UNHEX('00000000000000000000000000000002'))"),
+                      "00000000000000000000000000000002");
 }
 
 BOOST_AUTO_TEST_CASE(counters_go_with_their_limit_and_account) {

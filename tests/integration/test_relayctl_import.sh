@@ -294,12 +294,12 @@ expect_out "prune with an age under a day is refused" 1 "at least one day" prune
 printf '[relayctl]\nretention = 3 months\n' | cat "$WORK/app.conf" - >"$WORK/badret.conf"
 expect_out "a nonsense [relayctl] retention is refused naming the key" 1 "retention.*want an age" --config "$WORK/badret.conf" prune
 expect_out "prune --pause over a minute is refused" 1 "--pause: want 0 to 60000 milliseconds" prune --pause 60001
-printf '[relayctl]\nprune_pause_ms = 2 minutes\n' | cat "$WORK/app.conf" - >"$WORK/badpause.conf"
-expect_out "a nonsense [relayctl] prune_pause_ms is refused naming the key" 1 "prune_pause_ms" --config "$WORK/badpause.conf" prune
+printf '[relayctl]\nprune_pause = 2 fortnights\n' | cat "$WORK/app.conf" - >"$WORK/badpause.conf"
+expect_out "a nonsense [relayctl] prune_pause is refused naming the key" 1 "prune_pause" --config "$WORK/badpause.conf" prune
 expect_out "prune --dry-run counts" 0 "relay_events: +2501" prune --older-than 90d --dry-run
 expect_sql "prune --dry-run deleted nothing" "SELECT COUNT(*) FROM relay_events" 2503
-printf '[relayctl]\nprune_batch_size = 1000\nprune_pause_ms = 1\n' | cat "$WORK/app.conf" - >"$WORK/prune.conf"
-expect_out "prune --older-than 90d in batches of [relayctl] prune_batch_size, prune_pause_ms apart" 0 \
+printf '[relayctl]\nprune_batch_size = 1000\nprune_pause = 1ms\n' | cat "$WORK/app.conf" - >"$WORK/prune.conf"
+expect_out "prune --older-than 90d in batches of [relayctl] prune_batch_size, prune_pause apart" 0 \
     "in [0-9]+ batch\(es\) of at most 1000 rows, 1 ms apart" --config "$WORK/prune.conf" prune --older-than 90d
 if grep -Eq "relay_events: +2501$" "$WORK/out" && grep -Eq "abuse_client_networks: +1$" "$WORK/out" &&
     grep -Eq "abuse_rate_refusals: +1$" "$WORK/out" && grep -Eq "rate_counters \(idle\): +1$" "$WORK/out"; then

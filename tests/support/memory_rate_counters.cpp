@@ -10,6 +10,10 @@ void MemoryRateCounters::update(const std::vector<CounterKey>& keys, TimePoint,
     // The deadline needs no care here: the mutex is held for microseconds, never across I/O.
     std::lock_guard<std::mutex> lock(mutex_);
     if (failing_) throw StoreTransientError("rate counters unavailable (test)");
+    if (contended_ > 0) {
+        --contended_;
+        throw StoreContentionError("charging rate limits: still conflicting with other writers (test)");
+    }
     std::vector<CounterState> states;
     states.reserve(keys.size());
     for (const CounterKey& k : keys) {
@@ -23,6 +27,11 @@ void MemoryRateCounters::update(const std::vector<CounterKey>& keys, TimePoint,
         if (i < write.refused.size() && write.refused[i]) ++row.refusals;
     }
     ++updates_;
+}
+
+void MemoryRateCounters::set_contended(unsigned n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    contended_ = n;
 }
 
 void MemoryRateCounters::set_failing(bool failing) {

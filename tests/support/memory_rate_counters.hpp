@@ -19,6 +19,8 @@ public:
                 const std::function<CounterWrite(const std::vector<CounterState>&)>& decide,
                 ChargeDeadline deadline) override;
     void set_failing(bool failing);
+    // The next n update() calls throw StoreContentionError (a write that lost to other writers).
+    void set_contended(unsigned n);
     std::optional<CounterState> state(Id limit_id, Id subject_id) const;
     std::uint64_t refusals(Id limit_id, Id subject_id) const;
     std::size_t updates() const;  // successful update() calls
@@ -31,6 +33,7 @@ private:
     mutable std::mutex mutex_;
     std::map<std::pair<Id, Id>, Row> rows_;
     bool failing_ = false;
+    unsigned contended_ = 0;
     std::size_t updates_ = 0;
 };
 

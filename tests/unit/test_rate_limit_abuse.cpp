@@ -59,7 +59,7 @@ public:
         refusals.erase(id);
         return true;
     }
-    void purge(TimePoint, TimePoint) override { check(); }
+    void purge(TimePoint, TimePoint, TimePoint) override { check(); }
 
 private:
     void check() const {

@@ -284,13 +284,34 @@ BOOST_AUTO_TEST_CASE(database_unavailable_allow_is_bounded_and_audited) {
     BOOST_CHECK_EQUAL(r.accepted_of(5), 5);  // counted again (nothing was charged meanwhile)
 }
 
+// A charge that lost to other writers for its whole retry time (StoreContentionError) is a temporary
+// failure of that message alone: not an outage, so on_store_unavailable = allow does not let it through
+// uncounted, and the next message is charged as usual.
+BOOST_AUTO_TEST_CASE(contention_tempfails_that_message_only_and_is_no_outage) {
+    RateLimiterOptions o;
+    o.allow_when_unavailable = true;
+    o.unavailable_allowance = 3;
+    Rig r(o);
+    r.add(make(7, RateScope::authority, r.alice, RateMeter::messages, 100));
+    r.build();
+    r.counters.set_contended(1);
+    const auto d = r.eom();
+    BOOST_REQUIRE(d);
+    BOOST_CHECK_EQUAL(d->reply(), "451 4.3.0 Rate limits cannot be checked at the moment, try again later");
+    BOOST_CHECK_EQUAL(r.accepted_of(2), 2);
+    BOOST_CHECK_EQUAL(r.accepted_of(100), 98);  // the tempfailed message was not counted
+    std::size_t uncounted = 0;
+    for (const Event& e : r.written()) uncounted += e.reason == Reason::store_unavailable;
+    BOOST_CHECK_EQUAL(uncounted, 0u);
+}
+
 BOOST_AUTO_TEST_CASE(abuse_counts_a_refused_message_once) {
     struct CountingStore : AbuseStore {
         std::uint64_t refusals = 0;
         std::uint64_t record_networks(Id, const std::vector<std::string>&, TimePoint, TimePoint) override { return 1; }
         std::uint64_t record_refusals(Id, std::uint64_t n, TimePoint, TimePoint) override { return refusals += n; }
         bool suspend(Id, TimePoint, const std::string&, TimePoint) override { return false; }
-        void purge(TimePoint, TimePoint) override {}
+        void purge(TimePoint, TimePoint, TimePoint) override {}
     } store;
     Rig r;
     AbuseMonitor monitor(store, AbuseConfig{}, r.clock, nullptr, "mx-test");

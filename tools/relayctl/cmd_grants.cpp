@@ -36,6 +36,7 @@ const Grant kDaemonGrants[] = {
     {"SELECT", "rate_limits"},
     {"INSERT", "relay_events"},
     {"SELECT, INSERT, UPDATE", "rate_counters"},
+    {"SELECT, INSERT, DELETE", "rate_charge_keys"},  // idempotent charges; the abuse thread purges old keys
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_client_networks"},
     {"SELECT, INSERT, UPDATE, DELETE", "abuse_rate_refusals"},
     {"SELECT, INSERT, UPDATE", "nodes"},  // core/store/heartbeat.cpp: INSERT ... ON DUPLICATE KEY UPDATE reads the row

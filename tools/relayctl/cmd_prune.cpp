@@ -16,10 +16,10 @@ int cmd_prune(Context& ctx, const Args& args) {
                 "allowance is complete again. AGE is 90d, 12w or 2160h, at least 1d; default [relayctl] retention "
                 "(90d). Rows go in batches of N (default [relayctl] prune_batch_size, 1000), each its own short "
                 "statement in primary-key order, with a pause of MS milliseconds between two batches (default "
-                "[relayctl] prune_pause_ms, 50): the daemons keep answering while it runs.");
+                "[relayctl] prune_pause, 50): the daemons keep answering while it runs.");
     cmd.options.add_options()("older-than", po::value<std::string>(), "age of the rows to delete (90d, 12w, 2160h)")(
         "batch", po::value<unsigned>(), "rows per DELETE (1 - 100000; default [relayctl] prune_batch_size)")(
-        "pause", po::value<unsigned>(), "milliseconds between two batches (0 - 60000; default [relayctl] prune_pause_ms)")(
+        "pause", po::value<unsigned>(), "milliseconds between two batches (0 - 60000; default [relayctl] prune_pause)")(
         "dry-run", "count what would be deleted; delete nothing");
     auto vm = cmd.parse(ctx, args);
     const std::string age = vm.count("older-than") ? vm["older-than"].as<std::string>() : ctx.config().relayctl.retention;
