@@ -105,12 +105,10 @@ bool SnapshotCache::refresh() {
         return true;
     } catch (const StoreTransientError& e) {
         metrics::on_database_up(false);
-        metrics::on_database_error(metrics::DbErrorKind::transient);
         note_failure(e.what(), false);
         return false;
     } catch (const StorePermanentError& e) {
         metrics::on_database_up(false);
-        metrics::on_database_error(metrics::DbErrorKind::permanent);
         note_failure(e.what(), true);
         throw;
     }

@@ -9,6 +9,7 @@
 #include "core/base/log.hpp"
 #include "core/ratelimit/rate_limit_reply.hpp"
 #include "core/ratelimit/rate_limit_scope.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -31,6 +32,11 @@ int rank(const RateLimit& limit, const LimitCheck& check) {
         case RateAction::reject: return 3;
     }
     return 0;
+}
+
+// The outcome of one charge and how long it took since started, for the metrics.
+void count_charge(metrics::ChargeOutcome outcome, ChargeDeadline started) {
+    metrics::on_charge(outcome, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 const char* would_have(RateAction action) {
@@ -90,7 +96,7 @@ bool RateLimiter::charge_may_wait(const Request& request, const Account& account
 std::optional<Decision> RateLimiter::charge(const Request& request, const Account& account, const Snapshot& snapshot,
                                             TimePoint now) {
     if (!account.authority) return std::nullopt;
-    const ChargeDeadline deadline = std::chrono::steady_clock::now() + options_.charge_timeout;
+    const ChargeDeadline started = std::chrono::steady_clock::now(), deadline = started + options_.charge_timeout;
     if (abuse_) abuse_->observe_use(account.authority->id, account.login, request.client_address, now);
     const std::vector<AppliedLimit> applied = applicable_limits(snapshot, account, request.client_address);
     if (applied.empty()) return std::nullopt;
@@ -117,10 +123,13 @@ std::optional<Decision> RateLimiter::charge(const Request& request, const Accoun
             return write;
         }, deadline);
     } catch (const StoreTransientError& e) {
+        count_charge(metrics::ChargeOutcome::unavailable, started);
         return unavailable(request, account, now, e.what());
     } catch (const StorePermanentError& e) {
+        count_charge(metrics::ChargeOutcome::unavailable, started);
         return unavailable(request, account, now, e.what());
     }
+    count_charge(plan.accepted ? metrics::ChargeOutcome::charged : metrics::ChargeOutcome::refused, started);
     back_to_normal(now);
     for (std::size_t i = 0; i < charges.size(); ++i) {
         if (!plan.charged[i] && i < seen.size()) plan.checks[i].after = seen[i];  // what the counter holds now

@@ -13,6 +13,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/base/text.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -96,6 +97,15 @@ std::string quoted_name(const std::string& message) {
     return message.substr(open + 1, close - open - 1);
 }
 
+metrics::DbErrorKind metrics_kind(SqlErrorClass c) {
+    switch (c) {
+        case SqlErrorClass::transient: return metrics::DbErrorKind::transient;
+        case SqlErrorClass::permanent: return metrics::DbErrorKind::permanent;
+        case SqlErrorClass::conflict: return metrics::DbErrorKind::conflict;
+    }
+    return metrics::DbErrorKind::permanent;
+}
+
 bool is_lost_connection(int code) {
     return code == kServerGone || code == kServerLost || code == kServerLostExtended ||
            code == kConnectionKilled || code == kClientInteractionTimeout || code == kServerShutdown;
@@ -161,6 +171,7 @@ std::string describe_endpoint(const DatabaseConfig& config) {
 [[noreturn]] void throw_translated(const sql::SQLException& error, const DatabaseConfig& config,
                                    std::string_view context) {
     const int code = error.getErrorCode();
+    metrics::on_database_error(metrics_kind(classify_sql_error(code)));
     // The server's text never contains the password (only "using password: YES"); still printable-only.
     const std::string detail = printable(error.what(), 300);
     const std::string where = describe_endpoint(config);
@@ -339,6 +350,7 @@ MysqlPool::Lease MysqlPool::lease(Deadline deadline) {
     try {
         Lease lease(*this, std::make_unique<MysqlConnection>(config_));
         lease.set_fresh(true);
+        if (lost_.exchange(false)) metrics::on_database_reconnect();
         return lease;
     } catch (...) {
         give_back(nullptr);  // free the slot
@@ -350,6 +362,7 @@ void MysqlPool::give_back(std::unique_ptr<MysqlConnection> connection) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         --in_use_;
+        if (!connection || connection->broken()) lost_ = true;  // a failed connect, or a connection thrown away
         if (connection && !connection->broken()) idle_.push_back(std::move(connection));
     }
     available_.notify_one();

@@ -10,6 +10,7 @@
 
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -227,6 +228,7 @@ void MysqlRateCounters::lead(std::unique_lock<std::mutex>& lock) {
     ++in_flight_;
     lock.unlock();
     run_batch(batch);
+    metrics::on_charge_batch(batch.size());
     batches_ += 1;
     batched_charges_ += batch.size();
     lock.lock();
@@ -349,10 +351,12 @@ void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<Count
             insert_missing(c, missing);
         } catch (const sql::SQLException& e) {
             const int code = e.getErrorCode();
+            if (code == kLockDeadlock || code == kLockWaitTimeout) metrics::on_charge_conflict();
             if ((code != kLockDeadlock && code != kLockWaitTimeout) || attempt >= kMaxAttempts ||
                 std::chrono::steady_clock::now() >= deadline)
                 throw;
             ++deadlocks_;
+            metrics::on_charge_retry();
             log_debug("rate limits: " + std::string(code == kLockDeadlock ? "deadlock" : "lock wait timeout") +
                       " while charging " + std::to_string(batch.size()) + " messages, retrying (attempt " +
                       std::to_string(attempt) + ")");
