@@ -11,6 +11,7 @@
 #include "core/base/log.hpp"
 #include "core/policy/decider.hpp"
 #include "core/policy/snapshot_cache.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "milter/reply.hpp"
 
 namespace relay::milter {
@@ -234,8 +235,7 @@ Status Session::do_eoh(MilterContext& ctx) {
     r.recipient_count = m.accepted_rcpts;
     if (filter_.options_.header_from == HeaderFromAction::off) return Status::cont;
     if (!snapshot_) {  // cannot happen after a continued MAIL, but never check against nothing
-        return answer(ctx, r, make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
-                                           "Relay rules temporarily unavailable, try again later"));
+        return answer(ctx, r, rules_unavailable());
     }
     const TimePoint now = filter_.clock_.now();
     HeaderCheck check = check_header_from(m.request, m.headers, *snapshot_, now, filter_.options_.header_from);

@@ -9,6 +9,7 @@
 #include "core/rules/event_writer.hpp"
 #include "core/base/log.hpp"
 #include "core/rules/rate_limit.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "core/metrics/metrics.hpp"
 
 namespace relay {
@@ -16,8 +17,7 @@ namespace relay {
 namespace {
 
 Decision store_unavailable(const Request& request) {
-    Decision d = make_refusal(Verdict::defer, Reason::store_unavailable, 451, "4.3.0",
-                              "Relay rules temporarily unavailable, try again later");
+    Decision d = rules_unavailable();
     d.login = request.sasl_login;
     return d;
 }

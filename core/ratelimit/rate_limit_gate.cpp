@@ -10,6 +10,7 @@
 #include "core/ratelimit/rate_limit_reply.hpp"
 #include "core/ratelimit/rate_limit_scope.hpp"
 #include "core/metrics/metrics.hpp"
+#include "core/rules/sent_reply.hpp"
 
 namespace relay {
 
@@ -215,8 +216,8 @@ std::optional<Decision> RateLimiter::unavailable(const Request& request, const A
                      (options_.allow_when_unavailable
                           ? "on_store_unavailable = allow: each account may send " + std::to_string(allowance) +
                                 " messages per hour through this process UNCOUNTED until the database answers"
-                          : std::string("on_store_unavailable = tempfail: messages of accounts with rate "
-                                        "limits get 451 4.3.0 until the database answers"));
+                          : "on_store_unavailable = tempfail: messages of accounts with rate limits get " +
+                                sent_reply(rate_limits_unavailable()) + " until the database answers");
         } else if (now - outage_.last_report >= kOutageReportInterval) {
             outage_.last_report = now;
             report = "rate limits: database still unavailable after " + seconds_text(outage_.since, now) + ": " +

@@ -13,6 +13,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/base/text.hpp"
+#include "core/store/connect_hint.hpp"
 #include "core/metrics/metrics.hpp"
 
 namespace relay {
@@ -180,8 +181,8 @@ std::string describe_endpoint(const DatabaseConfig& config) {
         case kConnectionError:
         case kConnHostError:
         case kUnknownHost:
-            throw StoreTransientError("cannot connect to MariaDB at " + where + ": " + detail +
-                                      " (is the server running? check [database] socket/host/port)");
+            throw StoreTransientError("cannot connect to MariaDB at " + where + ": " + detail + " (" +
+                                      connect_hint(code, error.what()) + ")");
         case kAccessDenied:
             throw StorePermanentError("access denied for user '" + printable(config.user, 80) + "' at " + where +
                                       " (check [database] user/password): " + detail);

@@ -351,17 +351,33 @@ void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<Count
             insert_missing(c, missing);
         } catch (const sql::SQLException& e) {
             const int code = e.getErrorCode();
-            if (code == kLockDeadlock || code == kLockWaitTimeout) metrics::on_charge_conflict();
+            if (code == kLockDeadlock || code == kLockWaitTimeout) note_conflict(code == kLockDeadlock ? "deadlock" : "lock wait timeout");
             if ((code != kLockDeadlock && code != kLockWaitTimeout) || attempt >= kMaxAttempts ||
                 std::chrono::steady_clock::now() >= deadline)
                 throw;
             ++deadlocks_;
-            metrics::on_charge_retry();
+            note_retry();
             log_debug("rate limits: " + std::string(code == kLockDeadlock ? "deadlock" : "lock wait timeout") +
                       " while charging " + std::to_string(batch.size()) + " messages, retrying (attempt " +
                       std::to_string(attempt) + ")");
         }
     }
+}
+
+MysqlRateCounters::~MysqlRateCounters() {
+    if (const auto rest = conflicts_.rest()) log_info("rate limits: charge conflicts since the last summary: " + *rest);
+}
+
+void MysqlRateCounters::note_conflict(const char* kind) {
+    metrics::on_charge_conflict();
+    conflicts_.add(kind);
+}
+
+void MysqlRateCounters::note_retry() {
+    metrics::on_charge_retry();
+    conflicts_.add("retried");
+    if (const auto line = conflicts_.summary(SystemClock::now()))
+        log_info("rate limits: charge conflicts (summarised at most once a minute): " + *line);
 }
 
 // ---- MysqlAbuseStore

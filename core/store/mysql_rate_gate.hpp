@@ -28,6 +28,7 @@
 #include "core/config/config.hpp"
 #include "core/store/mysql_connection.hpp"
 #include "core/ratelimit/rate_limit_gate.hpp"
+#include "core/base/log_throttle.hpp"
 
 namespace relay {
 
@@ -39,6 +40,7 @@ public:
     // running at the same time (1: all others queue and go together in the next one).
     explicit MysqlRateCounters(MysqlPool& pool, std::size_t max_batch = kDefaultMaxBatch,
                                unsigned max_in_flight = 1);
+    ~MysqlRateCounters() override;
     // A charge still queued at its deadline leaves the queue without touching the database
     // (StoreTransientError); one already in a running transaction waits for it, whose retries and
     // reconnects stop at the latest deadline of its charges.
@@ -64,6 +66,10 @@ private:
     void run_batch(const std::vector<Waiter*>& batch);
     void charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys, const std::vector<Waiter*>& batch,
                       ChargeDeadline deadline);
+    // A charge transaction met a concurrent one (deadlock, lock wait timeout) / is run again: counted for
+    // the metrics and summarised in the log at info level, at most once a minute.
+    void note_conflict(const char* kind);
+    void note_retry();
 
     MysqlPool& pool_;
     const std::size_t max_batch_;
@@ -74,6 +80,7 @@ private:
     std::atomic<std::uint64_t> deadlocks_{0};
     std::atomic<std::uint64_t> batches_{0};
     std::atomic<std::uint64_t> batched_charges_{0};
+    EventTally conflicts_;
 };
 
 class MysqlAbuseStore final : public AbuseStore {

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "core/rules/decision.hpp"
+#include "core/ratelimit/rate_limit_reply.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "policyd/action.hpp"
 
 using namespace relay;
@@ -84,6 +86,20 @@ BOOST_AUTO_TEST_CASE(internal_error_fails_closed) {
     const Decision d = internal_error_decision();
     BOOST_TEST(d.refused());
     BOOST_TEST(policy_action(d).rfind("DEFER_IF_PERMIT ", 0) == 0u);
+}
+
+// The outage log line names what Postfix really sends (issue 11: it said "451 4.3.0").
+BOOST_AUTO_TEST_CASE(log_lines_name_the_reply_postfix_sends) {
+    BOOST_TEST(reply_name(rules_unavailable()) ==
+               "\"DEFER_IF_PERMIT Relay rules temporarily unavailable, try again later\" (Postfix replies 450 4.7.1)");
+    BOOST_TEST(reply_name(rate_limits_unavailable()) ==
+               "\"DEFER_IF_PERMIT Rate limits cannot be checked at the moment, try again later\" (Postfix replies "
+               "450 4.7.1)");
+    BOOST_TEST(reply_name(make(Verdict::reject, Reason::sender_not_owned, 550, "5.7.1", "No")) == "\"550 5.7.1 No\"");
+    set_reply_namer(reply_name);
+    BOOST_TEST(sent_reply(rules_unavailable()).find("DEFER_IF_PERMIT") == 1u);
+    set_reply_namer(nullptr);
+    BOOST_TEST(sent_reply(rules_unavailable()) == "451 4.3.0 Relay rules temporarily unavailable, try again later");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
