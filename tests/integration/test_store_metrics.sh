@@ -153,6 +153,7 @@ check "charges{outcome=unavailable} still 0" "$(metric "$UNAVAILABLE")" "0"
 # timeout 1 s), retries, and goes through once the lock is released, within its 6 attempts. How many
 # conflicts depends on timing; that there is one, that each one was retried and the charge made does not.
 conflicts0=$(metric "$CONFLICTS") retries0=$(metric "$RETRIES") charged0=$(metric "$CHARGED")
+: >"$WORK/holder.out"
 timeout 60 "$(_mariadb_bin mariadb)" --no-defaults "--socket=$MARIADB_SOCKET" "--user=$MARIADB_ADMIN_USER" \
     --batch --unbuffered --skip-column-names relay_authority >"$WORK/holder.out" 2>&1 <<'SQL' &
 START TRANSACTION;
