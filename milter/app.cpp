@@ -12,7 +12,9 @@
 #include "core/base/process.hpp"
 #include "core/runtime/observability.hpp"
 #include "core/runtime/runtime.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "milter/options.hpp"
+#include "milter/reply.hpp"
 #include "milter/session.hpp"
 #include "milter/socket_access.hpp"
 
@@ -45,6 +47,7 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
     MilterSocket socket;  // outlives the driver's listening socket: see StagedSocket
     try {
         const Options milter_options = options_from_config(config);
+        set_reply_namer([milter_options](const Decision& d) { return reply_name(d, milter_options); });
         RealClock clock;
         // Store, audit trail, rate limits, rules: the same assembly as relay-policyd's (core/runtime).
         // Schema and first load before binding: permanent trouble (credentials, schema) stops the start.

@@ -67,6 +67,12 @@ Outcome outcome_of(const Decision& d, const Options& options) {
     return internal_error_outcome();
 }
 
+std::string reply_name(const Decision& d, const Options& options) {
+    const Outcome o = outcome_of(d, options);
+    if (o.code.empty()) return "no refusal";
+    return "\"" + o.code + " " + o.enhanced + " " + o.text + "\"";
+}
+
 Outcome internal_error_outcome() { return refusal(Status::tempfail, fail_closed(Failure::internal_error)); }
 
 Status apply(MilterContext& context, const Outcome& outcome) {

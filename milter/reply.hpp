@@ -20,6 +20,9 @@ struct Outcome {
 
 Outcome outcome_of(const Decision& decision, const Options& options);
 
+// How log lines name the reply the MTA gets for d: "\"451 4.3.0 text\"" ("no refusal" when it continues).
+std::string reply_name(const Decision& d, const Options& options);
+
 // The answer when something went wrong inside relay-milter itself (an exception): always a temporary
 // failure, whatever the configuration says; never an accept.
 Outcome internal_error_outcome();

@@ -11,6 +11,7 @@
 #include "core/base/log.hpp"
 #include "core/policy/decider.hpp"
 #include "core/policy/snapshot_cache.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "milter/reply.hpp"
 
 namespace relay::milter {

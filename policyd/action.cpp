@@ -72,6 +72,12 @@ std::string policy_action(const Decision& d) {
     return "451 4.3.0 Relay policy temporarily unavailable";  // unreachable: fail closed
 }
 
+std::string reply_name(const Decision& d) {
+    const std::string action = policy_action(d);
+    if (action.rfind("DEFER_IF_PERMIT ", 0) == 0) return "\"" + action + "\" (Postfix replies 450 4.7.1)";
+    return "\"" + action + "\"";
+}
+
 std::string policy_answer(const Decision& decision) {
     return "action=" + policy_action(decision) + "\n\n";
 }

@@ -18,6 +18,10 @@ namespace relay::policyd {
 // (reject: 554 5.7.1, defer: 451 4.3.0), so a bad rule can never turn a refusal into something else.
 std::string policy_action(const Decision& decision);
 
+// How log lines name what Postfix gets for decision: "\"DEFER_IF_PERMIT text\" (Postfix replies 450 4.7.1)",
+// "\"550 5.7.1 text\"" (set_reply_namer() in core/sent_reply.hpp).
+std::string reply_name(const Decision& decision);
+
 // "action=<policy_action>\n\n": the bytes sent back for one request.
 std::string policy_answer(const Decision& decision);
 

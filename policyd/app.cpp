@@ -9,6 +9,8 @@
 #include "core/base/process.hpp"
 #include "core/runtime/observability.hpp"
 #include "core/runtime/runtime.hpp"
+#include "core/rules/sent_reply.hpp"
+#include "policyd/action.hpp"
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
 
@@ -182,6 +184,7 @@ LogOptions log_options(const Config& config, bool foreground) {
 
 int run_policyd(const PolicydOptions& options, const Config& config, const StoreFactory& make_store) {
     Config running = config;
+    set_reply_namer(reply_name);
     log_init(log_options(config, true));  // until detached, problems go to the terminal
     const sigset_t set = handled_signals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);

@@ -66,6 +66,70 @@ private:
     const std::atomic<std::int64_t>& last_check_ns_;
 };
 
+// The audit trail's figures, read from the event writer when Prometheus scrapes.
+namespace {
+struct AuditSource {
+    std::mutex mutex;
+    std::function<AuditTrailFigures()> read;  // under mutex; empty: no audit trail (yet)
+};
+AuditSource audit_source;
+}  // namespace
+
+class AuditTrailFamilies final : public prometheus::Collectable {
+public:
+    explicit AuditTrailFamilies(std::string daemon) : daemon_(std::move(daemon)) {}
+    std::vector<prometheus::MetricFamily> Collect() const override {
+        AuditTrailFigures f;
+        {
+            std::lock_guard<std::mutex> lock(audit_source.mutex);
+            if (!audit_source.read) return {};
+            f = audit_source.read();
+        }
+        using prometheus::MetricType;
+        auto depth = family("audit_queue_depth", "Audit-trail events waiting to be written", MetricType::Gauge);
+        depth.metric.push_back(metric({}, static_cast<double>(f.queue_depth), MetricType::Gauge));
+        auto written = family("audit_events_written_total",
+                              "Decisions written to relay_events (a row may stand for several repeats)",
+                              MetricType::Counter);
+        written.metric.push_back(metric({}, static_cast<double>(f.written), MetricType::Counter));
+        auto dropped = family("audit_events_dropped_total",
+                              "Decisions and last-use stamps not written to the audit trail, by cause "
+                              "(queue_full, not_writable)",
+                              MetricType::Counter);
+        dropped.metric.push_back(metric({"cause", "queue_full"}, static_cast<double>(f.dropped_queue_full), MetricType::Counter));
+        dropped.metric.push_back(
+            metric({"cause", "not_writable"}, static_cast<double>(f.dropped_not_writable), MetricType::Counter));
+        return {depth, written, dropped};
+    }
+
+private:
+    static prometheus::MetricFamily family(const std::string& name, const std::string& help,
+                                           prometheus::MetricType type) {
+        return prometheus::MetricFamily{std::string(kPrefix) + name, help, type, {}};
+    }
+    prometheus::ClientMetric metric(prometheus::ClientMetric::Label label, double value,
+                                    prometheus::MetricType type) const {
+        prometheus::ClientMetric m;
+        m.label.push_back({"daemon", daemon_});
+        if (!label.name.empty()) m.label.push_back(label);
+        if (type == prometheus::MetricType::Counter) m.counter.value = value;
+        else m.gauge.value = value;
+        return m;
+    }
+    std::string daemon_;
+};
+
+AuditTrailWatch::~AuditTrailWatch() {
+    std::lock_guard<std::mutex> lock(audit_source.mutex);
+    audit_source.read = nullptr;
+}
+
+std::unique_ptr<AuditTrailWatch> watch_audit_trail(std::function<AuditTrailFigures()> read) {
+    std::lock_guard<std::mutex> lock(audit_source.mutex);
+    audit_source.read = std::move(read);
+    return std::make_unique<AuditTrailWatch>();
+}
+
 // What the rules refresh last saw: kept whether or not metrics are enabled, for /healthz and the heartbeat.
 // Written by the refresh thread (about once a second), read by probes and the heartbeat.
 namespace {
@@ -106,14 +170,12 @@ struct Metrics::Impl {
     std::array<Counter*, 3> charges{};
     Counter* charge_retries = nullptr;
     Counter* charge_conflicts = nullptr;
-    Gauge* audit_queue_depth = nullptr;
-    Counter* audit_written = nullptr;
-    std::array<Counter*, 2> audit_dropped{};
     Counter* suspensions = nullptr;
     Gauge* heartbeat_time = nullptr;
 
     std::shared_ptr<HistogramFamily> decision_seconds, charge_seconds, charge_batch;
     std::shared_ptr<ComputedGauges> computed;
+    std::shared_ptr<AuditTrailFamilies> audit_trail;
 
     Impl(const std::string& daemon_name, std::chrono::seconds stale) : daemon(daemon_name), max_stale(stale) {
         constant = {{"daemon", daemon}};
@@ -161,10 +223,6 @@ void Metrics::Impl::build() {
                &charge.Add({{"outcome", "unavailable"}})};
     charge_retries = &counter("rate_limit_retries_total", "Charge transactions retried (deadlock, lost connection)").Add({});
     charge_conflicts = &counter("rate_limit_conflicts_total", "Charge transactions that met a concurrent update").Add({});
-    audit_queue_depth = &gauge("audit_queue_depth", "Audit-trail events waiting to be written").Add({});
-    audit_written = &counter("audit_events_written_total", "Audit-trail events written to relay_events").Add({});
-    auto& dropped = counter("audit_events_dropped_total", "Audit-trail events lost, by cause (queue_full, write_failed)");
-    audit_dropped = {&dropped.Add({{"cause", "queue_full"}}), &dropped.Add({{"cause", "write_failed"}})};
     suspensions = &counter("abuse_suspensions_total", "Accounts suspended automatically").Add({});
     heartbeat_time = &gauge("heartbeat_last_success_timestamp_seconds",
                             "When the heartbeat was last written to the nodes table (UNIX time; 0 = never)").Add({});
@@ -176,6 +234,7 @@ void Metrics::Impl::build() {
     charge_batch = histogram("rate_limit_batch_size", "Charges committed together in one transaction", "", {},
                              kBatchBounds);
     computed = std::make_shared<ComputedGauges>(daemon, served.last_check_ns);
+    audit_trail = std::make_shared<AuditTrailFamilies>(daemon);
 }
 
 Metrics::Metrics(const std::string& daemon, std::chrono::seconds max_stale)
@@ -233,7 +292,7 @@ void set_database_server(const std::string& server) {
 std::vector<std::shared_ptr<prometheus::Collectable>> collectables() {
     auto* m = impl();
     if (!m) return {};
-    return {m->registry, m->decision_seconds, m->charge_seconds, m->charge_batch, m->computed};
+    return {m->registry, m->decision_seconds, m->charge_seconds, m->charge_batch, m->computed, m->audit_trail};
 }
 
 namespace {
@@ -345,15 +404,6 @@ void on_charge_conflict() {
 }
 void on_charge_batch(std::size_t charges) {
     if (auto* m = impl()) m->charge_batch->observe(0, static_cast<double>(charges));
-}
-void on_audit_queue_depth(std::size_t depth) {
-    if (auto* m = impl()) m->audit_queue_depth->Set(static_cast<double>(depth));
-}
-void on_audit_written(std::size_t events) {
-    if (auto* m = impl()) m->audit_written->Increment(static_cast<double>(events));
-}
-void on_audit_dropped(DropCause cause, std::size_t events) {
-    if (auto* m = impl()) m->audit_dropped[static_cast<std::size_t>(cause)]->Increment(static_cast<double>(events));
 }
 void on_heartbeat_written() {
     if (auto* m = impl()) m->heartbeat_time->SetToCurrentTime();

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,8 +41,6 @@ struct Health {
 enum class DbErrorKind { transient, permanent, conflict };
 // Rate-limit charge outcomes (the `outcome` label).
 enum class ChargeOutcome { charged, refused, unavailable };
-// Why an audit-trail event was dropped (the `cause` label).
-enum class DropCause { queue_full, write_failed };
 
 namespace detail {
 extern std::atomic<Metrics*> instance;
@@ -96,11 +95,28 @@ void on_charge(ChargeOutcome outcome, double seconds);
 void on_charge_retry();
 void on_charge_conflict();
 void on_charge_batch(std::size_t charges);
-void on_audit_queue_depth(std::size_t depth);
-void on_audit_written(std::size_t events);
-void on_audit_dropped(DropCause cause, std::size_t events = 1);
 void on_suspension();
 void on_heartbeat_written();  // the nodes row was written (UNIX time of it, for "heartbeat missing")
+
+// ---- the audit trail: read when Prometheus scrapes
+// The event writer sits in a layer below this one (core/rules), so it does not call hooks: it keeps its
+// own counts, and the daemon hands a reader of them here (Observability's watch_audit_trail()).
+struct AuditTrailFigures {
+    std::size_t queue_depth = 0;           // events waiting to be written
+    std::size_t written = 0;               // decisions written to relay_events (a row may stand for several)
+    std::size_t dropped_queue_full = 0;    // decisions and last-use stamps dropped: queue full
+    std::size_t dropped_not_writable = 0;  // ... the database did not take them
+};
+// While the returned guard lives, scrapes read the figures through read(); its destructor waits for a
+// scrape in progress, so destroy it before what read() reads. One audit trail per process.
+class AuditTrailWatch {
+public:
+    AuditTrailWatch() = default;
+    ~AuditTrailWatch();
+    AuditTrailWatch(const AuditTrailWatch&) = delete;
+    AuditTrailWatch& operator=(const AuditTrailWatch&) = delete;
+};
+[[nodiscard]] std::unique_ptr<AuditTrailWatch> watch_audit_trail(std::function<AuditTrailFigures()> read);
 
 // For the tests (unit): forget the metrics of this process.
 void reset_for_tests();

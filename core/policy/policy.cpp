@@ -9,6 +9,7 @@
 #include "core/rules/event_writer.hpp"
 #include "core/base/log.hpp"
 #include "core/rules/rate_limit.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "core/metrics/metrics.hpp"
 
 namespace relay {

@@ -5,6 +5,7 @@
 
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "core/metrics/metrics.hpp"
 
 namespace relay {
@@ -32,9 +33,12 @@ bool SnapshotCache::refresh() {
     // Serialised: two overlapping refreshes could otherwise publish an older load after a newer one.
     std::lock_guard<std::mutex> serial(refresh_mutex_);
 
-    // Once per outage: the first failure, and the moment the rules stop serving (past max_stale).
+    // The first failure of an outage, each change of its cause (at most once per cause per minute: a
+    // socket missing, then a wrong password, is two lines), and the moment the rules stop serving (past
+    // max_stale). causes_ needs no lock: refresh() is serialised.
     auto note_failure = [this](const char* what, bool permanent) {
         const TimePoint now = clock_.now();
+        const bool log_cause = causes_.should_log(what, now);
         std::unique_lock<std::mutex> lock(mutex_);
         const bool first = !outage_logged_;
         outage_logged_ = true;
@@ -44,18 +48,20 @@ bool SnapshotCache::refresh() {
         if (stale) stale_logged_ = true;
         const std::string serving = describe(snapshot_);
         lock.unlock();
-        if (first) {
+        const std::string refused = "authenticated mail gets " + sent_reply(fail_closed(Failure::rules_unavailable)) +
+                                    " until the database answers";
+        if (log_cause) {
             const std::string consequence =
-                stale ? "authenticated mail gets 451 4.3.0 until the database answers"
+                stale ? refused
                       : "keep serving " + serving + " for up to " + std::to_string(options_.max_stale.count()) +
                             " s ([cache] max_stale)";
             log(permanent ? LogLevel::error : LogLevel::warning,
-                std::string("cannot refresh the relay rules: ") + what + "; " + consequence);
+                std::string(first ? "cannot refresh the relay rules: " : "cannot refresh the relay rules, now: ") +
+                    what + "; " + consequence);
         }
         if (log_stale) {
             log_error("the database has not answered for more than " + std::to_string(options_.max_stale.count()) +
-                      " s ([cache] max_stale): " + serving +
-                      " are no longer used, authenticated mail gets 451 4.3.0 until the database answers");
+                      " s ([cache] max_stale): " + serving + " are no longer used, " + refused);
         }
     };
 
@@ -85,6 +91,7 @@ bool SnapshotCache::refresh() {
             last_contact_ = now;
             outage_logged_ = false;
             stale_logged_ = false;
+            causes_.end_outage();
         }
         metrics::on_database_up(true);
         metrics::on_rules_checked();
@@ -105,12 +112,10 @@ bool SnapshotCache::refresh() {
         return true;
     } catch (const StoreTransientError& e) {
         metrics::on_database_up(false);
-        metrics::on_database_error(metrics::DbErrorKind::transient);
         note_failure(e.what(), false);
         return false;
     } catch (const StorePermanentError& e) {
         metrics::on_database_up(false);
-        metrics::on_database_error(metrics::DbErrorKind::permanent);
         note_failure(e.what(), true);
         throw;
     }

@@ -12,6 +12,7 @@
 #include "core/base/clock.hpp"
 #include "core/rules/model.hpp"
 #include "core/rules/store.hpp"
+#include "core/base/log_throttle.hpp"
 
 namespace relay {
 
@@ -48,6 +49,7 @@ private:
     TimePoint last_contact_{};
     bool outage_logged_ = false;
     bool stale_logged_ = false;  // "serving nothing any more" logged for this outage
+    CauseLog causes_;            // which causes of this outage were logged, and when (refresh() only)
     std::thread poller_;
     std::condition_variable stop_cv_;
     bool stopping_ = false;

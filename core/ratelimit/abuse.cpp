@@ -18,6 +18,7 @@
 #include "core/base/log.hpp"
 #include "core/ratelimit/rate_limit_zone.hpp"
 #include "core/base/text.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -215,6 +216,7 @@ void AbuseMonitor::process() {
 void AbuseMonitor::suspend(Id authority_id, const Pending& p, const std::string& reason, TimePoint now) {
     const TimePoint until = now + std::chrono::seconds(config_.suspend_seconds);
     if (!store_.suspend(authority_id, until, reason, now)) return;  // already suspended (maybe by another host)
+    metrics::on_suspension();
     {
         std::lock_guard<std::mutex> lock(mutex_);
         const std::string prefix = std::to_string(authority_id) + " ";

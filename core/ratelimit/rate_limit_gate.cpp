@@ -9,6 +9,8 @@
 #include "core/base/log.hpp"
 #include "core/ratelimit/rate_limit_reply.hpp"
 #include "core/ratelimit/rate_limit_scope.hpp"
+#include "core/metrics/metrics.hpp"
+#include "core/rules/sent_reply.hpp"
 
 namespace relay {
 
@@ -31,6 +33,11 @@ int rank(const RateLimit& limit, const LimitCheck& check) {
         case RateAction::reject: return 3;
     }
     return 0;
+}
+
+// The outcome of one charge and how long it took since started, for the metrics.
+void count_charge(metrics::ChargeOutcome outcome, ChargeDeadline started) {
+    metrics::on_charge(outcome, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 const char* would_have(RateAction action) {
@@ -90,7 +97,7 @@ bool RateLimiter::charge_may_wait(const Request& request, const Account& account
 std::optional<Decision> RateLimiter::charge(const Request& request, const Account& account, const Snapshot& snapshot,
                                             TimePoint now) {
     if (!account.authority) return std::nullopt;
-    const ChargeDeadline deadline = std::chrono::steady_clock::now() + options_.charge_timeout;
+    const ChargeDeadline started = std::chrono::steady_clock::now(), deadline = started + options_.charge_timeout;
     if (abuse_) abuse_->observe_use(account.authority->id, account.login, request.client_address, now);
     const std::vector<AppliedLimit> applied = applicable_limits(snapshot, account, request.client_address);
     if (applied.empty()) return std::nullopt;
@@ -119,10 +126,13 @@ std::optional<Decision> RateLimiter::charge(const Request& request, const Accoun
     } catch (const StoreContentionError& e) {
         return contended(request, account, e.what());
     } catch (const StoreTransientError& e) {
+        count_charge(metrics::ChargeOutcome::unavailable, started);
         return unavailable(request, account, now, e.what());
     } catch (const StorePermanentError& e) {
+        count_charge(metrics::ChargeOutcome::unavailable, started);
         return unavailable(request, account, now, e.what());
     }
+    count_charge(plan.accepted ? metrics::ChargeOutcome::charged : metrics::ChargeOutcome::refused, started);
     back_to_normal(now);
     for (std::size_t i = 0; i < charges.size(); ++i) {
         if (!plan.charged[i] && i < seen.size()) plan.checks[i].after = seen[i];  // what the counter holds now
@@ -208,8 +218,8 @@ std::optional<Decision> RateLimiter::unavailable(const Request& request, const A
                      (options_.allow_when_unavailable
                           ? "on_rate_limits_unavailable = allow: each account may send " + std::to_string(allowance) +
                                 " messages per hour through this process UNCOUNTED until the database answers"
-                          : std::string("on_rate_limits_unavailable = tempfail: messages of accounts with rate "
-                                        "limits get 451 4.3.0 until the database answers"));
+                          : "on_rate_limits_unavailable = tempfail: messages of accounts with rate limits get " +
+                                sent_reply(fail_closed(Failure::rate_limits_unavailable)) + " until the database answers");
         } else if (now - outage_.last_report >= kOutageReportInterval) {
             outage_.last_report = now;
             report = "rate limits: database still unavailable after " + seconds_text(outage_.since, now) + ": " +
@@ -255,7 +265,7 @@ std::optional<Decision> RateLimiter::contended(const Request& request, const Acc
                                                const std::string& error) {
     log_warning("rate limits: message of " + sanitize(account.login, 100) + " not charged, temporary failure: " +
                 error + (request.queue_id.empty() ? "" : ", queue id " + sanitize(request.queue_id, 40)));
-    Decision d = rate_limits_unavailable();
+    Decision d = fail_closed(Failure::rate_limits_unavailable);
     d.authority_id = account.authority->id;
     d.login = account.login;
     return d;

@@ -84,6 +84,11 @@ EventWriter::Drops EventWriter::drops() const {
     return drops_;
 }
 
+EventWriter::Figures EventWriter::figures() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return Figures{events_.size(), written_.load(), drops_};
+}
+
 void EventWriter::submit_use(Id authority_id, TimePoint when, std::string client_address) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (uses_.size() >= max_queue_) {
@@ -124,6 +129,7 @@ void EventWriter::flush() {
                                  std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(first + n)));
         try {
             store_.record_events(batch);
+            written_ += decisions(batch, 0, batch.size());
         } catch (const StoreTransientError&) {
             std::move(batch.begin(), batch.end(), taken.begin() + static_cast<std::ptrdiff_t>(first));
             put_back(taken, first);

@@ -11,6 +11,7 @@
 // an outage left no room to keep them for a retry). The log line says how many of each.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -44,6 +45,13 @@ public:
     void stop();    // flushes what it can, then stops
     void flush();   // writes everything queued now, in the caller's thread (tests, shutdown)
     Drops drops() const;  // since construction
+    // For the metrics: events queued now, decisions written and dropped since construction.
+    struct Figures {
+        std::size_t queued = 0;
+        std::size_t written = 0;
+        Drops dropped;
+    };
+    Figures figures() const;
 
 private:
     struct Use { Id authority_id; TimePoint when; std::string client_address; };
@@ -62,6 +70,7 @@ private:
     // from the front (positions move), so a repeat arriving later simply starts a new row.
     std::unordered_map<std::string, std::size_t> open_refusals_;
     Drops drops_;
+    std::atomic<std::size_t> written_{0};  // decisions (repeat counts included); flush() adds without the lock
     Drops reported_;
     bool stopping_ = false;
     std::thread thread_;

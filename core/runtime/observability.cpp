@@ -1,5 +1,6 @@
 #include "core/runtime/observability.hpp"
 
+#include "core/rules/event_writer.hpp"
 #include "core/store/heartbeat.hpp"
 #include "core/metrics/metrics.hpp"
 #include "core/metrics/server.hpp"
@@ -31,6 +32,13 @@ void Observability::start_heartbeat() {
         return NodeStatus{served.generation, served.state};
     });
     heartbeat_->start();
+}
+
+std::unique_ptr<metrics::AuditTrailWatch> watch_audit_trail(const EventWriter& writer) {
+    return metrics::watch_audit_trail([&writer] {
+        const EventWriter::Figures f = writer.figures();
+        return metrics::AuditTrailFigures{f.queued, f.written, f.dropped.queue_full, f.dropped.not_writable};
+    });
 }
 
 std::string Observability::describe() const { return server_ ? "; metrics on " + where_ : ""; }

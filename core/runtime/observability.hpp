@@ -12,10 +12,16 @@
 
 namespace relay {
 
+class EventWriter;
 class Heartbeat;
 namespace metrics {
+class AuditTrailWatch;
 class Server;
-}
+}  // namespace metrics
+
+// The audit trail's queue depth, decisions written and dropped by cause, read from writer whenever
+// Prometheus scrapes. Keep the result no longer than writer (destroy it first).
+[[nodiscard]] std::unique_ptr<metrics::AuditTrailWatch> watch_audit_trail(const EventWriter& writer);
 
 class Observability {
 public:

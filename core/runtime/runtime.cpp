@@ -3,7 +3,9 @@
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/base/text.hpp"
+#include "core/metrics/metrics.hpp"
 #include "core/policy/snapshot_cache.hpp"
+#include "core/runtime/observability.hpp"
 #include "core/rules/event_writer.hpp"
 #include "core/store/mysql_rate_gate.hpp"
 
@@ -40,6 +42,7 @@ Runtime::Runtime(const Config& config, std::unique_ptr<Store> store, RateGate* r
       cache_config_(config.cache),
       store_(std::move(store)),
       events_(std::make_unique<EventWriter>(*store_)),
+      audit_watch_(watch_audit_trail(*events_)),
       rate_gate_(rate_gate) {
     rules_ = make_rules(cache_config_);
 }

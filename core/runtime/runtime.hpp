@@ -27,6 +27,9 @@
 namespace relay {
 
 class EventWriter;
+namespace metrics {
+class AuditTrailWatch;
+}  // namespace metrics
 class MysqlRateGate;
 
 using StoreFactory = std::function<std::unique_ptr<Store>(const DatabaseConfig&)>;
@@ -72,6 +75,7 @@ private:
     CacheConfig cache_config_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<EventWriter> events_;
+    std::unique_ptr<metrics::AuditTrailWatch> audit_watch_;  // /metrics reads events_: destroyed before it
     std::unique_ptr<MysqlRateGate> mysql_rate_gate_;  // the daemons' rate gate (null in tests)
     RateGate* rate_gate_ = nullptr;                   // the one Policy uses: mysql_rate_gate_ or the test's
     std::mutex reload_mutex_;

@@ -13,6 +13,8 @@
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/base/text.hpp"
+#include "core/store/connect_hint.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -96,6 +98,15 @@ std::string quoted_name(const std::string& message) {
     auto close = message.find('\'', open + 1);
     if (close == std::string::npos) return {};
     return message.substr(open + 1, close - open - 1);
+}
+
+metrics::DbErrorKind metrics_kind(SqlErrorClass c) {
+    switch (c) {
+        case SqlErrorClass::transient: return metrics::DbErrorKind::transient;
+        case SqlErrorClass::permanent: return metrics::DbErrorKind::permanent;
+        case SqlErrorClass::conflict: return metrics::DbErrorKind::conflict;
+    }
+    return metrics::DbErrorKind::permanent;
 }
 
 bool is_lost_connection(int code) {
@@ -191,6 +202,7 @@ namespace {
 [[noreturn]] void throw_translated_at(const sql::SQLException& error, const DatabaseConfig& config,
                                       const std::string& where, std::string_view context) {
     const int code = error.getErrorCode();
+    metrics::on_database_error(metrics_kind(classify_sql_error(code)));
     // The server's text never contains the password (only "using password: YES"); still printable-only.
     const std::string detail = printable(error.what(), 300);
     const std::string ctx(context);
@@ -198,8 +210,8 @@ namespace {
         case kConnectionError:
         case kConnHostError:
         case kUnknownHost:
-            throw StoreTransientError("cannot connect to MariaDB at " + where + ": " + detail +
-                                      " (is the server running? check [database] socket/host/port)");
+            throw StoreTransientError("cannot connect to MariaDB at " + where + ": " + detail + " (" +
+                                      connect_hint(code, error.what()) + ")");
         case kAccessDenied:
             throw StorePermanentError("access denied for user '" + printable(config.user, 80) + "' at " + where +
                                       " (check [database] user/password): " + detail);
@@ -410,6 +422,7 @@ MysqlPool::Lease MysqlPool::lease(Deadline deadline) {
     try {
         Lease lease(*this, connect(deadline));
         lease.set_fresh(true);
+        if (lost_.exchange(false)) metrics::on_database_reconnect();
         return lease;
     } catch (...) {
         give_back(nullptr);  // free the slot
@@ -421,6 +434,7 @@ void MysqlPool::give_back(std::unique_ptr<MysqlConnection> connection) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         --in_use_;
+        if (!connection || connection->broken()) lost_ = true;  // a failed connect, or a connection thrown away
         if (connection && !connection->broken()) idle_.push_back(std::move(connection));
     }
     available_.notify_one();

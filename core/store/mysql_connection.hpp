@@ -17,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -197,6 +198,7 @@ private:
     std::condition_variable available_;
     std::vector<std::unique_ptr<MysqlConnection>> idle_;
     unsigned in_use_ = 0;
+    std::atomic<bool> lost_{false};  // the next new connection is a reconnect (metrics)
 };
 
 }  // namespace relay

@@ -12,6 +12,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/base/text.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace relay {
 
@@ -259,6 +260,7 @@ void MysqlRateCounters::lead(std::unique_lock<std::mutex>& lock) {
     ++in_flight_;
     lock.unlock();
     run_batch(batch);
+    metrics::on_charge_batch(batch.size());
     batches_ += 1;
     batched_charges_ += batch.size();
     lock.lock();
@@ -315,6 +317,18 @@ void MysqlRateCounters::run_with_retries(const std::vector<Waiter*>& batch, std:
     for (const Waiter* w : batch) deadline = std::max(deadline, w->deadline);
     // At least one attempt, even with retry_time = 0.
     until = std::max(until, std::chrono::steady_clock::now() + std::chrono::microseconds(1));
+    // Conflicts and retries of this batch go to the metrics and the once-a-minute log summary, also when
+    // the retries run out (the exception passes through).
+    struct Tally {
+        MysqlRateCounters& self;
+        const std::uint64_t conflicts_before;
+        ~Tally() {
+            for (auto n = self.retried_.conflicts.load() - conflicts_before; n > 0; --n) {
+                self.note_conflict("conflict");
+                self.note_retry();
+            }
+        }
+    } tally{*this, retried_.conflicts.load()};
     run_with_retry(pool_, "charging rate limits (rate_counters)", until, deadline, retry_,
                    [&](MysqlConnection& c) { charge_batch(c, keys, batch); }, &retried_);
 }
@@ -459,6 +473,22 @@ void MysqlRateCounters::charge_batch(MysqlConnection& c, const std::vector<Count
         // takes on a duplicate while it waits for an exclusive one.
         insert_missing(c, missing);
     }
+}
+
+MysqlRateCounters::~MysqlRateCounters() {
+    if (const auto rest = conflicts_.rest()) log_info("rate limits: charge conflicts since the last summary: " + *rest);
+}
+
+void MysqlRateCounters::note_conflict(const char* kind) {
+    metrics::on_charge_conflict();
+    conflicts_.add(kind);
+}
+
+void MysqlRateCounters::note_retry() {
+    metrics::on_charge_retry();
+    conflicts_.add("retried");
+    if (const auto line = conflicts_.summary(SystemClock::now()))
+        log_info("rate limits: charge conflicts (summarised at most once a minute): " + *line);
 }
 
 // ---- MysqlAbuseStore

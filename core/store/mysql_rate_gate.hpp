@@ -44,6 +44,7 @@
 #include "core/ratelimit/rate_limit_gate.hpp"
 #include "core/store/mysql_connection.hpp"
 #include "core/store/mysql_retry.hpp"
+#include "core/base/log_throttle.hpp"
 
 namespace relay {
 
@@ -55,6 +56,7 @@ public:
     // running at the same time (1: all others queue and go together in the next one).
     explicit MysqlRateCounters(MysqlPool& pool, std::size_t max_batch = kDefaultMaxBatch,
                                unsigned max_in_flight = 1, RetryPolicy retry = {});
+    ~MysqlRateCounters() override;
     // A charge still queued at its deadline leaves the queue without touching the database
     // (StoreTransientError); one already in a running transaction waits for it, whose retries and
     // reconnects stop at the latest deadline of its charges.
@@ -96,6 +98,10 @@ private:
     void charge_batch(MysqlConnection& c, const std::vector<CounterKey>& keys, const std::vector<Waiter*>& batch);
     void mark_stored(MysqlConnection& c, const std::vector<Waiter*>& batch);
     void record_keys(MysqlConnection& c, const std::vector<Waiter*>& batch);
+    // A charge transaction met a concurrent one (deadlock, lock wait timeout) / is run again: counted for
+    // the metrics and summarised in the log at info level, at most once a minute.
+    void note_conflict(const char* kind);
+    void note_retry();
 
     MysqlPool& pool_;
     const std::size_t max_batch_;
@@ -110,6 +116,7 @@ private:
     TestHook before_commit_, after_commit_;
     std::atomic<std::uint64_t> batches_{0};
     std::atomic<std::uint64_t> batched_charges_{0};
+    EventTally conflicts_;
 };
 
 class MysqlAbuseStore final : public AbuseStore {

@@ -215,6 +215,34 @@ BOOST_AUTO_TEST_CASE(drops_are_counted_by_cause) {
     BOOST_TEST(writer.drops().queue_full == 3u);
 }
 
+// What /metrics shows of the audit trail: the queue now, decisions written (folded repeats count each),
+// and the drops by cause.
+BOOST_AUTO_TEST_CASE(figures_count_queued_written_and_dropped_decisions) {
+    MemoryStore store;
+    EventWriter writer(store, 3);
+    Event repeated = event("R");
+    writer.submit(repeated);
+    writer.submit(repeated);  // folded into the first row
+    writer.submit(event("A"));
+    writer.submit(event("B"));
+    writer.submit(event("C"));  // the queue holds 3 rows: dropped
+    EventWriter::Figures f = writer.figures();
+    BOOST_TEST(f.queued == 3u);
+    BOOST_TEST(f.written == 0u);
+    BOOST_TEST(f.dropped.queue_full == 1u);
+    writer.flush();
+    f = writer.figures();
+    BOOST_TEST(f.queued == 0u);
+    BOOST_TEST(f.written == 4u);
+    writer.submit(event("D"));
+    store.set_permanent_failure(true);
+    BOOST_CHECK_THROW(writer.flush(), StorePermanentError);
+    f = writer.figures();
+    BOOST_TEST(f.written == 4u);
+    BOOST_TEST(f.dropped.not_writable == 1u);
+    BOOST_TEST(f.dropped.queue_full == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(permanent_errors_drop_the_batch) {
     MemoryStore store;
     EventWriter writer(store);

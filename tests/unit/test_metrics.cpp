@@ -109,8 +109,7 @@ BOOST_AUTO_TEST_CASE(decisions_are_counted_by_stage_verdict_and_reason) {
 
 BOOST_AUTO_TEST_CASE(counters_by_cause_kind_and_outcome) {
     Enabled on;
-    metrics::on_audit_dropped(metrics::DropCause::queue_full, 3);
-    metrics::on_audit_dropped(metrics::DropCause::write_failed);
+    const auto watch = metrics::watch_audit_trail([] { return metrics::AuditTrailFigures{7, 12, 3, 1}; });
     metrics::on_database_error(metrics::DbErrorKind::permanent);
     metrics::on_charge(metrics::ChargeOutcome::refused, 0.002);
     metrics::on_connection_accepted();
@@ -118,7 +117,9 @@ BOOST_AUTO_TEST_CASE(counters_by_cause_kind_and_outcome) {
     metrics::on_connection_closed();
     const auto text = exposition();
     BOOST_TEST(contains(text, "relay_authority_audit_events_dropped_total{daemon=\"relay-policyd\",cause=\"queue_full\"} 3"), text);
-    BOOST_TEST(contains(text, "relay_authority_audit_events_dropped_total{daemon=\"relay-policyd\",cause=\"write_failed\"} 1"));
+    BOOST_TEST(contains(text, "relay_authority_audit_events_dropped_total{daemon=\"relay-policyd\",cause=\"not_writable\"} 1"));
+    BOOST_TEST(contains(text, "relay_authority_audit_events_written_total{daemon=\"relay-policyd\"} 12"));
+    BOOST_TEST(contains(text, "relay_authority_audit_queue_depth{daemon=\"relay-policyd\"} 7"));
     BOOST_TEST(contains(text, "relay_authority_database_errors_total{daemon=\"relay-policyd\",kind=\"permanent\"} 1"));
     BOOST_TEST(contains(text, "relay_authority_rate_limit_charges_total{daemon=\"relay-policyd\",outcome=\"refused\"} 1"));
     BOOST_TEST(contains(text, "relay_authority_connections_open{daemon=\"relay-policyd\"} 1"));

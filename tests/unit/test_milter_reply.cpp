@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/rules/decision.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "milter/reply.hpp"
 
 using namespace relay;
@@ -100,6 +101,18 @@ BOOST_AUTO_TEST_CASE(internal_error_is_a_tempfail) {
 BOOST_AUTO_TEST_CASE(reply_text_is_bounded) {
     const std::string long_text(1000, 'a');
     BOOST_TEST(milter::reply_text(long_text).size() <= 403u);
+}
+
+// The outage log line names the reply the MTA gets, as on_store_unavailable makes it.
+BOOST_AUTO_TEST_CASE(log_lines_name_the_reply_sent) {
+    Options defaults;
+    Options rejecting;
+    rejecting.on_store_unavailable = FailureAnswer::reject;
+    BOOST_TEST(milter::reply_name(fail_closed(Failure::rules_unavailable), defaults) ==
+               "\"451 4.3.0 Relay rules temporarily unavailable, try again later\"");
+    const std::string made_permanent = milter::reply_name(fail_closed(Failure::rules_unavailable), rejecting);
+    BOOST_TEST(made_permanent.rfind("\"5", 0) == 0u, made_permanent);
+    BOOST_TEST(milter::reply_name(decision(Verdict::cont, Reason::ok), defaults) == "no refusal");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

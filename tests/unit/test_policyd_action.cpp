@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "core/rules/decision.hpp"
+#include "core/ratelimit/rate_limit_reply.hpp"
+#include "core/rules/sent_reply.hpp"
 #include "policyd/action.hpp"
 
 using namespace relay;
@@ -88,6 +90,20 @@ BOOST_AUTO_TEST_CASE(internal_error_fails_closed) {
     const Decision d = internal_error_decision();
     BOOST_TEST(d.refused());
     BOOST_TEST(policy_action(d) == "451 4.3.0 Internal error in the relay authority check, try again later");
+}
+
+// The outage log line names the action relay-policyd really sends (issue 11; since issue 14 that is
+// "451 4.3.0 ...", which Postfix passes on as it is).
+BOOST_AUTO_TEST_CASE(log_lines_name_the_reply_postfix_sends) {
+    BOOST_TEST(reply_name(fail_closed(Failure::rules_unavailable)) ==
+               "\"451 4.3.0 Relay rules temporarily unavailable, try again later\"");
+    BOOST_TEST(reply_name(fail_closed(Failure::rate_limits_unavailable)) ==
+               "\"451 4.3.0 Rate limits cannot be checked at the moment, try again later\"");
+    BOOST_TEST(reply_name(make(Verdict::reject, Reason::sender_not_owned, 550, "5.7.1", "No")) == "\"550 5.7.1 No\"");
+    set_reply_namer(reply_name);
+    BOOST_TEST(sent_reply(fail_closed(Failure::rules_unavailable)).find("\"451 4.3.0 ") == 0u);
+    set_reply_namer(nullptr);
+    BOOST_TEST(sent_reply(fail_closed(Failure::rules_unavailable)) == "451 4.3.0 Relay rules temporarily unavailable, try again later");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

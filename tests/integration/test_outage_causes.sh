@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Logs that tell the cause (docs/monitoring.md "Logs that tell the cause"): one relay-policyd, dropping to
+# nobody, started while its database socket is missing; then the socket appears but the password is wrong;
+# then the socket's directory is 0700; then all is well. Each cause appears in the log, once, with the
+# reply Postfix really gets (DEFER_IF_PERMIT, not "451 4.3.0"); the permission error says so and does not
+# ask whether the server runs; the recovery is logged.
+#
+#   tests/integration/test_outage_causes.sh BUILD_DIR      (ctest: integration_outage_causes)
+# Port (127.0.0.1): 12475.
+set -u
+
+BUILD=$(cd "${1:?usage: test_outage_causes.sh BUILD_DIR}" && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d "$BUILD/outage-causes-test.XXXXXX") || exit 1
+# shellcheck source=ratelimit/lib.sh
+. "$SRC/tests/integration/ratelimit/lib.sh"
+
+if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
+if [ ! -x "$RL_BIN" ]; then echo "# skipped: $RL_BIN not built"; exit 77; fi
+if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null || ! getent group nogroup >/dev/null; then
+    echo "# skipped: needs root and nobody/nogroup (the daemon drops to nobody)"; exit 77
+fi
+
+cleanup() {
+    rl_stop_all
+    mariadb_stop
+    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+finish() {
+    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+    exit $?
+}
+
+LOG=$WORK/policyd.log
+LINK_DIR=$WORK/link
+SOCKET=$LINK_DIR/mysqld.sock  # what the daemon is configured with: a symbolic link made later
+
+# wait_log PATTERN: until an extended regexp matches a line of the log (at most 15 s); prints that line.
+wait_log() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        grep -E -m1 -- "$1" "$LOG" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+if mariadb_start "$WORK/db" && mariadb_apply_schema relay_authority &&
+    mariadb_create_app_user relay_authority "$RL_DB_USER" "not-the-configured-one-$$"; then
+    ok "private MariaDB; the daemon's account has another password than the configured one"
+else
+    not_ok "private MariaDB"
+    finish
+fi
+# nobody must reach the real socket through the link (the datadir itself stays mariadbd's, 0700).
+chmod 0755 "$WORK" && chmod 0711 "$(dirname "$MARIADB_SOCKET")" && mkdir -m 0755 "$LINK_DIR"
+
+cat >"$WORK/policyd.conf" <<EOF
+[general]
+node = causes
+log_level = info
+[database]
+socket = $SOCKET
+user = $RL_DB_USER
+password = $RL_DB_PASSWORD
+name = relay_authority
+connect_timeout = 2
+[cache]
+poll_interval_ms = 200
+max_stale_seconds = 120
+[policyd]
+listen = inet:127.0.0.1:12475
+user = nobody
+group = nogroup
+EOF
+chmod 0600 "$WORK/policyd.conf"
+RL_BIN=$BUILD/relay-policyd
+if ! rl_start_policyd "$WORK/policyd.conf" "$LOG"; then
+    not_ok "relay-policyd starts while its database socket is missing" "$(tail -n 20 "$LOG")"
+    finish
+fi
+ok "relay-policyd starts while its database socket is missing"
+
+# 1. no socket
+line=$(wait_log "cannot refresh the relay rules: cannot connect to MariaDB at unix:$SOCKET")
+case $line in
+    *"(no such socket: is the server running? check [database] socket)"*) ok "socket missing: the cause is logged" ;;
+    *) not_ok "socket missing: the cause is logged" "$line" ;;
+esac
+case $line in
+    *'authenticated mail gets "DEFER_IF_PERMIT Relay rules temporarily unavailable, try again later" (Postfix replies 450 4.7.1)'*)
+        ok "the outage line names the reply relay-policyd sends (DEFER_IF_PERMIT)" ;;
+    *) not_ok "the outage line names the reply relay-policyd sends (DEFER_IF_PERMIT)" "$line" ;;
+esac
+if grep -q "451 4.3.0" "$LOG"; then not_ok "no log line claims 451 4.3.0" "$(grep "451 4.3.0" "$LOG")"; else ok "no log line claims 451 4.3.0"; fi
+sleep 1  # five polls more with the same cause
+check "the same cause is logged once, however many polls fail" \
+    "$(grep -c "cannot refresh the relay rules.*no such socket" "$LOG")" "1"
+
+# 2. the socket appears, the password is wrong
+ln -s "$MARIADB_SOCKET" "$SOCKET"
+line=$(wait_log "cannot refresh the relay rules, now: access denied for user '$RL_DB_USER'")
+if [ -n "$line" ]; then ok "wrong password: the new cause is logged"; else not_ok "wrong password: the new cause is logged" "$(tail -n 5 "$LOG")"; fi
+sleep 1
+check "... once" "$(grep -c "cannot refresh the relay rules.*access denied for user" "$LOG")" "1"
+
+# 3. the socket's directory is 0700 (root's): nobody cannot reach the socket
+chmod 0700 "$LINK_DIR"
+line=$(wait_log "cannot refresh the relay rules, now: cannot connect to MariaDB at unix:$SOCKET")
+case $line in
+    *"(permission denied for uid $(id -u nobody), the user the daemon runs as:"*) ok "socket directory 0700: a permission error, said so" ;;
+    *) not_ok "socket directory 0700: a permission error, said so" "$line" ;;
+esac
+case $line in
+    *"is the server running"*) not_ok "the permission error does not ask whether the server runs" "$line" ;;
+    *) ok "the permission error does not ask whether the server runs" ;;
+esac
+
+# 4. all is well again
+chmod 0755 "$LINK_DIR"
+mariadb_sql -e "ALTER USER '$RL_DB_USER'@'localhost' IDENTIFIED BY '$RL_DB_PASSWORD'"
+if wait_log "the database answers again" >/dev/null && wait_log "relay rules loaded: generation" >/dev/null; then
+    ok "the recovery is logged and the rules are loaded"
+else
+    not_ok "the recovery is logged and the rules are loaded" "$(tail -n 5 "$LOG")"
+fi
+check "three causes, three lines" "$(grep -c "cannot refresh the relay rules" "$LOG")" "3"
+
+finish
