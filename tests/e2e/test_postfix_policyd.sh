@@ -30,7 +30,7 @@ DOVECOT_DB_PASSWORD=dovecot-e2e-pw
 MAX_STALE_SECONDS=2      # [cache] max_stale_seconds: how long rules outlive the database
 POLL_MS=200              # [cache] poll_interval_ms
 
-e2e_require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
+require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
     swaks openssl
 e2e_init postfix_policyd "$BUILD_DIR"
 POLICYD_BIN=${RELAY_E2E_POLICYD:-$E2E_BUILD_DIR/relay-policyd}   # override: test another binary
@@ -168,7 +168,7 @@ max_stale_seconds = $MAX_STALE_SECONDS
 CONF
     e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
     POLICYD_PID=$E2E_BG_PID
-    e2e_defer e2e_stop_pid "$POLICYD_PID" 10
+    e2e_defer stop_pid "$POLICYD_PID" 10
     e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$POLICYD_PID"
 }
 
@@ -388,7 +388,7 @@ cases_database_down() {
             ok "the 4xx came from relay-policyd, not Postfix's fallback"
         fi
     fi
-    check "relay-policyd still running with the database down" e2e_alive "$POLICYD_PID"
+    check_cmd "relay-policyd still running with the database down" alive "$POLICYD_PID"
 
     mariadb_start "$E2E_DIR/db" || { not_ok "database restarted"; return; }
     ok "database restarted"
@@ -412,7 +412,7 @@ cases_database_down() {
         not_ok "database back: delivered again without restarting anything" "last: $out"
         show_diagnostics "$out"
     fi
-    check "relay-policyd is the same process as at the start" e2e_alive "$POLICYD_PID"
+    check_cmd "relay-policyd is the same process as at the start" alive "$POLICYD_PID"
 }
 
 final_checks() {
@@ -426,29 +426,25 @@ final_checks() {
 if [ "$(id -u)" -ne 0 ]; then
     # A private Postfix instance (postfix -c DIR start) and smtp-sink -u nobody need root.
     not_ok "the test runs as root" "run it as root (a container is fine)"
-    e2e_summary
-    exit 1
+    finish
 fi
 if [ ! -x "$POLICYD_BIN" ]; then
     not_ok "relay-policyd is built ($POLICYD_BIN)" "build the target relay-policyd first"
-    e2e_summary
-    exit 1
+    finish
 fi
 e2e_ports_free "$PORT_MX" "$PORT_SINK" "$PORT_NOTLS" "$PORT_SUBMISSION" "$PORT_POLICY" || {
     not_ok "test ports are free"
-    e2e_summary
-    exit 1
+    finish
 }
 if ! start_all; then
     not_ok "start MariaDB, Dovecot, smtp-sink, relay-policyd and Postfix"
     e2e_show_file "$E2E_DIR/policyd.log" 20
     e2e_show_file "${POSTFIX_LOG:-/dev/null}" 20
-    e2e_summary
-    exit 1
+    finish
 fi
 ok "started MariaDB, Dovecot (passdb on our users table), smtp-sink, relay-policyd and Postfix"
-check "Dovecot: SHA512-CRYPT user logs in" dovecot_auth_test alice@example.test alice-pw
-check "Dovecot: BLF-CRYPT user logs in, mixed-case login" dovecot_auth_test Bob@Example.TEST bob-pw
+check_cmd "Dovecot: SHA512-CRYPT user logs in" dovecot_auth_test alice@example.test alice-pw
+check_cmd "Dovecot: BLF-CRYPT user logs in, mixed-case login" dovecot_auth_test Bob@Example.TEST bob-pw
 
 cases_accounts
 cases_senders

@@ -26,16 +26,11 @@ POLICYD_DB_USER=relay_policyd
 POLICYD_DB_PASSWORD=policyd-send-pw
 DOVECOT_DB_PASSWORD=dovecot-send-pw
 
-e2e_require postfix postconf smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db openssl
+require postfix postconf smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db openssl
 e2e_init relayctl_send "$BUILD_DIR"
 RELAYCTL=$E2E_BUILD_DIR/relayctl
 POLICYD_BIN=$E2E_BUILD_DIR/relay-policyd
-for bin in "$RELAYCTL" "$POLICYD_BIN"; do
-    if [ ! -x "$bin" ]; then
-        echo "# SKIP: $bin not built"
-        exit 77
-    fi
-done
+for bin in "$RELAYCTL" "$POLICYD_BIN"; do [ -x "$bin" ] || skip "$bin not built"; done
 e2e_ports_free "$PORT_SINK" "$PORT_POLICY" "$PORT_SUBMISSION" "$PORT_NOTLS" || exit 1
 
 ctl() { "$RELAYCTL" --config "$E2E_DIR/admin.conf" "$@"; }
@@ -80,7 +75,7 @@ allow_root = true
 poll_interval_ms = 200
 CONF
     e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
-    e2e_defer e2e_stop_pid "$E2E_BG_PID" 10
+    e2e_defer stop_pid "$E2E_BG_PID" 10
     e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$E2E_BG_PID"
 }
 
@@ -216,4 +211,4 @@ else
     not_ok "harness started"
     e2e_show_file "$POSTFIX_LOG" 20
 fi
-e2e_summary
+finish

@@ -38,7 +38,7 @@ POLICYD_DB_USER=relay_policyd
 POLICYD_DB_PASSWORD=routed-e2e-pw
 DOVECOT_DB_PASSWORD=dovecot-routed-pw
 
-e2e_require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
+require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
     swaks openssl
 e2e_init routed_recipients "$BUILD_DIR"
 POLICYD_BIN=${RELAY_E2E_POLICYD:-$E2E_BUILD_DIR/relay-policyd}
@@ -88,7 +88,7 @@ allow_root = true
 CONF
     chmod 0600 "$E2E_DIR/relay-policyd.conf"
     e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
-    e2e_defer e2e_stop_pid "$E2E_BG_PID" 10
+    e2e_defer stop_pid "$E2E_BG_PID" 10
     e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$E2E_BG_PID"
 }
 
@@ -205,25 +205,21 @@ cases_with_policy() {
 
 if [ "$(id -u)" -ne 0 ]; then
     not_ok "the test runs as root" "a private Postfix instance and smtp-sink -u nobody need root"
-    e2e_summary
-    exit 1
+    finish
 fi
 if [ ! -x "$POLICYD_BIN" ]; then
     not_ok "relay-policyd is built ($POLICYD_BIN)" "build the target relay-policyd first"
-    e2e_summary
-    exit 1
+    finish
 fi
 e2e_ports_free "$PORT_SINK" "$PORT_SUBMISSION" "$PORT_ALONE" "$PORT_POLICY" || {
     not_ok "test ports are free"
-    e2e_summary
-    exit 1
+    finish
 }
 if ! start_all; then
     not_ok "start MariaDB, Dovecot, smtp-sink, relay-policyd and Postfix"
     e2e_show_file "$E2E_DIR/policyd.log" 20
     e2e_show_file "${POSTFIX_LOG:-/dev/null}" 20
-    e2e_summary
-    exit 1
+    finish
 fi
 ok "started MariaDB, Dovecot, smtp-sink, relay-policyd and Postfix (mydestination = example.test)"
 

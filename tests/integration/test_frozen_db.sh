@@ -21,25 +21,19 @@ WORK=$(mktemp -d "$BUILD/frozen-db-test.XXXXXX") || exit 1
 . "$SRC/tests/integration/ratelimit/lib.sh"
 CLIENT=$SRC/tests/integration/frozen_db/eom_client.py
 
-if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
-if ! command -v python3 >/dev/null; then echo "# skipped: python3 is not installed"; exit 77; fi
-if [ ! -x "$RL_BIN" ]; then echo "# skipped: $RL_BIN not built"; exit 77; fi
+mariadb_available || skip "MariaDB is not installed"
+require python3
+[ -x "$RL_BIN" ] || skip "$RL_BIN not built"
 
 thaw() { [ -n "$MARIADB_PID" ] && kill -CONT "$MARIADB_PID" 2>/dev/null; return 0; }
 cleanup() {
     thaw
-    rl_stop_all
+    stop_daemons
     mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
+    keep_work_on_failure "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ]
-    exit $?
-}
 
 PORT=12240
 TARGET=inet:127.0.0.1:$PORT
@@ -189,6 +183,6 @@ if [ -n "$tat_after" ] && [ "$tat_after" -gt "$tat_before" ] 2>/dev/null; then
 else
     not_ok "after SIGCONT: the counter moves again: tat_us '$tat_after', was '$tat_before'"
 fi
-if rl_alive "$RL_PID"; then ok "relay-policyd still running"; else not_ok "relay-policyd still running"; fi
+if alive "$RL_PID"; then ok "relay-policyd still running"; else not_ok "relay-policyd still running"; fi
 
 finish

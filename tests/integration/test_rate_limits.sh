@@ -17,23 +17,17 @@ WORK=$(mktemp -d "$BUILD/rate-limits-test.XXXXXX") || exit 1
 # shellcheck source=ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
 
-if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
-if ! command -v python3 >/dev/null; then echo "# skipped: python3 is not installed"; exit 77; fi
-if [ ! -x "$RL_BIN" ]; then echo "# skipped: $RL_BIN not built"; exit 77; fi
+mariadb_available || skip "MariaDB is not installed"
+require python3
+[ -x "$RL_BIN" ] || skip "$RL_BIN not built"
 
 cleanup() {
-    rl_stop_all
+    stop_daemons
     mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
+    keep_work_on_failure "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ]
-    exit $?
-}
 
 A=inet:127.0.0.1:12230
 B=inet:127.0.0.1:12231

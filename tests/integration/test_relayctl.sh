@@ -8,32 +8,16 @@
 # 77 (skipped) when MariaDB is not installed or relayctl is not built.
 set -u
 
-BUILD=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/mariadb.sh
 . "$SRC/tests/lib/mariadb.sh"
 
-if [ -z "$BUILD" ] || [ ! -d "$BUILD" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-BUILD=$(cd "$BUILD" && pwd)
+BUILD=$(build_dir "${1:-}") || exit 2
 RELAYCTL=$BUILD/relayctl
-if [ ! -x "$RELAYCTL" ]; then
-    echo "# SKIP: $RELAYCTL not built"
-    exit 77
-fi
-if ! mariadb_available; then
-    echo "# SKIP: MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
-    exit 77
-fi
-if ! command -v doveadm >/dev/null 2>&1; then
-    echo "# SKIP: doveadm (dovecot-core) not installed: it proves Dovecot accepts the hashes"
-    exit 77
-fi
+[ -x "$RELAYCTL" ] || skip "$RELAYCTL not built"
+mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
+command -v doveadm >/dev/null 2>&1 || skip "doveadm (dovecot-core) not installed: it proves Dovecot accepts the hashes"
 
-PASSED=0
-FAILED=0
 DB=relay_authority
 WORK=$(mktemp -d "$BUILD/relayctl-test.XXXXXX") || exit 1
 export TMPDIR=$WORK/tmp   # relayctl's temporary client option files must appear (and vanish) here
@@ -41,18 +25,10 @@ mkdir -p "$TMPDIR"
 
 cleanup() {
     mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
+    keep_work_on_failure "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-not_ok() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
 
 # The SQL-special characters every text field must store literally.
 SPECIAL="'\";\\%_"
@@ -109,8 +85,7 @@ generation() { q "SELECT generation FROM change_generation WHERE id = 1"; }
 
 if ! mariadb_start "$WORK/db"; then
     not_ok "MariaDB starts"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
+    finish
 fi
 ADMIN_PW="adm${SPECIAL}pw"
 APP_PW="app${SPECIAL}pw"
@@ -598,5 +573,4 @@ expect_out "account show of a user without authority: exit 2" 2 "no SMTP authori
 expect "account delete, unknown login: exit 2" 2 account delete alice@example.com
 expect_out "account add for the kept user creates its authority again" 0 "existing user" account add carol@example.com --no-password
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

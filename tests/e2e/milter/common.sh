@@ -130,7 +130,7 @@ $extra
 CONF
     e2e_start_bg "$MILTER_LOG" "$MILTER_BIN" --config "$E2E_DIR/relay-milter.conf" --foreground
     MILTER_PID=$E2E_BG_PID
-    e2e_defer e2e_stop_pid "$MILTER_PID" 15
+    e2e_defer stop_pid "$MILTER_PID" 15
     e2e_wait_port 127.0.0.1 "$port" 15 "$MILTER_PID" || { e2e_show_file "$MILTER_LOG" 20; return 1; }
 }
 
