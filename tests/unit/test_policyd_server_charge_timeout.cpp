@@ -155,7 +155,7 @@ bool temporary(const std::string& action) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(policyd_charge_timeout)
+BOOST_AUTO_TEST_SUITE(policyd_server_charge_timeout)
 
 BOOST_AUTO_TEST_CASE(hanging_charges_get_a_temporary_failure_and_cached_answers_do_not_wait) {
     Fixture f(300ms);
