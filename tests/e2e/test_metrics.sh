@@ -20,19 +20,14 @@ POLICYD=$BUILD/relay-policyd
 MILTER=$BUILD/relay-milter
 RELAYCTL=$BUILD/relayctl
 CLIENT=$SRC/tests/integration/policyd/policy_client.py
-WORK=$BUILD/e2e-metrics
 P_POLICY=12440 P_MILTER=12441 M_POLICY=12442 M_MILTER=12443 P_PROM=12444
 
 mariadb_available || skip "MariaDB is not installed"
 prometheus_available || skip "prometheus/promtool/curl/python3 not installed"
 for bin in "$POLICYD" "$MILTER" "$RELAYCTL"; do [ -x "$bin" ] || skip "$bin not built"; done
 
-cleanup() {
-    stop_daemons
-    prometheus_stop
-    mariadb_stop
-}
-trap cleanup EXIT
+work_dir e2e-metrics
+at_exit prometheus_stop
 
 write_config() {  # write_config FILE POLICYD_METRICS MILTER_METRICS
     cat >"$1" <<CONF
@@ -77,13 +72,7 @@ wait_health() {
 }
 refused_total() { prometheus_query 'sum(relay_authority_decisions_total{daemon="relay-policyd",reason="sender_not_owned"}) or vector(0)'; }
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-if ! mariadb_start_sample "$WORK/db" relay_it it-pw; then
-    not_ok "MariaDB with schema and sample data"
-    finish
-fi
-ok "MariaDB with schema and sample data"
+check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 
 write_config "$WORK/relay.conf" "127.0.0.1:$M_POLICY" "127.0.0.1:$M_MILTER"
 start_daemon "$WORK/policyd.log" "ready on" "$POLICYD" --config "$WORK/relay.conf" --foreground || { not_ok "relay-policyd starts" "$(tail -5 "$WORK/policyd.log")"; finish; }

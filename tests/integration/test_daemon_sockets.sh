@@ -15,7 +15,6 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 POLICYD=$BUILD/relay-policyd
 MILTER=$BUILD/relay-milter
 CLIENT=$SRC/tests/integration/policyd/policy_client.py
-WORK=$BUILD/test-daemon-sockets
 
 . "$SRC/tests/lib/mariadb.sh"
 
@@ -25,12 +24,7 @@ require python3
 [ -x "$POLICYD" ] && [ -x "$MILTER" ] || skip "daemons not built"
 getent passwd nobody >/dev/null && getent group nogroup >/dev/null || skip "no nobody/nogroup"
 
-# libmilter looks for a stop every 5 s: up to 20 s before SIGKILL.
-cleanup() {
-    stop_daemons 20
-    mariadb_stop
-}
-trap cleanup EXIT
+work_dir test-daemon-sockets
 
 # start DAEMON CONF LOG WANT: foreground; sets PID; waits up to 30 s for WANT in LOG or for the exit.
 start() {
@@ -42,13 +36,7 @@ start() {
 describe() { stat -c '%F %U:%G %a' "$1" 2>/dev/null || echo missing; }
 leftovers() { find "$1" -name '.*.staging.*' | wc -l; }
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-if ! mariadb_start_sample "$WORK/db" relay_it it-pw; then
-    not_ok "MariaDB with schema and sample data"
-    finish
-fi
-ok "MariaDB with schema and sample data"
+check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 chmod 0755 "$WORK"
 
 write_config() {  # write_config FILE SECTION LISTEN

@@ -16,9 +16,9 @@ set -u
 
 BUILD=$(cd "${1:?usage: test_frozen_db.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "$BUILD/frozen-db-test.XXXXXX") || exit 1
 # shellcheck source=ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
+work_dir frozen-db-test
 CLIENT=$SRC/tests/integration/frozen_db/eom_client.py
 
 mariadb_available || skip "MariaDB is not installed"
@@ -26,14 +26,7 @@ require python3
 [ -x "$RL_BIN" ] || skip "$RL_BIN not built"
 
 thaw() { [ -n "$MARIADB_PID" ] && kill -CONT "$MARIADB_PID" 2>/dev/null; return 0; }
-cleanup() {
-    thaw
-    stop_daemons
-    mariadb_stop
-    keep_work_on_failure "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+at_exit thaw
 
 PORT=12240
 TARGET=inet:127.0.0.1:$PORT

@@ -26,17 +26,10 @@ mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb
 
 PORT=12295
 DB=relay_authority
-WORK=$(mktemp -d "$BUILD/grants-test.XXXXXX") || exit 1
+work_dir grants-test
 export TMPDIR=$WORK/tmp
 mkdir -p "$TMPDIR"
 
-cleanup() {
-    stop_daemons
-    mariadb_stop
-    keep_work_on_failure "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # as USER PASSWORD DB SQL: run SQL as that account (password over the socket), output and errors
 as() {

@@ -12,7 +12,6 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$BUILD/relay-policyd
 TRANSCRIPTS=$SRC/tests/integration/policyd
 CLIENT=$TRANSCRIPTS/policy_client.py
-WORK=$BUILD/test-policyd
 PORT=12201
 PORT6=12202
 PORT_DAEMON=12203
@@ -24,12 +23,10 @@ mariadb_available || skip "MariaDB is not installed"
 require python3
 [ -x "$BIN" ] || skip "$BIN not built"
 
-cleanup() {
-    stop_daemons
-    [ -f "$WORK/daemon.pid" ] && stop_pid "$(cat "$WORK/daemon.pid")"
-    mariadb_stop
-}
-trap cleanup EXIT
+work_dir test-policyd
+# the daemon-mode instance (--pid-file), not a child of ours
+stop_pidfile() { [ -f "$WORK/daemon.pid" ] && stop_pid "$(cat "$WORK/daemon.pid")"; return 0; }
+at_exit stop_pidfile
 
 # start_policyd CONF LOG [ARG...]: foreground daemon; sets PD_PID; waits up to 30 s for "ready on".
 start_policyd() {
@@ -46,7 +43,7 @@ ask() {  # ask ADDRESS REQUEST...: one connection, one answer line per request
 }
 
 # transcript ADDRESS NAME: tests/integration/policyd/NAME.in against NAME.ref (transcript.py), a check per
-# case; the answers are kept in WORK/NAME.out (diff -u it against NAME.ref).
+# case; the answers are written to WORK/NAME.out (kept when a check failed: diff -u it against NAME.ref).
 transcript() {
     local verdict name detail
     while IFS=$'\t' read -r verdict name detail; do
@@ -95,13 +92,7 @@ write_config() {  # write_config FILE LISTEN... (extra [policyd] lines from $EXT
     } >"$file"
 }
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-if ! mariadb_start_sample "$WORK/db" relay_it it-pw; then
-    not_ok "MariaDB with schema and sample data"
-    finish
-fi
-ok "MariaDB with schema and sample data"
+check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 
 SOCK=$WORK/policy.sock
 A=inet:127.0.0.1:$PORT

@@ -12,7 +12,6 @@ BUILD=$(cd "${1:?usage: test_policyd_limits.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$BUILD/relay-policyd
 HOLD=$SRC/tests/integration/policyd/hold_clients.py
-WORK=$BUILD/test-policyd-limits
 PORT=12211
 
 . "$SRC/tests/lib/mariadb.sh"
@@ -21,19 +20,9 @@ mariadb_available || skip "MariaDB is not installed"
 require python3
 [ -x "$BIN" ] || skip "$BIN not built"
 
-cleanup() {
-    stop_daemons
-    mariadb_stop
-}
-trap cleanup EXIT
+work_dir test-policyd-limits
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-if ! mariadb_start_sample "$WORK/db" relay_it it-pw; then
-    not_ok "MariaDB with schema and sample data"
-    finish
-fi
-ok "MariaDB with schema and sample data"
+check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 
 cat >"$WORK/policyd.conf" <<CONF
 [general]

@@ -14,13 +14,8 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(build_dir "${1:-}") || exit 2
 prometheus_available || skip "prometheus, promtool, curl or python3 not installed (scripts/install-deps.sh)"
 
-WORK=$(mktemp -d "$BUILD/prometheus-rules.XXXXXX") || exit 1
-cleanup() {
-    prometheus_stop
-    keep_work_on_failure "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir prometheus-rules
+at_exit prometheus_stop
 
 RULES=$SRC/contrib/prometheus
 check_cmd "promtool check rules accepts the alert rules" promtool check rules "$RULES/relay-authority.rules.yml"

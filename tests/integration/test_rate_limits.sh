@@ -13,21 +13,14 @@ set -u
 
 BUILD=$(cd "${1:?usage: test_rate_limits.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "$BUILD/rate-limits-test.XXXXXX") || exit 1
 # shellcheck source=ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
+work_dir rate-limits-test
 
 mariadb_available || skip "MariaDB is not installed"
 require python3
 [ -x "$RL_BIN" ] || skip "$RL_BIN not built"
 
-cleanup() {
-    stop_daemons
-    mariadb_stop
-    keep_work_on_failure "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 A=inet:127.0.0.1:12230
 B=inet:127.0.0.1:12231

@@ -11,6 +11,8 @@ set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/mariadb.sh
 . "$SRC/tests/lib/mariadb.sh"
+# shellcheck source=tests/lib/relayctl.sh
+. "$SRC/tests/lib/relayctl.sh"
 
 BUILD=$(build_dir "${1:-}") || exit 2
 RELAYCTL=$BUILD/relayctl
@@ -19,61 +21,21 @@ mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb
 command -v doveadm >/dev/null 2>&1 || skip "doveadm (dovecot-core) not installed: it proves Dovecot accepts the hashes"
 
 DB=relay_authority
-WORK=$(mktemp -d "$BUILD/relayctl-test.XXXXXX") || exit 1
+work_dir relayctl-test
 export TMPDIR=$WORK/tmp   # relayctl's temporary client option files must appear (and vanish) here
 mkdir -p "$TMPDIR"
 
-cleanup() {
-    mariadb_stop
-    keep_work_on_failure "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # The SQL-special characters every text field must store literally.
 SPECIAL="'\";\\%_"
 
-q() { mariadb_sql "$DB" -e "$1" 2>&1; }
 # A value as hex, so that what is stored is compared byte for byte (no client escaping in between).
 qhex() { mariadb_sql "$DB" -e "SELECT HEX($1)" 2>&1; }
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n' | tr 'a-f' 'A-F'; }
 
-# run [--stdin TEXT] ARGS...: relayctl with the app config; sets RC, OUT, ERR
-run() {
-    local input=
-    if [ "${1:-}" = --stdin ]; then input=$2; shift 2; fi
-    printf '%s' "$input" | "$RELAYCTL" --config "$CONF" "$@" >"$WORK/out" 2>"$WORK/err"
-    RC=$?
-    OUT=$(cat "$WORK/out")
-    ERR=$(cat "$WORK/err")
-}
 
-# expect DESC WANT_RC [--stdin TEXT] ARGS...: relayctl must exit with WANT_RC
-expect() {
-    local desc=$1 want=$2
-    shift 2
-    run "$@"
-    if [ "$RC" = "$want" ]; then ok "$desc"; else not_ok "$desc" "exit $RC, want $want; stdout: $OUT; stderr: $ERR"; fi
-}
 
-# expect_out DESC WANT_RC REGEX ARGS...: and stdout+stderr must match REGEX (grep -E)
-expect_out() {
-    local desc=$1 want=$2 re=$3
-    shift 3
-    run "$@"
-    if [ "$RC" = "$want" ] && printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
-        ok "$desc"
-    else
-        not_ok "$desc" "exit $RC (want $want), output does not match /$re/; stdout: $OUT; stderr: $ERR"
-    fi
-}
 
-# expect_sql DESC SQL WANT: the query's output must be exactly WANT
-expect_sql() {
-    local got
-    got=$(q "$2")
-    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $got"$'\n'"want: $3"; fi
-}
 
 # dovecot_accepts HASH PASSWORD: doveadm verifies the hash the way Dovecot's passdb does
 dovecot_accepts() { doveadm pw -t "$1" -p "$2" >/dev/null 2>&1; }

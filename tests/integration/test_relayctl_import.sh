@@ -12,6 +12,8 @@ set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/mariadb.sh
 . "$SRC/tests/lib/mariadb.sh"
+# shellcheck source=tests/lib/relayctl.sh
+. "$SRC/tests/lib/relayctl.sh"
 
 BUILD=$(build_dir "${1:-}") || exit 2
 RELAYCTL=$BUILD/relayctl
@@ -19,42 +21,12 @@ RELAYCTL=$BUILD/relayctl
 mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
 
 DB=relay_authority
-WORK=$(mktemp -d "$BUILD/relayctl-import-test.XXXXXX") || exit 1
+work_dir relayctl-import-test
 
-cleanup() {
-    mariadb_stop
-    keep_work_on_failure "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-q() { mariadb_sql "$DB" -e "$1" 2>&1; }
 
-# run ARGS...: relayctl with the app config; sets RC, OUT, ERR
-run() {
-    "$RELAYCTL" --config "$CONF" "$@" </dev/null >"$WORK/out" 2>"$WORK/err"
-    RC=$?
-    OUT=$(cat "$WORK/out")
-    ERR=$(cat "$WORK/err")
-}
 
-# expect_out DESC WANT_RC REGEX ARGS...: exit code and stdout+stderr matching REGEX (grep -E)
-expect_out() {
-    local desc=$1 want=$2 re=$3
-    shift 3
-    run "$@"
-    if [ "$RC" = "$want" ] && printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
-        ok "$desc"
-    else
-        not_ok "$desc" "exit $RC (want $want), output does not match /$re/; stdout: $OUT; stderr: $ERR"
-    fi
-}
 
-expect_sql() {
-    local got
-    got=$(q "$2")
-    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $got"$'\n'"want: $3"; fi
-}
 
 # A fingerprint of every account row, sender and network: equal before and after = nothing changed.
 state() {

@@ -9,6 +9,8 @@
 #                                    * or [ with \), else not_ok with "got '...', want '...'"
 #   check_cmd DESC CMD [ARG...]      ok when CMD succeeds (run in a subshell), else not_ok with the command
 #                                    and its output
+#   check_or_finish DESC CMD [ARG...]  check_cmd, and when CMD failed: finish (a set-up step nothing can
+#                                    follow without)
 #   summary                          print "N passed, N failed"; true only if none failed and some passed
 #   finish                           summary, then exit 0 (all passed) or 1
 #   skip REASON                      print "# SKIP: REASON" and exit 77 (ctest: skipped)
@@ -16,6 +18,10 @@
 #   build_dir ARG                    print the absolute path of the build directory a test was given; false
 #                                    (with the usage on stderr) when ARG is no directory:
 #                                    BUILD=$(build_dir "${1:-}") || exit 2
+#   work_dir NAME                    WORK=$(mktemp -d BUILD/NAME.XXXXXX) and the EXIT trap that cleans up:
+#                                    the at_exit commands (last first), stop_daemons, mariadb_stop (with
+#                                    mariadb.sh), then keep_work_on_failure WORK. Needs BUILD.
+#   at_exit CMD [ARG...]             run CMD at exit, before the daemons and the database stop
 #   keep_work_on_failure DIR         remove DIR when nothing failed, else say it is kept (for EXIT traps)
 #   alive PID                        true while PID runs (a zombie counts as dead)
 #   stop_pid PID [SECONDS]           SIGTERM, wait up to SECONDS (default 15), then SIGKILL; reaps our child
@@ -33,6 +39,7 @@ PASSED=0
 FAILED=0
 DAEMON_PID=
 DAEMON_PIDS=()
+HARNESS_AT_EXIT=()
 
 ok() {
     PASSED=$((PASSED + 1))
@@ -57,6 +64,11 @@ check_cmd() {
     local desc=$1 out
     shift
     if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command failed: $*${out:+$'\n'$out}"; fi
+}
+
+check_or_finish() {
+    check_cmd "$@"
+    [ "$FAILED" -eq 0 ] || finish
 }
 
 summary() {
@@ -87,6 +99,27 @@ build_dir() {
         return 2
     fi
     (cd "$1" && pwd)
+}
+
+at_exit() {
+    HARNESS_AT_EXIT+=("$(printf '%q ' "$@")")
+}
+
+_harness_cleanup() {
+    local i
+    for ((i = ${#HARNESS_AT_EXIT[@]} - 1; i >= 0; i--)); do eval "${HARNESS_AT_EXIT[$i]}" || true; done
+    stop_daemons
+    if declare -F mariadb_stop >/dev/null; then mariadb_stop; fi
+    keep_work_on_failure "${WORK:-}"
+}
+
+work_dir() {
+    WORK=$(mktemp -d "$BUILD/$1.XXXXXX") || exit 1
+    # Daemons that drop privileges (nobody) must reach their sockets and files in here.
+    chmod 0755 "$WORK"
+    trap _harness_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
 }
 
 keep_work_on_failure() {
