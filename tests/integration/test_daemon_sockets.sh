@@ -43,12 +43,7 @@ write_config() {  # write_config FILE SECTION LISTEN
     cat >"$1" <<CONF
 [general]
 log_level = info
-[database]
-socket = $MARIADB_SOCKET
-user = relay_it
-password = it-pw
-name = relay_authority
-connect_timeout = 2
+$(mariadb_database_section relay_it it-pw)
 [$2]
 listen = $3
 user = nobody

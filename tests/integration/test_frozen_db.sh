@@ -68,12 +68,7 @@ cat >"$WORK/policyd.conf" <<EOF
 [general]
 node = frozen
 log_level = info
-[database]
-socket = $MARIADB_SOCKET
-user = $RL_DB_USER
-password = $RL_DB_PASSWORD
-name = relay_authority
-connect_timeout = 2
+$(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")
 read_timeout = 2
 write_timeout = 2
 [cache]

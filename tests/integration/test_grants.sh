@@ -30,7 +30,6 @@ work_dir grants-test
 export TMPDIR=$WORK/tmp
 mkdir -p "$TMPDIR"
 
-
 # as USER PASSWORD DB SQL: run SQL as that account (password over the socket), output and errors
 as() {
     "$(_mariadb_bin mariadb)" --no-defaults "--socket=$MARIADB_SOCKET" "--user=$1" "--password=$2" \

@@ -28,12 +28,7 @@ cat >"$WORK/policyd.conf" <<CONF
 [general]
 log_level = info
 node = it-limits
-[database]
-socket = $MARIADB_SOCKET
-user = relay_it
-password = it-pw
-name = relay_authority
-connect_timeout = 2
+$(mariadb_database_section relay_it it-pw)
 read_timeout = 2
 [policyd]
 listen = inet:127.0.0.1:$PORT

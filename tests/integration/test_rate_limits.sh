@@ -21,7 +21,6 @@ mariadb_available || skip "MariaDB is not installed"
 require python3
 [ -x "$RL_BIN" ] || skip "$RL_BIN not built"
 
-
 A=inet:127.0.0.1:12230
 B=inet:127.0.0.1:12231
 C=inet:127.0.0.1:12232

@@ -9,15 +9,9 @@
 set -u
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=tests/lib/mariadb.sh
-. "$SRC/tests/lib/mariadb.sh"
 # shellcheck source=tests/lib/relayctl.sh
 . "$SRC/tests/lib/relayctl.sh"
-
-BUILD=$(build_dir "${1:-}") || exit 2
-RELAYCTL=$BUILD/relayctl
-[ -x "$RELAYCTL" ] || skip "$RELAYCTL not built"
-mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
+relayctl_require "${1:-}"
 command -v doveadm >/dev/null 2>&1 || skip "doveadm (dovecot-core) not installed: it proves Dovecot accepts the hashes"
 
 DB=relay_authority
@@ -25,17 +19,12 @@ work_dir relayctl-test
 export TMPDIR=$WORK/tmp   # relayctl's temporary client option files must appear (and vanish) here
 mkdir -p "$TMPDIR"
 
-
 # The SQL-special characters every text field must store literally.
 SPECIAL="'\";\\%_"
 
 # A value as hex, so that what is stored is compared byte for byte (no client escaping in between).
 qhex() { mariadb_sql "$DB" -e "SELECT HEX($1)" 2>&1; }
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n' | tr 'a-f' 'A-F'; }
-
-
-
-
 
 # dovecot_accepts HASH PASSWORD: doveadm verifies the hash the way Dovecot's passdb does
 dovecot_accepts() { doveadm pw -t "$1" -p "$2" >/dev/null 2>&1; }

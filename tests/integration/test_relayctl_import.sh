@@ -10,23 +10,12 @@
 set -u
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=tests/lib/mariadb.sh
-. "$SRC/tests/lib/mariadb.sh"
 # shellcheck source=tests/lib/relayctl.sh
 . "$SRC/tests/lib/relayctl.sh"
-
-BUILD=$(build_dir "${1:-}") || exit 2
-RELAYCTL=$BUILD/relayctl
-[ -x "$RELAYCTL" ] || skip "$RELAYCTL not built"
-mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
+relayctl_require "${1:-}"
 
 DB=relay_authority
 work_dir relayctl-import-test
-
-
-
-
-
 
 # A fingerprint of every account row, sender and network: equal before and after = nothing changed.
 state() {

@@ -17,6 +17,10 @@
 #   mariadb_load_sample_data DB     apply sql/sample-data.sql
 #   mariadb_create_app_user DB USER PASSWORD
 #                                   (re)create USER@localhost with SELECT, INSERT, UPDATE, DELETE on DB.*
+#   mariadb_database_section USER PASSWORD [DB]
+#                                   print a daemon config's [database] section for this server (socket,
+#                                   USER, PASSWORD, DB (default relay_authority), connect_timeout = 2);
+#                                   more [database] lines may follow it
 #   mariadb_start_sample DIR USER PASSWORD
 #                                   mariadb_start DIR, then relay_authority with the schema, the sample
 #                                   data and the app user USER: what most daemon tests begin with
@@ -209,4 +213,9 @@ mariadb_create_app_user() {
 mariadb_start_sample() {
     mariadb_start "$1" && mariadb_apply_schema relay_authority && mariadb_load_sample_data relay_authority &&
         mariadb_create_app_user relay_authority "$2" "$3"
+}
+
+mariadb_database_section() {
+    printf '[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\nconnect_timeout = 2\n' \
+        "$MARIADB_SOCKET" "$1" "$2" "${3:-relay_authority}"
 }

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # relayctl as the integration tests drive it (tests/integration/test_relayctl.sh, test_relayctl_import.sh).
-# Source after harness.sh and mariadb.sh; set RELAYCTL, CONF (the config relayctl gets), DB and WORK.
+# Sources mariadb.sh (and so harness.sh); set CONF (the config relayctl gets), DB and WORK.
 #
+#   relayctl_require BUILD_ARG                   BUILD and RELAYCTL=BUILD/relayctl; skip (exit 77) when
+#                                                relayctl is not built or MariaDB is not installed
 #   q SQL                                        the query's output (and errors) in database DB
 #   run [--stdin TEXT] ARGS...                   relayctl --config CONF ARGS (stdin: TEXT, else empty);
 #                                                sets RC, OUT, ERR
@@ -9,6 +11,16 @@
 #   expect_out DESC WANT_RC REGEX ARGS...        a check: that exit code, and stdout+stderr match REGEX
 #                                                (grep -E)
 #   expect_sql DESC SQL WANT                     a check: the query prints exactly WANT
+
+# shellcheck source=mariadb.sh
+. "$(dirname "${BASH_SOURCE[0]}")/mariadb.sh"
+
+relayctl_require() {
+    BUILD=$(build_dir "$1") || exit 2
+    RELAYCTL=$BUILD/relayctl
+    [ -x "$RELAYCTL" ] || skip "$RELAYCTL not built"
+    mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
+}
 
 q() { mariadb_sql "$DB" -e "$1" 2>&1; }
 

@@ -25,12 +25,7 @@ rl_write_config() {
 [general]
 node = $node
 log_level = info
-[database]
-socket = $MARIADB_SOCKET
-user = $RL_DB_USER
-password = $RL_DB_PASSWORD
-name = relay_authority
-connect_timeout = 2
+$(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")
 read_timeout = 5
 write_timeout = 5
 ${RL_DB_EXTRA:-}
