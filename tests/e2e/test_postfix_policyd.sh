@@ -47,18 +47,7 @@ show_diagnostics() {
 
 case_diagnostics() { show_diagnostics ""; }
 
-password_of() { printf '%s-pw' "${1%@*}"; }
-
-# submit LOGIN FROM TO EXPECT DESC [SWAKS_ARGS...]: STARTTLS + AUTH on the submission port.
-# MECH (PLAIN, LOGIN), PORT and TLS (yes/no) may be set in front of the call.
-submit() {
-    local login=$1 from=$2 to=$3 expect=$4 desc=$5 tls=()
-    shift 5
-    [ "${TLS:-yes}" = yes ] && tls=(--tls)
-    expect_case "$desc" "$expect" --server "127.0.0.1:${PORT:-$PORT_SUBMISSION}" "${tls[@]}" \
-        --auth "${MECH:-PLAIN}" --auth-user "$login" --auth-password "$(password_of "$login")" \
-        --from "$from" --to "$to" "$@"
-}
+# submit and password_of: tests/lib/swaks.sh (STARTTLS + AUTH on PORT_SUBMISSION; MECH, PORT, TLS=no).
 
 # unauth CLIENT_IP FROM TO EXPECT DESC: no AUTH, on the MX port, from a chosen loopback address.
 unauth() {
@@ -375,7 +364,6 @@ cases_live_changes() {
 }
 
 cases_database_down() {
-    local i out delivered=no
     mariadb_stop
     e2e_log "database stopped; waiting $((MAX_STALE_SECONDS + 1)) s (max_stale_seconds = $MAX_STALE_SECONDS)"
     sleep $((MAX_STALE_SECONDS + 1))
@@ -392,26 +380,10 @@ cases_database_down() {
 
     mariadb_start "$E2E_DIR/db" || { not_ok "database restarted"; return; }
     ok "database restarted"
-    for ((i = 1; i <= 30; i++)); do
-        out=$E2E_DIR/swaks/back-$i.txt
-        local tok
-        tok=$(e2e_token back)
-        swaks --timeout 10 --server "127.0.0.1:$PORT_SUBMISSION" --tls --auth PLAIN \
-            --auth-user alice@example.test --auth-password alice-pw --from alice@example.test \
-            --to rcpt@external.test --ehlo client.example.test --header "Subject: relay-e2e $tok" >"$out" 2>&1
-        if [ $? = 0 ]; then
-            delivered=$tok
-            break
-        fi
-        NEGATIVE_TOKENS+=("$tok")
-        sleep 0.5
-    done
-    if [ "$delivered" != no ] && sink_wait_for "$delivered" 15; then
-        ok "database back: delivered again without restarting anything ($i attempts)"
-    else
-        not_ok "database back: delivered again without restarting anything" "last: $out"
-        show_diagnostics "$out"
-    fi
+    retry_until_delivered "database back: delivered again without restarting anything" --timeout 10 \
+        --server "127.0.0.1:$PORT_SUBMISSION" --tls --auth PLAIN --auth-user alice@example.test \
+        --auth-password alice-pw --from alice@example.test --to rcpt@external.test --ehlo client.example.test ||
+        show_diagnostics "$RETRY_OUT"
     check_cmd "relay-policyd is the same process as at the start" alive "$POLICYD_PID"
 }
 

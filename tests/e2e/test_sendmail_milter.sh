@@ -44,13 +44,9 @@ MTA_SUBMISSION_PORT=$PORT_SENDMAIL
 MTA_TEMPFAIL="Sendmail answers 4xx (F=T), nothing accepted unchecked"
 case_diagnostics() { tail -n 2 "$MILTER_LOG" | cut -c1-300 | sed 's/^/#   milter: /'; }
 
-# submit LOGIN FROM TO EXPECT DESC [SWAKS_ARGS...]: STARTTLS, AUTH PLAIN, the From: header = FROM
-submit() {
-    local login=$1 from=$2 to=$3 expect=$4 desc=$5
-    shift 5
-    expect_case "$desc" "$expect" --tls --auth PLAIN --auth-user "$login" --auth-password "$(password_of "$login")" \
-        --from "$from" --to "$to" --header "From: $from" "$@"
-}
+# submit (tests/lib/swaks.sh): STARTTLS, AUTH PLAIN, the From: header = FROM
+PORT_SUBMISSION=$PORT_SENDMAIL
+SUBMIT_FROM_HEADER=yes
 
 # unauth CLIENT_IP FROM TO EXPECT DESC [SWAKS_ARGS...]: no AUTH, from a chosen loopback address
 unauth() {

@@ -5,8 +5,7 @@
 #
 #   postfix_milter_start_all    start MariaDB, Dovecot, smtp-sink, relay-milter and Postfix (each stop
 #                               registered with e2e_defer)
-#   submit LOGIN FROM TO EXPECT DESC [SWAKS_ARGS...]   STARTTLS + AUTH (MECH, PORT, TLS=no may be set in
-#                               front) on the submission port
+#   submit (tests/lib/swaks.sh) reaches the submission port, with the From: header = FROM
 #   unauth CLIENT_IP FROM TO EXPECT DESC [SWAKS_ARGS...]   no AUTH, on the MX-like port
 #
 # Ports (127.0.0.1): Postfix 12270 (submission: STARTTLS then AUTH), 12271 (no AUTH, like an MX),
@@ -27,16 +26,8 @@ POSTFIX_MILTER_PORTS=("$PORT_SUBMISSION" "$PORT_MX" "$PORT_NOTLS" "$PORT_SINK" "
     "$PORT_BENCH_PLAIN")
 DOVECOT_DB_PASSWORD=dovecot-e2e-pw
 MTA_SUBMISSION_PORT=$PORT_SUBMISSION
+SUBMIT_FROM_HEADER=yes   # submit: tests/lib/swaks.sh
 mkdir -p "$E2E_DIR/swaks"
-
-submit() {
-    local login=$1 from=$2 to=$3 expect=$4 desc=$5 tls=()
-    shift 5
-    [ "${TLS:-yes}" = yes ] && tls=(--tls)
-    expect_case "$desc" "$expect" --server "127.0.0.1:${PORT:-$PORT_SUBMISSION}" "${tls[@]}" \
-        --auth "${MECH:-PLAIN}" --auth-user "$login" --auth-password "$(password_of "$login")" \
-        --from "$from" --to "$to" --header "From: $from" "$@"
-}
 
 unauth() {
     local ip=$1 from=$2 to=$3 expect=$4 desc=$5
