@@ -13,7 +13,7 @@
 
 BUILD_DIR=$1
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-for lib in e2e tls mariadb dovecot sink postfix swaks; do
+for lib in e2e tls mariadb dovecot sink postfix policyd swaks; do
     # shellcheck source=/dev/null
     . "$SRC_DIR/tests/lib/$lib.sh"
 done
@@ -23,8 +23,6 @@ PORT_SINK=12126
 PORT_NOTLS=12186
 PORT_SUBMISSION=12187
 PORT_POLICY=12140
-DB_NAME=relay_authority
-POLICYD_DB_USER=relay_policyd
 POLICYD_DB_PASSWORD=policyd-e2e-pw
 DOVECOT_DB_PASSWORD=dovecot-e2e-pw
 MAX_STALE_SECONDS=2      # [cache] max_stale_seconds: how long rules outlive the database
@@ -129,36 +127,11 @@ SQL
 # ---- start ---------------------------------------------------------------------------------------
 
 start_policyd() {
-    cat >"$E2E_DIR/relay-policyd.conf" <<CONF
-# relay-policyd for tests/e2e/test_postfix_policyd.sh
-[general]
-node = e2e
-log_level = debug
-
-[database]
-socket = $MARIADB_SOCKET
-user = $POLICYD_DB_USER
-password = $POLICYD_DB_PASSWORD
-name = $DB_NAME
-connect_timeout = 2
-read_timeout = 2
+    policyd_e2e_start e2e "$PORT_POLICY" "$DB_NAME" "$POLICYD_DB_USER" "$POLICYD_DB_PASSWORD" "read_timeout = 2
 write_timeout = 2
-
-[policyd]
-listen = inet:127.0.0.1:$PORT_POLICY
-# The test runs as root and has no "relay" account to drop to.
-user = root
-group = root
-allow_root = true
-
 [cache]
 poll_interval_ms = $POLL_MS
-max_stale_seconds = $MAX_STALE_SECONDS
-CONF
-    e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
-    POLICYD_PID=$E2E_BG_PID
-    e2e_defer stop_pid "$POLICYD_PID" 10
-    e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$POLICYD_PID"
+max_stale_seconds = $MAX_STALE_SECONDS"
 }
 
 # step DESC CMD...: run one start-up step, log how long it took
@@ -186,18 +159,12 @@ setup_database() {
 
 setup_postfix() {
     postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "$DOVECOT_AUTH_SOCKET" || return 1
-    # The main.cf lines we ship, as an admin pastes them (only the policy service address differs).
-    postfix_main_file "$SRC_DIR/contrib/postfix/main.cf" "s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
-        return 1
+    # The main.cf lines and the submission service we ship (only the policy service address differs).
+    postfix_contrib_policyd "$PORT_POLICY" "$PORT_SUBMISSION" || return 1
     # Inbound mail for these domains is relayed too (to the sink): unauthenticated mail to them passes.
     postfix_main "relay_domains = example.test example.org other.test" || return 1
     postfix_listener_plain "$PORT_MX"
     postfix_listener_auth_notls "$PORT_NOTLS"
-    # The submission service we ship, on our port and without chroot (our Dovecot socket is outside
-    # the queue directory).
-    postfix_master_file "$SRC_DIR/contrib/postfix/master.cf" \
-        "s/^submission .*smtpd\$/127.0.0.1:$PORT_SUBMISSION inet n - n - - smtpd/; s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
-        return 1
     postfix_start
 }
 
