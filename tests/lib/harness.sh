@@ -7,8 +7,8 @@
 #   not_ok DESC [DETAIL]             count and print "not ok - DESC", then DETAIL's lines as "#   ..."
 #   check DESC GOT WANT              ok when GOT matches WANT, a shell glob ("550 5.7.1 *"; quote a literal
 #                                    * or [ with \), else not_ok with "got '...', want '...'"
-#   check_cmd DESC CMD [ARG...]      ok when CMD succeeds (run in a subshell), else not_ok with the command
-#                                    and its output
+#   check_cmd DESC CMD [ARG...]      ok when CMD succeeds (run in this shell: what it sets stays set), else
+#                                    not_ok with the command and the end of its output; CMD's status
 #   check_or_finish DESC CMD [ARG...]  check_cmd, and when CMD failed: finish (a set-up step nothing can
 #                                    follow without)
 #   summary                          print "N passed, N failed"; true only if none failed and some passed
@@ -61,14 +61,19 @@ check() {
 }
 
 check_cmd() {
-    local desc=$1 out
+    local desc=$1 out rc
     shift
-    if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command failed: $*${out:+$'\n'$out}"; fi
+    # In this shell, not a subshell: what CMD sets (MARIADB_PID, ...) must stay set.
+    out=$(mktemp "${TMPDIR:-/tmp}/check.XXXXXX") || return 1
+    "$@" >"$out" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ]; then ok "$desc"; else not_ok "$desc" "command failed (exit $rc): $*"$'\n'"$(tail -n 20 "$out")"; fi
+    rm -f "$out"
+    return "$rc"
 }
 
 check_or_finish() {
-    check_cmd "$@"
-    [ "$FAILED" -eq 0 ] || finish
+    check_cmd "$@" || finish
 }
 
 summary() {
