@@ -19,12 +19,15 @@
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
 #include "policyd/server.hpp"
+#include "temp_dir.hpp"
 
 using namespace relay;
 using namespace relay::policyd;
 using namespace std::chrono_literals;
 
 namespace {
+
+using relay::test::TempDir;
 
 // END-OF-MESSAGE of limited@example.com is a charge: decided only on a worker, where it hangs (a frozen
 // database) until release(). Everything else is decided at once: disabled@example.com is refused.
@@ -69,15 +72,6 @@ private:
     std::condition_variable cv_;
     bool frozen_ = true;
     int charges_started_ = 0;
-};
-
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/relay-policyd-charge.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
 // One worker, so one hanging charge occupies them all.
