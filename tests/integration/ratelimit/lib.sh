@@ -69,3 +69,9 @@ rl_sql_wait() {
     done
     printf '%s\n' "$got"
 }
+
+# Old names, only for the scripts of branches written before harness.sh (galera-charge, galera-conn,
+# obs): delete once they are merged and use stop_daemons, alive, stop_pid.
+rl_stop_all() { stop_daemons; }
+rl_alive() { alive "$@"; }
+rl_stop_pid() { stop_pid "$@"; }
