@@ -7,7 +7,8 @@
 -- Conventions of this file (relied on by tools that apply migrations without the mariadb client):
 --   * every statement ends with a semicolon at the end of a line, and no other semicolon appears
 --   * no DELIMITER and no BEGIN ... END: each trigger body is one statement
---   * names are a contract (TEAM.md "SQL names"): rename nothing, add columns only with defaults
+--   * names are a contract (docs/sql.md "Conventions", the contract columns are listed in
+--     tests/integration/test_schema.sh): rename nothing, add columns only with defaults
 --
 -- Text: utf8mb4. Names admins search for (customer names, domain names) use utf8mb4_unicode_ci, so
 -- WHERE name = 'Example.COM' finds the row. Values the engine compares byte for byte (local parts,

@@ -251,7 +251,7 @@ part_memory() {
     bench_pid=$!
     for ((i = 0; i < 600; i++)); do
         grep -q 'holding' "$RES/idle.err" 2>/dev/null && break
-        e2e_alive "$bench_pid" || break
+        alive "$bench_pid" || break
         sleep 0.1
     done
     sleep 5
@@ -264,5 +264,5 @@ part_memory() {
         "$BIG_ACCOUNTS" "$load_ms" "$ready_ms" "${rss_loaded:-0}" "${rss_traffic:-0}" "${rss_idle:-0}" "${hwm:-0}" \
         "${established:-0}" "$ACCOUNTS" "$(cat "$RES/rss-relay-main-start.txt" 2>/dev/null || echo 0)" \
         "$(cat "$RES/rss-relay-main.txt" 2>/dev/null || echo 0)" >"$RES/memory.json"
-    e2e_stop_pid "$pid" 15
+    stop_pid "$pid" 15
 }

@@ -68,7 +68,7 @@ workers = $workers
 CONF
     e2e_start_bg "$OUT/$name.log" "$@" "$B/relay-policyd" --config "$OUT/$name.conf" --foreground
     PID=$E2E_BG_PID
-    e2e_defer e2e_stop_pid "$PID" 60
+    e2e_defer stop_pid "$PID" 60
     e2e_wait_port 127.0.0.1 "$port" 120 "$PID" || return 1
     for ((i = 0; i < 240; i++)); do
         "$BENCH" --target "inet:127.0.0.1:$port" --mix rcpt-only --requests 1 -c 1 --json 2>/dev/null |
@@ -142,7 +142,7 @@ case $WHAT in
         start main 12330 relay_authority relay_policyd 4 || exit 1
         "$BENCH" --null-server inet:127.0.0.1:12335 2>/dev/null &
         npid=$!
-        e2e_defer e2e_stop_pid "$npid" 10
+        e2e_defer stop_pid "$npid" 10
         e2e_wait_port 127.0.0.1 12335 10 "$npid"
         for p in "relay 12330 $PID" "null 12335 $npid"; do
             read -r name port pid <<<"$p"
@@ -159,7 +159,7 @@ case $WHAT in
         start massif 12336 relay_big relay_big 4 valgrind --tool=massif --massif-out-file="$OUT/massif.out" \
             --max-snapshots=40 --detailed-freq=1 --threshold=2.0 || exit 1
         sleep 3
-        e2e_stop_pid "$PID" 60
+        stop_pid "$PID" 60
         ms_print "$OUT/massif.out" >"$OUT/massif.txt"
         log "heap profile: $OUT/massif.txt (the last snapshot is the state with the rules loaded)"
         ;;

@@ -108,7 +108,7 @@ build_binaries() {
 
 install_bench_packages || { echo "cannot install ${BENCH_PACKAGES[*]} (see $BUILD_DIR/bench-apt.log)" >&2; exit 1; }
 build_binaries || { echo "build failed (see $BUILD_DIR/bench-build.log)" >&2; exit 1; }
-e2e_require postfwd2 policyd-rate-limit postfix postconf smtp-source smtp-sink mariadbd mariadb python3
+require postfwd2 policyd-rate-limit postfix postconf smtp-source smtp-sink mariadbd mariadb python3
 e2e_init bench "$BUILD_DIR"
 BENCH=$E2E_BUILD_DIR/policy-bench
 POLICYD=${RELAY_BENCH_POLICYD:-$E2E_BUILD_DIR/relay-policyd}

@@ -93,7 +93,7 @@ start_relay() {
     e2e_start_bg "$E2E_DIR/relay-$name.log" "$POLICYD" --config "$E2E_DIR/relay-$name.conf" --foreground
     pid=$E2E_BG_PID
     printf -v "RELAY_PID_$name" '%s' "$pid"
-    e2e_defer e2e_stop_pid "$pid" 15
+    e2e_defer stop_pid "$pid" 15
     e2e_wait_port 127.0.0.1 "$port" 30 "$pid" || { e2e_show_file "$E2E_DIR/relay-$name.log"; return 1; }
 }
 
@@ -111,7 +111,7 @@ wait_ready() {
 start_null() {
     e2e_start_bg "$E2E_DIR/null.log" "$BENCH" --null-server "inet:127.0.0.1:$PORT_NULL" --threads 2
     NULL_PID=$E2E_BG_PID
-    e2e_defer e2e_stop_pid "$NULL_PID" 10
+    e2e_defer stop_pid "$NULL_PID" 10
     e2e_wait_port 127.0.0.1 "$PORT_NULL" 10 "$NULL_PID"
 }
 
@@ -134,7 +134,7 @@ CF
 
 stop_postfwd() {
     [ -n "${POSTFWD_PID:-}" ] || return 0
-    e2e_stop_pid "$POSTFWD_PID" 20
+    stop_pid "$POSTFWD_PID" 20
     POSTFWD_PID=
 }
 
@@ -175,15 +175,15 @@ delay_to_close: 300
 YAML
     e2e_start_bg "$dir/policyd-rate-limit.log" policyd-rate-limit -f "$dir/policyd-rate-limit.yaml"
     PRL_PID=$E2E_BG_PID
-    e2e_defer e2e_stop_pid "$PRL_PID" 10
+    e2e_defer stop_pid "$PRL_PID" 10
     e2e_wait_port 127.0.0.1 "$PORT_PRL" 15 "$PRL_PID"
 }
 
 stop_peers() {
-    [ -n "${NULL_PID:-}" ] && e2e_stop_pid "$NULL_PID" 10
+    [ -n "${NULL_PID:-}" ] && stop_pid "$NULL_PID" 10
     NULL_PID=
     stop_postfwd
-    [ -n "${PRL_PID:-}" ] && e2e_stop_pid "$PRL_PID" 10
+    [ -n "${PRL_PID:-}" ] && stop_pid "$PRL_PID" 10
     PRL_PID=
     return 0
 }

@@ -20,53 +20,14 @@ POLICYD=$BUILD/relay-policyd
 MILTER=$BUILD/relay-milter
 RELAYCTL=$BUILD/relayctl
 CLIENT=$SRC/tests/integration/policyd/policy_client.py
-WORK=$BUILD/e2e-metrics
 P_POLICY=12440 P_MILTER=12441 M_POLICY=12442 M_MILTER=12443 P_PROM=12444
 
-if ! mariadb_available; then echo "# SKIP: MariaDB is not installed"; exit 77; fi
-if ! prometheus_available; then echo "# SKIP: prometheus/promtool/curl/python3 not installed"; exit 77; fi
-for bin in "$POLICYD" "$MILTER" "$RELAYCTL"; do [ -x "$bin" ] || { echo "# SKIP: $bin not built"; exit 77; }; done
+mariadb_available || skip "MariaDB is not installed"
+prometheus_available || skip "prometheus/promtool/curl/python3 not installed"
+for bin in "$POLICYD" "$MILTER" "$RELAYCTL"; do [ -x "$bin" ] || skip "$bin not built"; done
 
-PASSED=0
-FAILED=0
-PIDS=()
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() {
-    echo "not ok - $1"
-    FAILED=$((FAILED + 1))
-    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-}
-check() {  # check NAME GOT WANT (WANT may be a glob)
-    # shellcheck disable=SC2053
-    if [[ $2 == $3 ]]; then ok "$1"; else not_ok "$1" "got '$2', want '$3'"; fi
-}
-alive() {
-    local state
-    state=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    state=${state##*) }
-    [[ ${state%% *} != [ZXx] ]]
-}
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 150; i++)); do alive "$pid" || break; sleep 0.1; done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    prometheus_stop
-    mariadb_stop
-}
-trap cleanup EXIT
-finish() {
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
-    exit $?
-}
+work_dir e2e-metrics
+at_exit prometheus_stop
 
 write_config() {  # write_config FILE POLICYD_METRICS MILTER_METRICS
     cat >"$1" <<CONF
@@ -96,19 +57,6 @@ milter_listen = $3
 CONF
 }
 
-start_daemon() {  # start_daemon BIN LOG READY_WORD CONF: sets DAEMON_PID
-    local i
-    "$1" --config "$4" --foreground </dev/null >>"$2" 2>&1 &
-    DAEMON_PID=$!
-    PIDS+=("$DAEMON_PID")
-    for ((i = 0; i < 300; i++)); do
-        grep -q "$3" "$2" 2>/dev/null && return 0
-        alive "$DAEMON_PID" || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
 http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1$2"; }
 healthz() { curl -s --max-time 2 -w ' %{http_code}' "http://127.0.0.1:$1/healthz" | tr -d '\n'; }
 # wait_health PORT WANT SECONDS: polls every 0.1 s; prints the last answer, true when WANT came in time.
@@ -124,20 +72,13 @@ wait_health() {
 }
 refused_total() { prometheus_query 'sum(relay_authority_decisions_total{daemon="relay-policyd",reason="sender_not_owned"}) or vector(0)'; }
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-if ! mariadb_start "$WORK/db" || ! mariadb_apply_schema relay_authority || ! mariadb_load_sample_data relay_authority ||
-    ! mariadb_create_app_user relay_authority relay_it it-pw; then
-    not_ok "MariaDB with schema and sample data"
-    finish
-fi
-ok "MariaDB with schema and sample data"
+check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 
 write_config "$WORK/relay.conf" "127.0.0.1:$M_POLICY" "127.0.0.1:$M_MILTER"
-start_daemon "$POLICYD" "$WORK/policyd.log" "ready on" "$WORK/relay.conf" || { not_ok "relay-policyd starts" "$(tail -5 "$WORK/policyd.log")"; finish; }
+start_daemon "$WORK/policyd.log" "ready on" "$POLICYD" --config "$WORK/relay.conf" --foreground || { not_ok "relay-policyd starts" "$(tail -5 "$WORK/policyd.log")"; finish; }
 POLICYD_PID=$DAEMON_PID
 check "relay-policyd says where its metrics are" "$(grep -c "metrics on 127.0.0.1:$M_POLICY" "$WORK/policyd.log")" 1
-start_daemon "$MILTER" "$WORK/milter.log" "listening on" "$WORK/relay.conf" || { not_ok "relay-milter starts" "$(tail -5 "$WORK/milter.log")"; finish; }
+start_daemon "$WORK/milter.log" "listening on" "$MILTER" --config "$WORK/relay.conf" --foreground || { not_ok "relay-milter starts" "$(tail -5 "$WORK/milter.log")"; finish; }
 MILTER_PID=$DAEMON_PID
 check "relay-milter says where its metrics are" "$(grep -c "metrics on 127.0.0.1:$M_MILTER" "$WORK/milter.log")" 1
 

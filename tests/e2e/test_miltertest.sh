@@ -12,7 +12,7 @@
 
 BUILD_DIR=$1
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-for lib in e2e mariadb; do
+for lib in e2e mariadb swaks; do  # swaks.sh: password_of
     # shellcheck source=/dev/null
     . "$SRC_DIR/tests/lib/$lib.sh"
 done
@@ -22,7 +22,7 @@ PORT_MILTER2=12256
 LUA=$SRC_DIR/tests/e2e/milter/transaction.lua
 NEGOTIATE_LUA=$SRC_DIR/tests/e2e/milter/negotiate.lua
 
-e2e_require miltertest mariadbd mariadb mariadb-install-db
+require miltertest mariadbd mariadb mariadb-install-db
 e2e_init miltertest "$BUILD_DIR"
 # shellcheck source=/dev/null
 . "$SRC_DIR/tests/e2e/milter/common.sh"
@@ -241,7 +241,7 @@ cases_database_down() {
     sleep $((MILTER_MAX_STALE + 1))
     mt alice@example.test alice@example.test "mail 451 4.3.0" "database down, rules stale: 451 4.3.0 (tempfail), never accepted"
     mt - someone@foreign.test accept "database down: unauthenticated inbound mail still accepted untouched"
-    check "relay-milter still running with the database down" e2e_alive "$MILTER_PID"
+    check_cmd "relay-milter still running with the database down" alive "$MILTER_PID"
     mariadb_start "$E2E_DIR/db" || { not_ok "database restarted"; return; }
     for ((i = 1; i <= 40; i++)); do
         out=$E2E_DIR/mt/back-$i.txt
@@ -259,10 +259,10 @@ cases_database_down() {
 
 cases_process() {
     local conf2=$E2E_DIR/relay-milter-nobody.conf log2=$E2E_DIR/relay-milter-nobody.log pid2 uid out rc
-    check "--version names relay-milter and libmilter" \
+    check_cmd "--version names relay-milter and libmilter" \
         bash -c "'$MILTER_BIN' --version | grep -q '^relay-milter .*libmilter'"
-    check "--help describes the milter" bash -c "'$MILTER_BIN' --help | grep -q 'INPUT_MAIL_FILTER'"
-    check "--check-config prints [milter] with the password masked" \
+    check_cmd "--help describes the milter" bash -c "'$MILTER_BIN' --help | grep -q 'INPUT_MAIL_FILTER'"
+    check_cmd "--check-config prints [milter] with the password masked" \
         bash -c "'$MILTER_BIN' --config '$E2E_DIR/relay-milter.conf' --check-config | grep -q '^header_from_action = reject' &&
                  ! '$MILTER_BIN' --config '$E2E_DIR/relay-milter.conf' --check-config | grep -q '$MILTER_DB_PASSWORD'"
     printf '[milter]\nheader_from_action = sometimes\n' >"$E2E_DIR/bad.conf"
@@ -289,9 +289,9 @@ cases_process() {
     else
         not_ok "second instance listens on $PORT_MILTER2" "$(tail -n 5 "$log2")"
     fi
-    e2e_stop_pid "$pid2" 15
-    ! e2e_alive "$pid2"
-    check "SIGTERM stops the unprivileged instance" test $? = 0
+    stop_pid "$pid2" 15
+    ! alive "$pid2"
+    check_cmd "SIGTERM stops the unprivileged instance" test $? = 0
 
     # Daemon mode: detaches once the socket is bound, exits 0, writes the pid file; a start-up failure
     # (the port is taken) is an exit status 1 with the reason on stderr.
@@ -299,7 +299,7 @@ cases_process() {
     sed -e "s/^listen = .*/listen = inet:$PORT_MILTER2@127.0.0.1/" "$E2E_DIR/relay-milter.conf" >"$conf3"
     if "$MILTER_BIN" --config "$conf3" --pid-file "$pidfile" >"$E2E_DIR/daemon.out" 2>&1; then
         dpid=$(cat "$pidfile" 2>/dev/null)
-        if [ -n "$dpid" ] && e2e_alive "$dpid" && e2e_port_open 127.0.0.1 "$PORT_MILTER2"; then
+        if [ -n "$dpid" ] && alive "$dpid" && e2e_port_open 127.0.0.1 "$PORT_MILTER2"; then
             ok "daemon mode: returns 0 once serving, pid file written, listening"
         else
             not_ok "daemon mode: returns 0 once serving, pid file written, listening" "pid '$dpid'"
@@ -311,8 +311,8 @@ cases_process() {
         else
             not_ok "daemon mode: a second instance on the same port exits 1" "exit $rc: $(head -c 300 "$E2E_DIR/daemon2.out")"
         fi
-        e2e_stop_pid "$dpid" 15
-        if e2e_alive "$dpid"; then not_ok "daemon mode: SIGTERM stops the detached daemon"; else
+        stop_pid "$dpid" 15
+        if alive "$dpid"; then not_ok "daemon mode: SIGTERM stops the detached daemon"; else
             ok "daemon mode: SIGTERM stops the detached daemon"; fi
     else
         not_ok "daemon mode: starts" "$(head -c 300 "$E2E_DIR/daemon.out")"
@@ -321,7 +321,7 @@ cases_process() {
     local t0
     t0=$(e2e_now_ms)
     kill -TERM "$MILTER_PID"
-    if e2e_wait_until 10 eval "! e2e_alive $MILTER_PID"; then
+    if e2e_wait_until 10 eval "! alive $MILTER_PID"; then
         wait "$MILTER_PID" 2>/dev/null
         rc=$?
         if [ "$rc" = 0 ]; then ok "SIGTERM: clean stop, exit 0, in $(($(e2e_now_ms) - t0)) ms"; else
@@ -336,16 +336,14 @@ cases_process() {
 
 if [ ! -x "$MILTER_BIN" ]; then
     not_ok "relay-milter is built ($MILTER_BIN)" "build the target relay-milter first"
-    e2e_summary
-    exit 1
+    finish
 fi
-e2e_ports_free "$PORT_MILTER" "$PORT_MILTER2" || { not_ok "test ports are free"; e2e_summary; exit 1; }
+e2e_ports_free "$PORT_MILTER" "$PORT_MILTER2" || { not_ok "test ports are free"; finish; }
 e2e_defer mariadb_stop
 if ! mariadb_start "$E2E_DIR/db" || ! milter_setup_database relay_authority || ! milter_start "$PORT_MILTER"; then
     not_ok "start MariaDB and relay-milter"
     e2e_show_file "$E2E_DIR/relay-milter.log" 20
-    e2e_summary
-    exit 1
+    finish
 fi
 ok "started MariaDB (schema + fixtures) and relay-milter on inet:$PORT_MILTER@127.0.0.1"
 

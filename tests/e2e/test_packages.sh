@@ -28,10 +28,7 @@ DB_USER=relay_pkgtest
 DB_PASSWORD='pkg#test-pw'   # a '#': the conffile must quote it
 ALICE="sasl_method=PLAIN;sasl_username=alice@example.com;sender=alice@example.com"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "# SKIP: dpkg -i needs root"
-    exit 77
-fi
+[ "$(id -u)" -eq 0 ] || skip "dpkg -i needs root"
 e2e_init packages "$BUILD_DIR"
 for pkg in "${PACKAGES[@]}"; do
     if dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qv '^not-installed$'; then
@@ -98,38 +95,38 @@ expect_files() {
     local file
     for file in "$@"; do [ -f "$file" ] || { echo "# missing: $file"; return 1; }; done
 }
-check "daemons in /usr/sbin, tools in /usr/bin" \
+check_cmd "daemons in /usr/sbin, tools in /usr/bin" \
     expect_files /usr/sbin/relay-policyd /usr/sbin/relay-milter /usr/bin/relayctl /usr/bin/policy-bench
-check "migrations in /usr/share/relay-authority/sql" \
+check_cmd "migrations in /usr/share/relay-authority/sql" \
     expect_files /usr/share/relay-authority/sql/migrations/001_initial.sql
 man_ok=yes
 for page in man8/relay-policyd.8 man8/relay-milter.8 man8/relayctl.8 man1/policy-bench.1; do
     [ -f "/usr/share/man/$page.gz" ] || man_ok="no: /usr/share/man/$page.gz"
 done
-check "man pages installed ($man_ok)" test "$man_ok" = yes
-check "systemd units installed" \
+check_cmd "man pages installed ($man_ok)" test "$man_ok" = yes
+check_cmd "systemd units installed" \
     expect_files /lib/systemd/system/relay-policyd.service /lib/systemd/system/relay-milter.service
-check "example configuration and contrib in the common package's examples" \
+check_cmd "example configuration and contrib in the common package's examples" \
     expect_files /usr/share/doc/relay-authority-common/examples/relay-authority.conf.example
-check "tests are not installed" test -z "$(printf '%s\n' "$INSTALLED_FILES" | grep -E 'unit_tests|integration_tests|/tests/')"
-check "only relay-milter needs libmilter" \
+check_cmd "tests are not installed" test -z "$(printf '%s\n' "$INSTALLED_FILES" | grep -E 'unit_tests|integration_tests|/tests/')"
+check_cmd "only relay-milter needs libmilter" \
     test "$(dpkg-query -W -f='${Depends}' relay-milter | grep -c libmilter):$(dpkg-query -W -f='${Depends}' \
         relay-policyd relay-authority-common | grep -c libmilter)" = "1:0"
 
 passwd=$(getent passwd relay)
-check "system user relay: home /var/lib/relay-authority, shell nologin ($passwd)" \
+check_cmd "system user relay: home /var/lib/relay-authority, shell nologin ($passwd)" \
     test "$(echo "$passwd" | cut -d: -f6,7)" = "/var/lib/relay-authority:/usr/sbin/nologin"
-check "system user relay is a system account (uid < 1000)" test "$(id -u relay)" -lt 1000
+check_cmd "system user relay is a system account (uid < 1000)" test "$(id -u relay)" -lt 1000
 known() { getent "$1" "$2" >/dev/null; }  # known passwd|group NAME
-check "system group relay" known group relay
-check "$CONF is a conffile" grep -qx " *$CONF [0-9a-f]*" <(dpkg-query -W -f='${Conffiles}\n' relay-authority-common)
-check "$CONF is 0640 root:relay ($(stat -c '%a %U:%G' "$CONF"))" test "$(stat -c '%a %U:%G' "$CONF")" = "640 root:relay"
+check_cmd "system group relay" known group relay
+check_cmd "$CONF is a conffile" grep -qx " *$CONF [0-9a-f]*" <(dpkg-query -W -f='${Conffiles}\n' relay-authority-common)
+check_cmd "$CONF is 0640 root:relay ($(stat -c '%a %U:%G' "$CONF"))" test "$(stat -c '%a %U:%G' "$CONF")" = "640 root:relay"
 enabled=$(find /etc/systemd/system -name 'relay-*.service' 2>/dev/null | wc -l)
-check "units neither enabled nor started at installation ($enabled enabled)" test "$enabled" -eq 0
+check_cmd "units neither enabled nor started at installation ($enabled enabled)" test "$enabled" -eq 0
 
 /usr/sbin/relay-policyd --config "$CONF" --check-config >"$E2E_DIR/check-config.out" 2>&1
 status=$?
-check "installed relay-policyd --check-config accepts the shipped configuration (exit $status)" test "$status" -eq 0
+check_cmd "installed relay-policyd --check-config accepts the shipped configuration (exit $status)" test "$status" -eq 0
 [ "$status" -eq 0 ] || e2e_show_file "$E2E_DIR/check-config.out"
 
 # systemd-analyze verify needs no running systemd: it loads the unit files, checks that ExecStart*
@@ -157,7 +154,7 @@ mariadb_sql -e "CREATE DATABASE $DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_u
 sed -i -e "s|^# socket =.*|socket = $MARIADB_SOCKET|" \
     -e "0,/^# user = relay\$/s||user = $DB_USER|" -e "s|^# password =.*|password = \"$DB_PASSWORD\"|" \
     -e "s|^# listen = inet:127.0.0.1:10040|listen = inet:127.0.0.1:$PORT_POLICY|" "$CONF"
-check "the edited conffile kept 0640 root:relay" test "$(stat -c '%a %U:%G' "$CONF")" = "640 root:relay"
+check_cmd "the edited conffile kept 0640 root:relay" test "$(stat -c '%a %U:%G' "$CONF")" = "640 root:relay"
 
 if (cd / && relayctl db init) >"$E2E_DIR/db-init.log" 2>&1 &&
         grep -q "schema version is now" "$E2E_DIR/db-init.log"; then
@@ -172,30 +169,30 @@ mariadb_sql "$DB_NAME" </usr/share/relay-authority/sql/sample-data.sql >"$E2E_DI
 e2e_ports_free "$PORT_POLICY" || e2e_finish
 e2e_start_bg "$E2E_DIR/policyd.log" /usr/sbin/relay-policyd --config "$CONF" --foreground
 POLICYD_PID=$E2E_BG_PID
-e2e_defer e2e_stop_pid "$POLICYD_PID"
+e2e_defer stop_pid "$POLICYD_PID"
 if e2e_wait_port 127.0.0.1 "$PORT_POLICY" 30 "$POLICYD_PID"; then
     ok "installed relay-policyd listens on 127.0.0.1:$PORT_POLICY"
     uids=$(awk '/^Uid:/ {print $2 "/" $3}' "/proc/$POLICYD_PID/status")
-    check "it runs as relay ($uids)" test "$uids" = "$(id -u relay)/$(id -u relay)"
+    check_cmd "it runs as relay ($uids)" test "$uids" = "$(id -u relay)/$(id -u relay)"
     answer=$(timeout 20 python3 "$SRC_DIR/tests/integration/policyd/policy_client.py" --timeout 5 \
         "inet:127.0.0.1:$PORT_POLICY" "$ALICE" 2>&1)
-    check "a policy request for alice@example.com: DUNNO (got '$answer')" test "$answer" = DUNNO
+    check_cmd "a policy request for alice@example.com: DUNNO (got '$answer')" test "$answer" = DUNNO
 else
     not_ok "installed relay-policyd listens on 127.0.0.1:$PORT_POLICY"
     e2e_show_file "$E2E_DIR/policyd.log"
 fi
-e2e_stop_pid "$POLICYD_PID"
+stop_pid "$POLICYD_PID"
 
 # ---- purge: nothing left but the system user (Debian policy keeps it: files may still belong to it)
 dpkg --purge "${PACKAGES[@]}" >"$E2E_DIR/purge.log" 2>&1
-check "dpkg --purge ${PACKAGES[*]}" test $? -eq 0
+check_cmd "dpkg --purge ${PACKAGES[*]}" test $? -eq 0
 left=
 while IFS= read -r path; do
     [ -n "$path" ] && [ -f "$path" ] && left="$left $path"
 done <<<"$INSTALLED_FILES"
-check "no packaged file is left${left:+:$left}" test -z "$left"
-check "/etc/relay-authority is gone (conffile purged)" test ! -e /etc/relay-authority
-check "/var/lib/relay-authority does not exist" test ! -e /var/lib/relay-authority
-check "no dpkg-statoverride left" test -z "$(dpkg-statoverride --list | grep relay-authority)"
-check "the relay user is kept, as Debian policy asks" known passwd relay
+check_cmd "no packaged file is left${left:+:$left}" test -z "$left"
+check_cmd "/etc/relay-authority is gone (conffile purged)" test ! -e /etc/relay-authority
+check_cmd "/var/lib/relay-authority does not exist" test ! -e /var/lib/relay-authority
+check_cmd "no dpkg-statoverride left" test -z "$(dpkg-statoverride --list | grep relay-authority)"
+check_cmd "the relay user is kept, as Debian policy asks" known passwd relay
 e2e_finish

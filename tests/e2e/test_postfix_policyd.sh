@@ -13,7 +13,7 @@
 
 BUILD_DIR=$1
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-for lib in e2e tls mariadb dovecot sink postfix swaks; do
+for lib in e2e tls mariadb dovecot sink postfix policyd swaks; do
     # shellcheck source=/dev/null
     . "$SRC_DIR/tests/lib/$lib.sh"
 done
@@ -23,14 +23,12 @@ PORT_SINK=12126
 PORT_NOTLS=12186
 PORT_SUBMISSION=12187
 PORT_POLICY=12140
-DB_NAME=relay_authority
-POLICYD_DB_USER=relay_policyd
 POLICYD_DB_PASSWORD=policyd-e2e-pw
 DOVECOT_DB_PASSWORD=dovecot-e2e-pw
 MAX_STALE_SECONDS=2      # [cache] max_stale_seconds: how long rules outlive the database
 POLL_MS=200              # [cache] poll_interval_ms
 
-e2e_require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
+require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
     swaks openssl
 e2e_init postfix_policyd "$BUILD_DIR"
 POLICYD_BIN=${RELAY_E2E_POLICYD:-$E2E_BUILD_DIR/relay-policyd}   # override: test another binary
@@ -47,18 +45,7 @@ show_diagnostics() {
 
 case_diagnostics() { show_diagnostics ""; }
 
-password_of() { printf '%s-pw' "${1%@*}"; }
-
-# submit LOGIN FROM TO EXPECT DESC [SWAKS_ARGS...]: STARTTLS + AUTH on the submission port.
-# MECH (PLAIN, LOGIN), PORT and TLS (yes/no) may be set in front of the call.
-submit() {
-    local login=$1 from=$2 to=$3 expect=$4 desc=$5 tls=()
-    shift 5
-    [ "${TLS:-yes}" = yes ] && tls=(--tls)
-    expect_case "$desc" "$expect" --server "127.0.0.1:${PORT:-$PORT_SUBMISSION}" "${tls[@]}" \
-        --auth "${MECH:-PLAIN}" --auth-user "$login" --auth-password "$(password_of "$login")" \
-        --from "$from" --to "$to" "$@"
-}
+# submit and password_of: tests/lib/swaks.sh (STARTTLS + AUTH on PORT_SUBMISSION; MECH, PORT, TLS=no).
 
 # unauth CLIENT_IP FROM TO EXPECT DESC: no AUTH, on the MX port, from a chosen loopback address.
 unauth() {
@@ -140,36 +127,11 @@ SQL
 # ---- start ---------------------------------------------------------------------------------------
 
 start_policyd() {
-    cat >"$E2E_DIR/relay-policyd.conf" <<CONF
-# relay-policyd for tests/e2e/test_postfix_policyd.sh
-[general]
-node = e2e
-log_level = debug
-
-[database]
-socket = $MARIADB_SOCKET
-user = $POLICYD_DB_USER
-password = $POLICYD_DB_PASSWORD
-name = $DB_NAME
-connect_timeout = 2
-read_timeout = 2
+    policyd_e2e_start e2e "$PORT_POLICY" "$DB_NAME" "$POLICYD_DB_USER" "$POLICYD_DB_PASSWORD" "read_timeout = 2
 write_timeout = 2
-
-[policyd]
-listen = inet:127.0.0.1:$PORT_POLICY
-# The test runs as root and has no "relay" account to drop to.
-user = root
-group = root
-allow_root = true
-
 [cache]
 poll_interval_ms = $POLL_MS
-max_stale_seconds = $MAX_STALE_SECONDS
-CONF
-    e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
-    POLICYD_PID=$E2E_BG_PID
-    e2e_defer e2e_stop_pid "$POLICYD_PID" 10
-    e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$POLICYD_PID"
+max_stale_seconds = $MAX_STALE_SECONDS"
 }
 
 # step DESC CMD...: run one start-up step, log how long it took
@@ -197,18 +159,12 @@ setup_database() {
 
 setup_postfix() {
     postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "$DOVECOT_AUTH_SOCKET" || return 1
-    # The main.cf lines we ship, as an admin pastes them (only the policy service address differs).
-    postfix_main_file "$SRC_DIR/contrib/postfix/main.cf" "s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
-        return 1
+    # The main.cf lines and the submission service we ship (only the policy service address differs).
+    postfix_contrib_policyd "$PORT_POLICY" "$PORT_SUBMISSION" || return 1
     # Inbound mail for these domains is relayed too (to the sink): unauthenticated mail to them passes.
     postfix_main "relay_domains = example.test example.org other.test" || return 1
     postfix_listener_plain "$PORT_MX"
     postfix_listener_auth_notls "$PORT_NOTLS"
-    # The submission service we ship, on our port and without chroot (our Dovecot socket is outside
-    # the queue directory).
-    postfix_master_file "$SRC_DIR/contrib/postfix/master.cf" \
-        "s/^submission .*smtpd\$/127.0.0.1:$PORT_SUBMISSION inet n - n - - smtpd/; s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
-        return 1
     postfix_start
 }
 
@@ -375,7 +331,6 @@ cases_live_changes() {
 }
 
 cases_database_down() {
-    local i out delivered=no
     mariadb_stop
     e2e_log "database stopped; waiting $((MAX_STALE_SECONDS + 1)) s (max_stale_seconds = $MAX_STALE_SECONDS)"
     sleep $((MAX_STALE_SECONDS + 1))
@@ -388,31 +343,15 @@ cases_database_down() {
             ok "the 4xx came from relay-policyd, not Postfix's fallback"
         fi
     fi
-    check "relay-policyd still running with the database down" e2e_alive "$POLICYD_PID"
+    check_cmd "relay-policyd still running with the database down" alive "$POLICYD_PID"
 
     mariadb_start "$E2E_DIR/db" || { not_ok "database restarted"; return; }
     ok "database restarted"
-    for ((i = 1; i <= 30; i++)); do
-        out=$E2E_DIR/swaks/back-$i.txt
-        local tok
-        tok=$(e2e_token back)
-        swaks --timeout 10 --server "127.0.0.1:$PORT_SUBMISSION" --tls --auth PLAIN \
-            --auth-user alice@example.test --auth-password alice-pw --from alice@example.test \
-            --to rcpt@external.test --ehlo client.example.test --header "Subject: relay-e2e $tok" >"$out" 2>&1
-        if [ $? = 0 ]; then
-            delivered=$tok
-            break
-        fi
-        NEGATIVE_TOKENS+=("$tok")
-        sleep 0.5
-    done
-    if [ "$delivered" != no ] && sink_wait_for "$delivered" 15; then
-        ok "database back: delivered again without restarting anything ($i attempts)"
-    else
-        not_ok "database back: delivered again without restarting anything" "last: $out"
-        show_diagnostics "$out"
-    fi
-    check "relay-policyd is the same process as at the start" e2e_alive "$POLICYD_PID"
+    retry_until_delivered "database back: delivered again without restarting anything" --timeout 10 \
+        --server "127.0.0.1:$PORT_SUBMISSION" --tls --auth PLAIN --auth-user alice@example.test \
+        --auth-password alice-pw --from alice@example.test --to rcpt@external.test --ehlo client.example.test ||
+        show_diagnostics "$RETRY_OUT"
+    check_cmd "relay-policyd is the same process as at the start" alive "$POLICYD_PID"
 }
 
 final_checks() {
@@ -426,29 +365,25 @@ final_checks() {
 if [ "$(id -u)" -ne 0 ]; then
     # A private Postfix instance (postfix -c DIR start) and smtp-sink -u nobody need root.
     not_ok "the test runs as root" "run it as root (a container is fine)"
-    e2e_summary
-    exit 1
+    finish
 fi
 if [ ! -x "$POLICYD_BIN" ]; then
     not_ok "relay-policyd is built ($POLICYD_BIN)" "build the target relay-policyd first"
-    e2e_summary
-    exit 1
+    finish
 fi
 e2e_ports_free "$PORT_MX" "$PORT_SINK" "$PORT_NOTLS" "$PORT_SUBMISSION" "$PORT_POLICY" || {
     not_ok "test ports are free"
-    e2e_summary
-    exit 1
+    finish
 }
 if ! start_all; then
     not_ok "start MariaDB, Dovecot, smtp-sink, relay-policyd and Postfix"
     e2e_show_file "$E2E_DIR/policyd.log" 20
     e2e_show_file "${POSTFIX_LOG:-/dev/null}" 20
-    e2e_summary
-    exit 1
+    finish
 fi
 ok "started MariaDB, Dovecot (passdb on our users table), smtp-sink, relay-policyd and Postfix"
-check "Dovecot: SHA512-CRYPT user logs in" dovecot_auth_test alice@example.test alice-pw
-check "Dovecot: BLF-CRYPT user logs in, mixed-case login" dovecot_auth_test Bob@Example.TEST bob-pw
+check_cmd "Dovecot: SHA512-CRYPT user logs in" dovecot_auth_test alice@example.test alice-pw
+check_cmd "Dovecot: BLF-CRYPT user logs in, mixed-case login" dovecot_auth_test Bob@Example.TEST bob-pw
 
 cases_accounts
 cases_senders

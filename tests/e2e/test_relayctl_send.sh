@@ -12,7 +12,7 @@
 
 BUILD_DIR=$1
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-for lib in e2e tls mariadb dovecot sink postfix; do
+for lib in e2e tls mariadb dovecot sink postfix policyd; do
     # shellcheck source=/dev/null
     . "$SRC_DIR/tests/lib/$lib.sh"
 done
@@ -21,21 +21,14 @@ PORT_SINK=12351
 PORT_POLICY=12352
 PORT_SUBMISSION=12353
 PORT_NOTLS=12354
-DB_NAME=relay_authority
-POLICYD_DB_USER=relay_policyd
 POLICYD_DB_PASSWORD=policyd-send-pw
 DOVECOT_DB_PASSWORD=dovecot-send-pw
 
-e2e_require postfix postconf smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db openssl
+require postfix postconf smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db openssl
 e2e_init relayctl_send "$BUILD_DIR"
 RELAYCTL=$E2E_BUILD_DIR/relayctl
 POLICYD_BIN=$E2E_BUILD_DIR/relay-policyd
-for bin in "$RELAYCTL" "$POLICYD_BIN"; do
-    if [ ! -x "$bin" ]; then
-        echo "# SKIP: $bin not built"
-        exit 77
-    fi
-done
+for bin in "$RELAYCTL" "$POLICYD_BIN"; do [ -x "$bin" ] || skip "$bin not built"; done
 e2e_ports_free "$PORT_SINK" "$PORT_POLICY" "$PORT_SUBMISSION" "$PORT_NOTLS" || exit 1
 
 ctl() { "$RELAYCTL" --config "$E2E_DIR/admin.conf" "$@"; }
@@ -62,49 +55,15 @@ setup_database() {
 }
 
 start_policyd() {
-    cat >"$E2E_DIR/relay-policyd.conf" <<CONF
-[general]
-node = relayctl-send
-log_level = debug
-[database]
-socket = $MARIADB_SOCKET
-user = $POLICYD_DB_USER
-password = $POLICYD_DB_PASSWORD
-name = $DB_NAME
-[policyd]
-listen = inet:127.0.0.1:$PORT_POLICY
-user = root
-group = root
-allow_root = true
-[cache]
-poll_interval_ms = 200
-CONF
-    e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
-    e2e_defer e2e_stop_pid "$E2E_BG_PID" 10
-    e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$E2E_BG_PID"
+    policyd_e2e_start relayctl-send "$PORT_POLICY" "$DB_NAME" "$POLICYD_DB_USER" "$POLICYD_DB_PASSWORD" \
+        $'[cache]\npoll_interval_ms = 200'
 }
 
 setup_postfix() {
     postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "$DOVECOT_AUTH_SOCKET" || return 1
-    postfix_main_file "$SRC_DIR/contrib/postfix/main.cf" "s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
-        return 1
+    postfix_contrib_policyd "$PORT_POLICY" "$PORT_SUBMISSION" || return 1
     postfix_listener_auth_notls "$PORT_NOTLS"
-    postfix_master_file "$SRC_DIR/contrib/postfix/master.cf" \
-        "s/^submission .*smtpd\$/127.0.0.1:$PORT_SUBMISSION inet n - n - - smtpd/; s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
-        return 1
     postfix_start
-}
-
-start_all() {
-    tls_make_cert "$E2E_DIR/tls" || return 1
-    e2e_defer mariadb_stop
-    mariadb_start "$E2E_DIR/db" || return 1
-    setup_database || return 1
-    dovecot_start "$E2E_DIR/dovecot" \
-        "host=$MARIADB_SOCKET dbname=$DB_NAME user=dovecot password=$DOVECOT_DB_PASSWORD" || return 1
-    sink_start "$E2E_DIR/sink" "$PORT_SINK" || return 1
-    start_policyd || { e2e_show_file "$E2E_DIR/policyd.log"; return 1; }
-    setup_postfix
 }
 
 # ---- cases ---------------------------------------------------------------------------------------
@@ -209,11 +168,11 @@ run_cases() {
     fi
 }
 
-if start_all; then
+if policyd_e2e_start_all; then
     ok "harness started (MariaDB, schema and accounts by relayctl, Dovecot, relay-policyd, Postfix, sink)"
     run_cases
 else
     not_ok "harness started"
     e2e_show_file "$POSTFIX_LOG" 20
 fi
-e2e_summary
+finish

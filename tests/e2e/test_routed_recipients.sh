@@ -24,7 +24,7 @@
 
 BUILD_DIR=$1
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-for lib in e2e tls mariadb dovecot sink postfix swaks; do
+for lib in e2e tls mariadb dovecot sink postfix policyd swaks; do
     # shellcheck source=/dev/null
     . "$SRC_DIR/tests/lib/$lib.sh"
 done
@@ -33,12 +33,10 @@ PORT_SINK=12126
 PORT_SUBMISSION=12187
 PORT_ALONE=12188
 PORT_POLICY=12140
-DB_NAME=relay_authority
-POLICYD_DB_USER=relay_policyd
 POLICYD_DB_PASSWORD=routed-e2e-pw
 DOVECOT_DB_PASSWORD=dovecot-routed-pw
 
-e2e_require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
+require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
     swaks openssl
 e2e_init routed_recipients "$BUILD_DIR"
 POLICYD_BIN=${RELAY_E2E_POLICYD:-$E2E_BUILD_DIR/relay-policyd}
@@ -67,36 +65,13 @@ setup_database() {
 }
 
 start_policyd() {
-    cat >"$E2E_DIR/relay-policyd.conf" <<CONF
-# relay-policyd for tests/e2e/test_routed_recipients.sh
-[general]
-node = e2e-routed
-log_level = debug
-
-[database]
-socket = $MARIADB_SOCKET
-user = $POLICYD_DB_USER
-password = $POLICYD_DB_PASSWORD
-name = $DB_NAME
-
-[policyd]
-listen = inet:127.0.0.1:$PORT_POLICY
-# The test runs as root and has no "relay" account to drop to.
-user = root
-group = root
-allow_root = true
-CONF
-    chmod 0600 "$E2E_DIR/relay-policyd.conf"
-    e2e_start_bg "$E2E_DIR/policyd.log" "$POLICYD_BIN" --config "$E2E_DIR/relay-policyd.conf" --foreground
-    e2e_defer e2e_stop_pid "$E2E_BG_PID" 10
-    e2e_wait_port 127.0.0.1 "$PORT_POLICY" 15 "$E2E_BG_PID"
+    policyd_e2e_start e2e-routed "$PORT_POLICY" "$DB_NAME" "$POLICYD_DB_USER" "$POLICYD_DB_PASSWORD"
 }
 
 setup_postfix() {
     postfix_configure "$E2E_DIR/postfix" "[127.0.0.1]:$PORT_SINK" "$DOVECOT_AUTH_SOCKET" || return 1
     # The main.cf lines we ship (only the policy service address differs).
-    postfix_main_file "$SRC_DIR/contrib/postfix/main.cf" "s/127\.0\.0\.1:10040/127.0.0.1:$PORT_POLICY/g" ||
-        return 1
+    postfix_contrib_policyd "$PORT_POLICY" || return 1
     # example.test is delivered "locally"; the local transport is the sink too, so that the sink shows
     # which address Postfix delivered each message to. The routing settings stay at their defaults.
     postfix_main "mydestination = example.test" "local_transport = smtp:[127.0.0.1]:$PORT_SINK" || return 1
@@ -107,18 +82,6 @@ setup_postfix() {
         smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination \
         smtpd_end_of_data_restrictions=
     postfix_start
-}
-
-start_all() {
-    tls_make_cert "$E2E_DIR/tls" || return 1
-    e2e_defer mariadb_stop
-    mariadb_start "$E2E_DIR/db" || return 1
-    setup_database || return 1
-    dovecot_start "$E2E_DIR/dovecot" \
-        "host=$MARIADB_SOCKET dbname=$DB_NAME user=dovecot password=$DOVECOT_DB_PASSWORD" || return 1
-    sink_start "$E2E_DIR/sink" "$PORT_SINK" || return 1
-    start_policyd || { e2e_show_file "$E2E_DIR/policyd.log"; return 1; }
-    setup_postfix
 }
 
 # ---- cases ---------------------------------------------------------------------------------------
@@ -205,25 +168,21 @@ cases_with_policy() {
 
 if [ "$(id -u)" -ne 0 ]; then
     not_ok "the test runs as root" "a private Postfix instance and smtp-sink -u nobody need root"
-    e2e_summary
-    exit 1
+    finish
 fi
 if [ ! -x "$POLICYD_BIN" ]; then
     not_ok "relay-policyd is built ($POLICYD_BIN)" "build the target relay-policyd first"
-    e2e_summary
-    exit 1
+    finish
 fi
 e2e_ports_free "$PORT_SINK" "$PORT_SUBMISSION" "$PORT_ALONE" "$PORT_POLICY" || {
     not_ok "test ports are free"
-    e2e_summary
-    exit 1
+    finish
 }
-if ! start_all; then
+if ! policyd_e2e_start_all; then
     not_ok "start MariaDB, Dovecot, smtp-sink, relay-policyd and Postfix"
     e2e_show_file "$E2E_DIR/policyd.log" 20
     e2e_show_file "${POSTFIX_LOG:-/dev/null}" 20
-    e2e_summary
-    exit 1
+    finish
 fi
 ok "started MariaDB, Dovecot, smtp-sink, relay-policyd and Postfix (mydestination = example.test)"
 

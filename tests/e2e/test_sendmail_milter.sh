@@ -6,6 +6,8 @@
 #
 #   tests/e2e/test_sendmail_milter.sh BUILD_DIR          (ctest: e2e_sendmail_milter)
 #
+# The milter cases every MTA runs (tests/e2e/milter/cases.sh), then Sendmail's own: the access database's
+# Connect: RELAY for the IP-authorised printer, Sendmail's relay checks for unauthenticated clients.
 # Ports (127.0.0.1): Sendmail 12260, smtp-sink 12261, relay-milter 12262. The .debs are fetched with
 # apt-get download into BUILD_DIR/sendmail-debs when missing. Needs root (unshare --mount).
 # Every case asserts the SMTP reply code and enhanced status, swaks' exit status (0 sent, 23 MAIL refused,
@@ -22,31 +24,29 @@ PORT_SENDMAIL=12260
 PORT_SINK=12261
 PORT_MILTER=12262
 
-e2e_require mariadbd mariadb mariadb-install-db smtp-sink swaks openssl m4 saslpasswd2 unshare nsenter dpkg
-if ! sendmail_available; then
-    echo "# SKIP: needs root (unshare --mount), m4, saslpasswd2"
-    exit 77
-fi
+require mariadbd mariadb mariadb-install-db smtp-sink swaks openssl m4 saslpasswd2 unshare nsenter dpkg
+sendmail_available || skip "needs root (unshare --mount), m4, saslpasswd2"
 e2e_init sendmail_milter "$BUILD_DIR"
 # shellcheck source=/dev/null
 . "$SRC_DIR/tests/e2e/milter/common.sh"
+# shellcheck source=/dev/null
+. "$SRC_DIR/tests/e2e/milter/cases.sh"
 mkdir -p "$E2E_DIR/swaks"
 
-SASL_USERS=(alice bob noauth localonly capped small tlsuser erin)
+SASL_USERS=(alice bob noauth disabled localonly capped small tlsuser erin)
 
 # smtp_case, expect_case: tests/lib/swaks.sh
 SWAKS_CASE_PREFIX=sm
 SWAKS_ARGS=(--server "127.0.0.1:$PORT_SENDMAIL")
 SWAKS_SENT_REPLY='250 2\.0\.0 .*Message accepted for delivery'
+MTA_SUBMISSION_PORT=$PORT_SENDMAIL
+# F=T: Sendmail tempfails the session from its first command on (here STARTTLS: 454 4.7.0).
+MTA_TEMPFAIL="Sendmail answers 4xx (F=T), nothing accepted unchecked"
 case_diagnostics() { tail -n 2 "$MILTER_LOG" | cut -c1-300 | sed 's/^/#   milter: /'; }
 
-# submit LOGIN FROM TO EXPECT DESC [SWAKS_ARGS...]: STARTTLS, AUTH PLAIN, the From: header = FROM
-submit() {
-    local login=$1 from=$2 to=$3 expect=$4 desc=$5
-    shift 5
-    expect_case "$desc" "$expect" --tls --auth PLAIN --auth-user "$login" --auth-password "$(password_of "$login")" \
-        --from "$from" --to "$to" --header "From: $from" "$@"
-}
+# submit (tests/lib/swaks.sh): STARTTLS, AUTH PLAIN, the From: header = FROM
+PORT_SUBMISSION=$PORT_SENDMAIL
+SUBMIT_FROM_HEADER=yes
 
 # unauth CLIENT_IP FROM TO EXPECT DESC [SWAKS_ARGS...]: no AUTH, from a chosen loopback address
 unauth() {
@@ -76,8 +76,7 @@ start_all() {
     sendmail_start
 }
 
-cases_authorised() {
-    submit alice@example.test alice@example.test rcpt@external.test sent "authorised user, own sender: delivered"
+mta_checks_first_delivery() {
     if grep -q 'with ESMTPSA' "$(sink_file_for "$CASE_TOKEN" | head -n 1)" 2>/dev/null; then
         ok "the delivered copy was received with ESMTPSA (authenticated)"
     else
@@ -89,32 +88,6 @@ cases_authorised() {
     else
         not_ok "relay-milter saw {auth_authen} and Sendmail's queue id (i) for the message"
     fi
-    submit alice@example.test alice@example.test rcpt@external.test sent \
-        "group syntax and encoded-word display name in From:: delivered" \
-        --header "From: Team: =?utf-8?q?Alice_M=C3=BCller?= <alice@example.test>;"
-    submit tlsuser@example.test tlsuser@example.test rcpt@external.test sent \
-        "require_tls over STARTTLS: delivered ({tls_version} reached the milter)"
-    submit bob@example.test someone@example.test rcpt@external.test sent "own_domain sender: delivered"
-}
-
-cases_refused() {
-    submit noauth@example.test noauth@example.test rcpt@external.test "mail 550 5.7.1" \
-        "authenticated but no SMTP authority: 550 5.7.1 at MAIL"
-    submit alice@example.test someone@foreign.test rcpt@external.test "mail 550 5.7.1" \
-        "foreign envelope sender: 550 5.7.1 at MAIL"
-    submit alice@example.test alice@example.test rcpt@external.test "data 550 5.7.1" \
-        "foreign From: header: 550 5.7.1 after DATA" --header "From: The Boss <boss@evil.test>"
-    submit alice@example.test alice@example.test rcpt@external.test "data 550 5.6.0" \
-        "two From: headers: 550 5.6.0 after DATA" --add-header "From: alice@example.test"
-    submit localonly@example.test localonly@example.test rcpt@external.test "rcpt 550 5.7.1" \
-        "may_relay_external = 0: external recipient 550 5.7.1"
-    local body=$E2E_DIR/big-body.txt
-    head -c 10000 /dev/zero | tr '\0' x | fold -w 72 >"$body"
-    submit small@example.test small@example.test rcpt@external.test "data 552 5.3.4" \
-        "max_message_bytes = 2000, 10 kB: 552 5.3.4 at end of message" --body "$body"
-    smtp_case "max_recipients_per_message = 2: third recipient 452 4.5.3, two delivered" 0 "452 4\.5\.3 " yes \
-        --tls --auth PLAIN --auth-user capped@example.test --auth-password capped-pw --from capped@example.test \
-        --header "From: capped@example.test" --to r1@external.test,r2@external.test,r3@external.test
 }
 
 cases_unauthenticated() {
@@ -132,47 +105,6 @@ cases_unauthenticated() {
         "printer's sender from 127.0.0.4 (no access entry): relaying denied by Sendmail"
 }
 
-cases_live_and_down() {
-    local i tok out delivered=no
-    submit erin@example.test erin@example.test rcpt@external.test sent "erin before the change: delivered"
-    milter_db "UPDATE smtp_authorities a JOIN users u ON u.id = a.user_id SET a.active = 0 WHERE u.local_part = 'erin'"
-    sleep 1
-    submit erin@example.test erin@example.test rcpt@external.test "mail 550 5.7.1" \
-        "authority disabled in SQL while everything runs: 550 5.7.1 (after 1 s)"
-
-    mariadb_stop
-    e2e_log "database stopped; waiting $((MILTER_MAX_STALE + 1)) s"
-    sleep $((MILTER_MAX_STALE + 1))
-    submit alice@example.test alice@example.test rcpt@external.test "mail 451 4.3.0" \
-        "database down: 451 4.3.0 at MAIL, not delivered"
-    mariadb_start "$E2E_DIR/db" || { not_ok "database restarted"; return; }
-    for ((i = 1; i <= 30; i++)); do
-        tok=$(e2e_token back)
-        out=$E2E_DIR/swaks/back-$i.txt
-        if swaks --timeout 30 --server "127.0.0.1:$PORT_SENDMAIL" --tls --auth PLAIN --auth-user alice@example.test \
-            --auth-password alice-pw --from alice@example.test --to rcpt@external.test --header "From: alice@example.test" \
-            --header "Subject: relay-e2e $tok" >"$out" 2>&1; then
-            delivered=$tok
-            break
-        fi
-        NEGATIVE_TOKENS+=("$tok")
-        sleep 0.5
-    done
-    if [ "$delivered" != no ] && sink_wait_for "$delivered" 20; then
-        ok "database back: delivered again without restarting anything ($i attempts)"
-    else
-        not_ok "database back: delivered again" "last: $out"
-    fi
-
-    e2e_stop_pid "$MILTER_PID" 15
-    # F=T: Sendmail tempfails the session from its first command on (here STARTTLS: 454 4.7.0).
-    smtp_case "relay-milter stopped: Sendmail answers 4xx (F=T), nothing accepted unchecked" 29 \
-        "4[0-9][0-9] 4\.[0-9.]+ " no --tls --auth PLAIN --auth-user alice@example.test --auth-password alice-pw \
-        --from alice@example.test --to rcpt@external.test --header "From: alice@example.test"
-    milter_start "$PORT_MILTER" || { not_ok "relay-milter restarted"; return; }
-    submit alice@example.test alice@example.test rcpt@external.test sent "relay-milter restarted: delivered again"
-}
-
 final_checks() {
     e2e_wait_until 20 bash -c "[ -z \"\$(ls -A '$SENDMAIL_DIR/mqueue')\" ]" || e2e_log "Sendmail queue not empty"
     check_refused_never_delivered
@@ -183,23 +115,21 @@ final_checks() {
 
 if [ ! -x "$MILTER_BIN" ]; then
     not_ok "relay-milter is built ($MILTER_BIN)" "build the target relay-milter first"
-    e2e_summary
-    exit 1
+    finish
 fi
-e2e_ports_free "$PORT_SENDMAIL" "$PORT_SINK" "$PORT_MILTER" || { not_ok "test ports are free"; e2e_summary; exit 1; }
+e2e_ports_free "$PORT_SENDMAIL" "$PORT_SINK" "$PORT_MILTER" || { not_ok "test ports are free"; finish; }
 if ! start_all; then
     not_ok "start MariaDB, smtp-sink, relay-milter and Sendmail"
     e2e_show_file "$E2E_DIR/relay-milter.log" 20
     e2e_show_file "$E2E_DIR/sendmail/run/start.log" 20
-    e2e_summary
-    exit 1
+    finish
 fi
 ok "started MariaDB, smtp-sink, relay-milter and Sendmail $(strings "$SENDMAIL_DIR/sbin/sendmail" | grep -m1 -o '^8\.[0-9.]*' || true) (namespace, sasldb, STARTTLS)"
 
-cases_authorised
-cases_refused
+milter_cases_authorised
+milter_cases_refused
 cases_unauthenticated
-cases_live_and_down
+milter_cases_live_and_down
 final_checks
 
 e2e_finish

@@ -27,16 +27,11 @@ PORT_SENDMAIL=12280
 PORT_MILTER=12281
 DOVECOT_DB_PASSWORD=dovecot-e2e-pw
 
-e2e_require mariadbd mariadb mariadb-install-db smtp-sink swaks openssl m4 saslpasswd2 unshare nsenter dpkg \
+require mariadbd mariadb mariadb-install-db smtp-sink swaks openssl m4 saslpasswd2 unshare nsenter dpkg \
     dovecot doveadm saslauthd testsaslauthd
-if [ ! -e /usr/lib/dovecot/imap ] || [ ! -e /usr/lib/dovecot/imap-login ]; then
-    echo "# SKIP: Dovecot IMAP (package dovecot-imapd) is not installed"
-    exit 77
-fi
-if ! sendmail_available; then
-    echo "# SKIP: needs root (unshare --mount), m4, saslpasswd2"
-    exit 77
-fi
+[ -e /usr/lib/dovecot/imap ] && [ -e /usr/lib/dovecot/imap-login ] ||
+    skip "Dovecot IMAP (package dovecot-imapd) is not installed"
+sendmail_available || skip "needs root (unshare --mount), m4, saslpasswd2"
 e2e_init sendmail_saslauthd "$BUILD_DIR"
 # shellcheck source=/dev/null
 . "$SRC_DIR/tests/e2e/milter/common.sh"
@@ -193,19 +188,17 @@ final_checks() {
 
 if [ ! -x "$MILTER_BIN" ]; then
     not_ok "relay-milter is built ($MILTER_BIN)" "build the target relay-milter first"
-    e2e_summary
-    exit 1
+    finish
 fi
 e2e_ports_free "$PORT_IMAP" "$PORT_SINK" "$PORT_SENDMAIL" "$PORT_MILTER" ||
-    { not_ok "test ports are free"; e2e_summary; exit 1; }
+    { not_ok "test ports are free"; finish; }
 if ! start_all; then
     not_ok "start MariaDB, Dovecot IMAP, saslauthd, smtp-sink, relay-milter and Sendmail"
     e2e_show_file "$E2E_DIR/dovecot/dovecot.log" 20
     e2e_show_file "$E2E_DIR/saslauthd/saslauthd.log" 20
     e2e_show_file "$E2E_DIR/relay-milter.log" 20
     e2e_show_file "$E2E_DIR/sendmail/run/start.log" 20
-    e2e_summary
-    exit 1
+    finish
 fi
 ok "started MariaDB, Dovecot IMAP, saslauthd (rimap), smtp-sink, relay-milter and Sendmail (namespace, STARTTLS)"
 e2e_log "start took $(( ($(e2e_now_ms) - E2E_START_MS) / 1000 )) s"

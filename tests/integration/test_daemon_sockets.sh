@@ -15,80 +15,35 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 POLICYD=$BUILD/relay-policyd
 MILTER=$BUILD/relay-milter
 CLIENT=$SRC/tests/integration/policyd/policy_client.py
-WORK=$BUILD/test-daemon-sockets
 
 . "$SRC/tests/lib/mariadb.sh"
 
-if [ "$(id -u)" != 0 ]; then echo "# skipped: needs root (the daemons drop privileges)"; exit 77; fi
-if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
-if ! command -v python3 >/dev/null; then echo "# skipped: python3 is not installed"; exit 77; fi
-if [ ! -x "$POLICYD" ] || [ ! -x "$MILTER" ]; then echo "# skipped: daemons not built"; exit 77; fi
-if ! getent passwd nobody >/dev/null || ! getent group nogroup >/dev/null; then
-    echo "# skipped: no nobody/nogroup"; exit 77
-fi
+[ "$(id -u)" = 0 ] || skip "needs root (the daemons drop privileges)"
+mariadb_available || skip "MariaDB is not installed"
+require python3
+[ -x "$POLICYD" ] && [ -x "$MILTER" ] || skip "daemons not built"
+getent passwd nobody >/dev/null && getent group nogroup >/dev/null || skip "no nobody/nogroup"
 
-PASSED=0
-FAILED=0
-PIDS=()
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() { echo "not ok - $1"; FAILED=$((FAILED + 1)); }
-check() {  # check NAME GOT WANT-GLOB
-    # shellcheck disable=SC2053
-    if [[ $2 == $3 ]]; then ok "$1"; else not_ok "$1: got '$2', want '$3'"; fi
-}
-alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-stop_pid() {  # TERM, wait up to 20 s (libmilter looks for a stop every 5 s), then KILL
-    local i
-    kill -TERM "$1" 2>/dev/null
-    for ((i = 0; i < 200; i++)); do alive "$1" || break; sleep 0.1; done
-    alive "$1" && kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-    return 0
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    mariadb_stop
-}
-trap cleanup EXIT
+work_dir test-daemon-sockets
 
 # start DAEMON CONF LOG WANT: foreground; sets PID; waits up to 30 s for WANT in LOG or for the exit.
 start() {
-    local bin=$1 conf=$2 log=$3 want=$4 i
-    "$bin" --config "$conf" --foreground </dev/null >>"$log" 2>&1 &
-    PID=$!
-    PIDS+=("$PID")
-    for ((i = 0; i < 300; i++)); do
-        grep -q "$want" "$log" 2>/dev/null && return 0
-        alive "$PID" || return 1
-        sleep 0.1
-    done
-    return 1
+    start_daemon "$3" "$4" "$1" --config "$2" --foreground
+    local rc=$?
+    PID=$DAEMON_PID
+    return $rc
 }
 describe() { stat -c '%F %U:%G %a' "$1" 2>/dev/null || echo missing; }
 leftovers() { find "$1" -name '.*.staging.*' | wc -l; }
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-if ! mariadb_start "$WORK/db" || ! mariadb_apply_schema relay_authority || ! mariadb_load_sample_data relay_authority ||
-    ! mariadb_create_app_user relay_authority relay_it it-pw; then
-    echo "not ok - MariaDB with schema and sample data"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-ok "MariaDB with schema and sample data"
+check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 chmod 0755 "$WORK"
 
 write_config() {  # write_config FILE SECTION LISTEN
     cat >"$1" <<CONF
 [general]
 log_level = info
-[database]
-socket = $MARIADB_SOCKET
-user = relay_it
-password = it-pw
-name = relay_authority
-connect_timeout = 2
+$(mariadb_database_section relay_it it-pw)
 [$2]
 listen = $3
 user = nobody
@@ -123,7 +78,7 @@ for daemon in policyd milter; do
     : >"$WORK/second.log"
     if start "$bin" "$conf" "$WORK/second.log" "$ready"; then
         not_ok "$daemon: a second instance is refused while the first listens"
-        stop_pid "$PID"
+        stop_pid "$PID" 20
     else
         check "$daemon: a second instance is refused while the first listens" \
             "$(grep -c 'another process is listening on this socket' "$WORK/second.log")" "1"
@@ -131,7 +86,7 @@ for daemon in policyd milter; do
     check "$daemon: the first one's socket is untouched" "$(describe "$sock")" "socket nobody:nogroup 660"
 
     # Stop: nobody may not remove a file in root's directory. It says so; the next start removes it.
-    stop_pid "$first"
+    stop_pid "$first" 20
     check "$daemon: stop without the right to remove the socket says so" \
         "$(grep -c "cannot remove socket $sock (Permission denied); the next start removes it" "$log")" "1"
     check "$daemon: the socket stays behind" "$(describe "$sock")" "socket nobody:nogroup 660"
@@ -139,7 +94,7 @@ for daemon in policyd milter; do
     if start "$bin" "$conf" "$log" "$ready"; then
         check "$daemon: the next start removes the stale socket" "$(grep -c "removed stale socket $sock" "$log")" "1"
         check "$daemon: and listens again" "$(describe "$sock")" "socket nobody:nogroup 660"
-        stop_pid "$PID"
+        stop_pid "$PID" 20
     else
         not_ok "$daemon: the next start removes the stale socket and listens"; sed 's/^/#   /' "$log"
     fi
@@ -152,7 +107,7 @@ for daemon in policyd milter; do
     : >"$log"
     if start "$bin" "$conf" "$log" "$ready"; then
         not_ok "$daemon: a symbolic link at the socket path is refused"
-        stop_pid "$PID"
+        stop_pid "$PID" 20
     else
         check "$daemon: a symbolic link at the socket path is refused" \
             "$(grep -c 'the path exists and is not a socket; not removing it' "$log")" "[1-9]*"
@@ -164,12 +119,11 @@ for daemon in policyd milter; do
     chown nobody "$dir"
     : >"$log"
     if start "$bin" "$conf" "$log" "$ready"; then
-        stop_pid "$PID"
+        stop_pid "$PID" 20
         check "$daemon: stop removes the socket when it may" "$(describe "$sock")" "missing"
     else
         not_ok "$daemon: start in a directory of the daemon's user"; sed 's/^/#   /' "$log"
     fi
 done
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

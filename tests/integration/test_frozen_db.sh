@@ -16,30 +16,17 @@ set -u
 
 BUILD=$(cd "${1:?usage: test_frozen_db.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "$BUILD/frozen-db-test.XXXXXX") || exit 1
 # shellcheck source=ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
+work_dir frozen-db-test
 CLIENT=$SRC/tests/integration/frozen_db/eom_client.py
 
-if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
-if ! command -v python3 >/dev/null; then echo "# skipped: python3 is not installed"; exit 77; fi
-if [ ! -x "$RL_BIN" ]; then echo "# skipped: $RL_BIN not built"; exit 77; fi
+mariadb_available || skip "MariaDB is not installed"
+require python3
+[ -x "$RL_BIN" ] || skip "$RL_BIN not built"
 
 thaw() { [ -n "$MARIADB_PID" ] && kill -CONT "$MARIADB_PID" 2>/dev/null; return 0; }
-cleanup() {
-    thaw
-    rl_stop_all
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ]
-    exit $?
-}
+at_exit thaw
 
 PORT=12240
 TARGET=inet:127.0.0.1:$PORT
@@ -81,12 +68,7 @@ cat >"$WORK/policyd.conf" <<EOF
 [general]
 node = frozen
 log_level = info
-[database]
-socket = $MARIADB_SOCKET
-user = $RL_DB_USER
-password = $RL_DB_PASSWORD
-name = relay_authority
-connect_timeout = 2
+$(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")
 read_timeout = 2
 write_timeout = 2
 [cache]
@@ -189,6 +171,6 @@ if [ -n "$tat_after" ] && [ "$tat_after" -gt "$tat_before" ] 2>/dev/null; then
 else
     not_ok "after SIGCONT: the counter moves again: tat_us '$tat_after', was '$tat_before'"
 fi
-if rl_alive "$RL_PID"; then ok "relay-policyd still running"; else not_ok "relay-policyd still running"; fi
+if alive "$RL_PID"; then ok "relay-policyd still running"; else not_ok "relay-policyd still running"; fi
 
 finish

@@ -13,59 +13,22 @@ set -u
 # Config files hold passwords: private to us, as load_config() expects (no world-readable warning).
 umask 077
 
-BUILD=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/mariadb.sh
 . "$SRC/tests/lib/mariadb.sh"
 
-if [ -z "$BUILD" ] || [ ! -d "$BUILD" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-BUILD=$(cd "$BUILD" && pwd)
+BUILD=$(build_dir "${1:-}") || exit 2
 RELAYCTL=$BUILD/relayctl
 POLICYD=$BUILD/relay-policyd
 CLIENT=$SRC/tests/integration/policyd/policy_client.py
-for bin in "$RELAYCTL" "$POLICYD"; do
-    [ -x "$bin" ] || { echo "# SKIP: $bin not built"; exit 77; }
-done
-if ! mariadb_available; then
-    echo "# SKIP: MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
-    exit 77
-fi
+for bin in "$RELAYCTL" "$POLICYD"; do [ -x "$bin" ] || skip "$bin not built"; done
+mariadb_available || skip "MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
 
 PORT=12295
 DB=relay_authority
-PASSED=0
-FAILED=0
-PD_PID=
-WORK=$(mktemp -d "$BUILD/grants-test.XXXXXX") || exit 1
+work_dir grants-test
 export TMPDIR=$WORK/tmp
 mkdir -p "$TMPDIR"
-
-cleanup() {
-    if [ -n "$PD_PID" ] && kill -0 "$PD_PID" 2>/dev/null; then
-        kill -TERM "$PD_PID"
-        for ((i = 0; i < 100; i++)); do kill -0 "$PD_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PD_PID" 2>/dev/null
-    fi
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-not_ok() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
-check() {  # check DESC GOT WANT-GLOB
-    # shellcheck disable=SC2053
-    if [[ $2 == $3 ]]; then ok "$1"; else not_ok "$1" "got '$2', want '$3'"; fi
-}
 
 # as USER PASSWORD DB SQL: run SQL as that account (password over the socket), output and errors
 as() {
@@ -102,9 +65,8 @@ EOF
 }
 
 if ! mariadb_start "$WORK/db" || ! mariadb_apply_schema "$DB" || ! mariadb_load_sample_data "$DB"; then
-    echo "not ok - MariaDB with schema and sample data"
-    echo "0 passed, 1 failed"
-    exit 1
+    not_ok "MariaDB with schema and sample data"
+    finish
 fi
 ok "MariaDB with schema and sample data"
 
@@ -122,14 +84,7 @@ check "--user is required: exit 1" "$?" "1"
 if account relay_daemon daemon-pw daemon "$DB"; then ok "daemon account from the printed statements"; else
     not_ok "daemon account from the printed statements" "$(cat "$WORK/grants-daemon.sql")"; fi
 write_conf "$WORK/daemon.conf" relay_daemon daemon-pw "$DB"
-"$POLICYD" --config "$WORK/daemon.conf" --foreground </dev/null >"$WORK/policyd.log" 2>&1 &
-PD_PID=$!
-for ((i = 0; i < 300; i++)); do
-    grep -q "ready on" "$WORK/policyd.log" && break
-    kill -0 "$PD_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if grep -q "ready on" "$WORK/policyd.log"; then
+if start_daemon "$WORK/policyd.log" "ready on" "$POLICYD" --config "$WORK/daemon.conf" --foreground; then
     ok "relay-policyd starts with the daemon grants"
 else
     not_ok "relay-policyd starts with the daemon grants" "$(tail -5 "$WORK/policyd.log")"
@@ -156,8 +111,7 @@ if grep -qiE "lacks a privilege|denied" "$WORK/policyd.log"; then
 else
     ok "no privilege error in the daemon's log"
 fi
-kill -TERM "$PD_PID" && wait "$PD_PID"
-PD_PID=
+stop_daemons
 # A daemon account with SELECT only: relay-policyd refuses to start and says where the grants are.
 mariadb_sql -e "CREATE USER 'relay_ro'@'localhost' IDENTIFIED BY 'ro-pw';
     GRANT SELECT ON $DB.* TO 'relay_ro'@'localhost'"
@@ -226,5 +180,4 @@ check "dovecot account reads nothing else of users" "$out" "*ERROR 1143*"
 out=$(as relay_dovecot dovecot-pw "$DB" "SELECT COUNT(*) FROM smtp_authorities")
 check "dovecot account cannot read smtp_authorities" "$out" "*ERROR 1142*"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -12,57 +12,23 @@ BUILD=$(cd "${1:?usage: test_policyd_limits.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$BUILD/relay-policyd
 HOLD=$SRC/tests/integration/policyd/hold_clients.py
-WORK=$BUILD/test-policyd-limits
 PORT=12211
 
 . "$SRC/tests/lib/mariadb.sh"
 
-if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
-if ! command -v python3 >/dev/null; then echo "# skipped: python3 is not installed"; exit 77; fi
-if [ ! -x "$BIN" ]; then echo "# skipped: $BIN not built"; exit 77; fi
+mariadb_available || skip "MariaDB is not installed"
+require python3
+[ -x "$BIN" ] || skip "$BIN not built"
 
-PASSED=0
-FAILED=0
-PD_PID=
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() { echo "not ok - $1"; FAILED=$((FAILED + 1)); }
-check() {  # check NAME GOT WANT-GLOB
-    # shellcheck disable=SC2053
-    if [[ $2 == $3 ]]; then ok "$1"; else not_ok "$1: got '$2', want '$3'"; fi
-}
-alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-cleanup() {
-    local i
-    if [ -n "$PD_PID" ]; then
-        kill -TERM "$PD_PID" 2>/dev/null
-        for ((i = 0; i < 150; i++)); do alive "$PD_PID" || break; sleep 0.1; done
-        alive "$PD_PID" && kill -KILL "$PD_PID" 2>/dev/null
-        wait "$PD_PID" 2>/dev/null
-    fi
-    mariadb_stop
-}
-trap cleanup EXIT
+work_dir test-policyd-limits
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-if ! mariadb_start "$WORK/db" || ! mariadb_apply_schema relay_authority || ! mariadb_load_sample_data relay_authority ||
-    ! mariadb_create_app_user relay_authority relay_it it-pw; then
-    echo "not ok - MariaDB with schema and sample data"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-ok "MariaDB with schema and sample data"
+check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 
 cat >"$WORK/policyd.conf" <<CONF
 [general]
 log_level = info
 node = it-limits
-[database]
-socket = $MARIADB_SOCKET
-user = relay_it
-password = it-pw
-name = relay_authority
-connect_timeout = 2
+$(mariadb_database_section relay_it it-pw)
 read_timeout = 2
 [policyd]
 listen = inet:127.0.0.1:$PORT
@@ -75,19 +41,12 @@ idle_timeout = 60
 request_timeout = 2
 CONF
 
-# The limit applies to relay-policyd only (a subshell), soft and hard: nothing to raise.
-(ulimit -n 64 && exec "$BIN" --config "$WORK/policyd.conf" --foreground </dev/null >>"$WORK/policyd.log" 2>&1) &
-PD_PID=$!
-for ((i = 0; i < 300; i++)); do
-    grep -q "ready on" "$WORK/policyd.log" 2>/dev/null && break
-    alive "$PD_PID" || break
-    sleep 0.1
-done
-if ! grep -q "ready on" "$WORK/policyd.log"; then
+# The limit applies to relay-policyd only (bash execs it), soft and hard: nothing to raise.
+if ! start_daemon "$WORK/policyd.log" "ready on" \
+    bash -c 'ulimit -n 64 && exec "$@"' limit "$BIN" --config "$WORK/policyd.conf" --foreground; then
     not_ok "relay-policyd starts under ulimit -n 64"
     sed 's/^/#   /' "$WORK/policyd.log"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
+    finish
 fi
 ok "relay-policyd starts under ulimit -n 64"
 
@@ -120,5 +79,4 @@ check "the disconnection is logged" \
     "$(grep -c 'request not complete 2 s after its first byte (request_timeout; [0-9]* bytes, starting with "requ' "$WORK/policyd.log")" "1"
 check "still serving" "$(timeout 20 python3 "$HOLD" 127.0.0.1 $PORT 1 "$REQ")" "1 0 0"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

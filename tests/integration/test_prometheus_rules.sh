@@ -7,47 +7,21 @@
 # Prints "ok - ..." / "not ok - ..." and "N passed, N failed"; exit 77 when promtool is not installed.
 set -u
 
-BUILD=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/prometheus.sh
 . "$SRC/tests/lib/prometheus.sh"
 
-if [ -z "$BUILD" ] || [ ! -d "$BUILD" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-if ! prometheus_available; then
-    echo "# SKIP: prometheus, promtool, curl or python3 not installed (scripts/install-deps.sh)"
-    exit 77
-fi
+BUILD=$(build_dir "${1:-}") || exit 2
+prometheus_available || skip "prometheus, promtool, curl or python3 not installed (scripts/install-deps.sh)"
 
-PASSED=0
-FAILED=0
-WORK=$(mktemp -d "$(cd "$BUILD" && pwd)/prometheus-rules.XXXXXX") || exit 1
-cleanup() {
-    prometheus_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-not_ok() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-}
-run_check() {
-    local desc=$1 out
-    shift
-    if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "$out"; fi
-}
+work_dir prometheus-rules
+at_exit prometheus_stop
 
 RULES=$SRC/contrib/prometheus
-run_check "promtool check rules accepts the alert rules" promtool check rules "$RULES/relay-authority.rules.yml"
-run_check "promtool test rules: every alert fires and stays quiet as specified" \
+check_cmd "promtool check rules accepts the alert rules" promtool check rules "$RULES/relay-authority.rules.yml"
+check_cmd "promtool test rules: every alert fires and stays quiet as specified" \
     bash -c "cd '$RULES' && promtool test rules relay-authority.rules.test.yml"
-run_check "promtool check config accepts the example scrape configuration" \
+check_cmd "promtool check config accepts the example scrape configuration" \
     bash -c "cd '$RULES' && promtool check config prometheus.yml"
 
 want_alerts="RelayAuthorityAuditEventsDropped RelayAuthorityDaemonDown RelayAuthorityDatabaseUnreachable RelayAuthorityDeferralRatioHigh RelayAuthorityHeartbeatMissing RelayAuthorityRulesStale"
@@ -87,5 +61,4 @@ else
     not_ok "a private Prometheus starts on 127.0.0.1:$PORT"
 fi
 
-printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+finish

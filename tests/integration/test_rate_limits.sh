@@ -13,27 +13,13 @@ set -u
 
 BUILD=$(cd "${1:?usage: test_rate_limits.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "$BUILD/rate-limits-test.XXXXXX") || exit 1
 # shellcheck source=ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
+work_dir rate-limits-test
 
-if ! mariadb_available; then echo "# skipped: MariaDB is not installed"; exit 77; fi
-if ! command -v python3 >/dev/null; then echo "# skipped: python3 is not installed"; exit 77; fi
-if [ ! -x "$RL_BIN" ]; then echo "# skipped: $RL_BIN not built"; exit 77; fi
-
-cleanup() {
-    rl_stop_all
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ]
-    exit $?
-}
+mariadb_available || skip "MariaDB is not installed"
+require python3
+[ -x "$RL_BIN" ] || skip "$RL_BIN not built"
 
 A=inet:127.0.0.1:12230
 B=inet:127.0.0.1:12231

@@ -8,96 +8,23 @@
 # 77 (skipped) when MariaDB is not installed or relayctl is not built.
 set -u
 
-BUILD=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=tests/lib/mariadb.sh
-. "$SRC/tests/lib/mariadb.sh"
+# shellcheck source=tests/lib/relayctl.sh
+. "$SRC/tests/lib/relayctl.sh"
+relayctl_require "${1:-}"
+command -v doveadm >/dev/null 2>&1 || skip "doveadm (dovecot-core) not installed: it proves Dovecot accepts the hashes"
 
-if [ -z "$BUILD" ] || [ ! -d "$BUILD" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-BUILD=$(cd "$BUILD" && pwd)
-RELAYCTL=$BUILD/relayctl
-if [ ! -x "$RELAYCTL" ]; then
-    echo "# SKIP: $RELAYCTL not built"
-    exit 77
-fi
-if ! mariadb_available; then
-    echo "# SKIP: MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
-    exit 77
-fi
-if ! command -v doveadm >/dev/null 2>&1; then
-    echo "# SKIP: doveadm (dovecot-core) not installed: it proves Dovecot accepts the hashes"
-    exit 77
-fi
-
-PASSED=0
-FAILED=0
 DB=relay_authority
-WORK=$(mktemp -d "$BUILD/relayctl-test.XXXXXX") || exit 1
+work_dir relayctl-test
 export TMPDIR=$WORK/tmp   # relayctl's temporary client option files must appear (and vanish) here
 mkdir -p "$TMPDIR"
-
-cleanup() {
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-not_ok() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
 
 # The SQL-special characters every text field must store literally.
 SPECIAL="'\";\\%_"
 
-q() { mariadb_sql "$DB" -e "$1" 2>&1; }
 # A value as hex, so that what is stored is compared byte for byte (no client escaping in between).
 qhex() { mariadb_sql "$DB" -e "SELECT HEX($1)" 2>&1; }
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n' | tr 'a-f' 'A-F'; }
-
-# run [--stdin TEXT] ARGS...: relayctl with the app config; sets RC, OUT, ERR
-run() {
-    local input=
-    if [ "${1:-}" = --stdin ]; then input=$2; shift 2; fi
-    printf '%s' "$input" | "$RELAYCTL" --config "$CONF" "$@" >"$WORK/out" 2>"$WORK/err"
-    RC=$?
-    OUT=$(cat "$WORK/out")
-    ERR=$(cat "$WORK/err")
-}
-
-# expect DESC WANT_RC [--stdin TEXT] ARGS...: relayctl must exit with WANT_RC
-expect() {
-    local desc=$1 want=$2
-    shift 2
-    run "$@"
-    if [ "$RC" = "$want" ]; then ok "$desc"; else not_ok "$desc" "exit $RC, want $want; stdout: $OUT; stderr: $ERR"; fi
-}
-
-# expect_out DESC WANT_RC REGEX ARGS...: and stdout+stderr must match REGEX (grep -E)
-expect_out() {
-    local desc=$1 want=$2 re=$3
-    shift 3
-    run "$@"
-    if [ "$RC" = "$want" ] && printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
-        ok "$desc"
-    else
-        not_ok "$desc" "exit $RC (want $want), output does not match /$re/; stdout: $OUT; stderr: $ERR"
-    fi
-}
-
-# expect_sql DESC SQL WANT: the query's output must be exactly WANT
-expect_sql() {
-    local got
-    got=$(q "$2")
-    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $got"$'\n'"want: $3"; fi
-}
 
 # dovecot_accepts HASH PASSWORD: doveadm verifies the hash the way Dovecot's passdb does
 dovecot_accepts() { doveadm pw -t "$1" -p "$2" >/dev/null 2>&1; }
@@ -109,8 +36,7 @@ generation() { q "SELECT generation FROM change_generation WHERE id = 1"; }
 
 if ! mariadb_start "$WORK/db"; then
     not_ok "MariaDB starts"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
+    finish
 fi
 ADMIN_PW="adm${SPECIAL}pw"
 APP_PW="app${SPECIAL}pw"
@@ -598,5 +524,4 @@ expect_out "account show of a user without authority: exit 2" 2 "no SMTP authori
 expect "account delete, unknown login: exit 2" 2 account delete alice@example.com
 expect_out "account add for the kept user creates its authority again" 0 "existing user" account add carol@example.com --no-password
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -9,73 +9,13 @@
 # 77 (skipped) when MariaDB is not installed or relayctl is not built.
 set -u
 
-BUILD=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=tests/lib/mariadb.sh
-. "$SRC/tests/lib/mariadb.sh"
+# shellcheck source=tests/lib/relayctl.sh
+. "$SRC/tests/lib/relayctl.sh"
+relayctl_require "${1:-}"
 
-if [ -z "$BUILD" ] || [ ! -d "$BUILD" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-BUILD=$(cd "$BUILD" && pwd)
-RELAYCTL=$BUILD/relayctl
-if [ ! -x "$RELAYCTL" ]; then
-    echo "# SKIP: $RELAYCTL not built"
-    exit 77
-fi
-if ! mariadb_available; then
-    echo "# SKIP: MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
-    exit 77
-fi
-
-PASSED=0
-FAILED=0
 DB=relay_authority
-WORK=$(mktemp -d "$BUILD/relayctl-import-test.XXXXXX") || exit 1
-
-cleanup() {
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-not_ok() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
-
-q() { mariadb_sql "$DB" -e "$1" 2>&1; }
-
-# run ARGS...: relayctl with the app config; sets RC, OUT, ERR
-run() {
-    "$RELAYCTL" --config "$CONF" "$@" </dev/null >"$WORK/out" 2>"$WORK/err"
-    RC=$?
-    OUT=$(cat "$WORK/out")
-    ERR=$(cat "$WORK/err")
-}
-
-# expect_out DESC WANT_RC REGEX ARGS...: exit code and stdout+stderr matching REGEX (grep -E)
-expect_out() {
-    local desc=$1 want=$2 re=$3
-    shift 3
-    run "$@"
-    if [ "$RC" = "$want" ] && printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
-        ok "$desc"
-    else
-        not_ok "$desc" "exit $RC (want $want), output does not match /$re/; stdout: $OUT; stderr: $ERR"
-    fi
-}
-
-expect_sql() {
-    local got
-    got=$(q "$2")
-    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $got"$'\n'"want: $3"; fi
-}
+work_dir relayctl-import-test
 
 # A fingerprint of every account row, sender and network: equal before and after = nothing changed.
 state() {
@@ -93,8 +33,7 @@ generation() { q "SELECT generation FROM change_generation WHERE id = 1"; }
 
 if ! mariadb_start "$WORK/db"; then
     not_ok "MariaDB starts"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
+    finish
 fi
 mariadb_sql -e "CREATE DATABASE $DB CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci" || exit 1
 printf '[database]\nsocket = %s\nuser = %s\nname = %s\n' "$MARIADB_SOCKET" "$MARIADB_ADMIN_USER" "$DB" >"$WORK/admin.conf"
@@ -315,5 +254,4 @@ expect_sql "prune kept counters in use or not yet refilled, deleted the idle one
     "SELECT GROUP_CONCAT(subject_id ORDER BY subject_id) FROM rate_counters" "0,$BOB"
 expect_out "prune again deletes nothing; default age from [relayctl] retention (90d)" 0 "relay_events: +0$" prune
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -133,7 +133,7 @@ dovecot_start() {
 
 dovecot_stop() {
     [ -n "$DOVECOT_PID" ] || return 0
-    e2e_stop_pid "$DOVECOT_PID" 10
+    stop_pid "$DOVECOT_PID" 10
     DOVECOT_PID=
 }
 

@@ -8,7 +8,7 @@
 #                                   allowed), wait up to 60 s until it answers. Sets MARIADB_DIR,
 #                                   MARIADB_SOCKET, MARIADB_PID, MARIADB_ADMIN_USER, MARIADB_ERROR_LOG.
 #                                   Calling it again after mariadb_stop restarts on the same datadir.
-#   mariadb_stop                    SIGTERM, wait up to 60 s, then SIGKILL (10 s); never by name
+#   mariadb_stop                    SIGTERM, wait up to 60 s, then SIGKILL; never by name
 #   mariadb_alive                   true while the started mariadbd runs (a zombie counts as dead)
 #   mariadb_sql [CLIENT ARG...]     the mariadb client as the admin user over the socket, --batch
 #                                   --skip-column-names, utf8mb4; e.g. mariadb_sql relay_authority -e 'SELECT 1'
@@ -17,10 +17,21 @@
 #   mariadb_load_sample_data DB     apply sql/sample-data.sql
 #   mariadb_create_app_user DB USER PASSWORD
 #                                   (re)create USER@localhost with SELECT, INSERT, UPDATE, DELETE on DB.*
+#   mariadb_database_section USER PASSWORD [DB]
+#                                   print a daemon config's [database] section for this server (socket,
+#                                   USER, PASSWORD, DB (default relay_authority), connect_timeout = 2);
+#                                   more [database] lines may follow it
+#   mariadb_start_sample DIR USER PASSWORD
+#                                   mariadb_start DIR, then relay_authority with the schema, the sample
+#                                   data and the app user USER: what most daemon tests begin with
 #
 # The admin user is root when the tests run as root (unix_socket authentication: no password anywhere),
 # else the invoking OS user, created by mariadb-install-db with the same authentication.
-# The caller installs the EXIT trap that calls mariadb_stop. All waits are bounded.
+# The caller installs the EXIT trap that calls mariadb_stop. All waits are bounded. Sources
+# tests/lib/harness.sh (alive, stop_pid and the test counters).
+
+# shellcheck source=harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 MARIADB_LIB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MARIADB_DIR=
@@ -45,20 +56,7 @@ mariadb_available() {
         _mariadb_bin mariadb >/dev/null
 }
 
-_mariadb_pid_alive() {
-    local pid=$1 stat state
-    [ -n "$pid" ] || return 1
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-    # Field 2 (the command) may contain spaces or ')': the state follows the last ')'.
-    state=${stat##*) }
-    state=${state%% *}
-    case $state in
-        Z|X|x) return 1 ;;
-        *) return 0 ;;
-    esac
-}
-
-mariadb_alive() { _mariadb_pid_alive "$MARIADB_PID"; }
+mariadb_alive() { alive "$MARIADB_PID"; }
 
 _mariadb_log_tail() {
     [ -f "$1" ] || return 0
@@ -147,28 +145,9 @@ mariadb_start() {
     return 1
 }
 
-_mariadb_wait_gone() {
-    local pid=$1 tenths=$2 i
-    for ((i = 0; i < tenths; i++)); do
-        _mariadb_pid_alive "$pid" || return 0
-        sleep 0.1
-    done
-    ! _mariadb_pid_alive "$pid"
-}
-
 mariadb_stop() {
-    local pid=$MARIADB_PID
-    if [ -n "$pid" ]; then
-        if _mariadb_pid_alive "$pid"; then
-            kill -TERM "$pid" 2>/dev/null
-            if ! _mariadb_wait_gone "$pid" 600; then
-                echo "# mariadbd $pid did not stop within 60 s: SIGKILL" >&2
-                kill -KILL "$pid" 2>/dev/null
-                _mariadb_wait_gone "$pid" 100 || echo "# mariadbd $pid survived SIGKILL" >&2
-            fi
-        fi
-        wait "$pid" 2>/dev/null  # reap it if it is our child
-    fi
+    # A large buffer pool may take a while to flush: up to 60 s before SIGKILL.
+    stop_pid "$MARIADB_PID" 60
     MARIADB_PID=
     if [ -n "$_MARIADB_SHORT_DIR" ]; then
         rm -rf "$_MARIADB_SHORT_DIR"
@@ -230,3 +209,18 @@ mariadb_create_app_user() {
     mariadb_sql -e "CREATE OR REPLACE USER $u@'localhost' IDENTIFIED BY $p;
         GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO $u@'localhost'"
 }
+
+mariadb_start_sample() {
+    mariadb_start "$1" && mariadb_apply_schema relay_authority && mariadb_load_sample_data relay_authority &&
+        mariadb_create_app_user relay_authority "$2" "$3"
+}
+
+mariadb_database_section() {
+    printf '[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\nconnect_timeout = 2\n' \
+        "$MARIADB_SOCKET" "$1" "$2" "${3:-relay_authority}"
+}
+
+# Old private names, only for tests/lib/galera.sh of the galera branches written before harness.sh:
+# delete once they are merged and use alive (and stop_pid).
+_mariadb_pid_alive() { alive "$@"; }
+_mariadb_wait_gone() { _harness_wait_gone "$@"; }

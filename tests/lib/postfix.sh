@@ -149,7 +149,7 @@ postfix_start() {
 
 postfix_stop() {
     [ -n "$POSTFIX_PID" ] || return 0
-    e2e_stop_pid "$POSTFIX_PID" 15
+    stop_pid "$POSTFIX_PID" 15
     POSTFIX_PID=
 }
 

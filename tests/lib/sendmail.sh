@@ -178,7 +178,7 @@ sendmail_start() {
 
 sendmail_stop() {
     [ -n "$SENDMAIL_PID" ] || return 0
-    e2e_stop_pid "$SENDMAIL_PID" 15
+    stop_pid "$SENDMAIL_PID" 15
     SENDMAIL_PID=
 }
 
@@ -204,7 +204,7 @@ sendmail_saslauthd_start() {
     e2e_start_bg "$SASLAUTHD_LOG" saslauthd -a "$mech" -O "$option" -m "$dir" -d -n 0 "$@"
     SASLAUTHD_PID=$E2E_BG_PID
     e2e_defer sendmail_saslauthd_stop
-    if ! e2e_wait_until 10 test -S "$SASLAUTHD_MUX" || ! e2e_alive "$SASLAUTHD_PID"; then
+    if ! e2e_wait_until 10 test -S "$SASLAUTHD_MUX" || ! alive "$SASLAUTHD_PID"; then
         echo "saslauthd did not create $SASLAUTHD_MUX" >&2
         e2e_show_file "$SASLAUTHD_LOG" >&2
         return 1
@@ -213,7 +213,7 @@ sendmail_saslauthd_start() {
 
 sendmail_saslauthd_stop() {
     [ -n "$SASLAUTHD_PID" ] || return 0
-    e2e_stop_pid "$SASLAUTHD_PID" 10
+    stop_pid "$SASLAUTHD_PID" 10
     SASLAUTHD_PID=
 }
 

@@ -32,7 +32,7 @@ sink_start() {
 
 sink_stop() {
     [ -n "$SINK_PID" ] || return 0
-    e2e_stop_pid "$SINK_PID" 10
+    stop_pid "$SINK_PID" 10
     SINK_PID=
 }
 

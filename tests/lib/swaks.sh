@@ -9,6 +9,14 @@
 #       Sets CASE_TOKEN (in Subject and Message-Id) and CASE_OUT (the swaks transcript).
 #   expect_case DESC EXPECT SWAKS_ARGS...
 #       EXPECT: sent | mail CODE ENH | rcpt CODE ENH | data CODE ENH | auth CODE ENH
+#   submit LOGIN FROM TO EXPECT DESC [SWAKS_ARGS...]
+#       expect_case over STARTTLS + AUTH on 127.0.0.1:${PORT:-$PORT_SUBMISSION}; MECH (default PLAIN),
+#       PORT and TLS=no may be set in front of the call; the password is password_of LOGIN. With
+#       SUBMIT_FROM_HEADER=yes the message's From: is FROM too (for relay-milter's header check).
+#   password_of LOGIN   "alice-pw" for alice@example.test: the rule every e2e fixture follows
+#   retry_until_delivered DESC SWAKS_ARGS...
+#       up to 30 sessions 0.5 s apart until one is accepted and reaches the sink: one check. The refused
+#       attempts join NEGATIVE_TOKENS; RETRY_OUT is the last transcript.
 #
 # Settings (set them before the first case):
 #   SWAKS_CASE_PREFIX  token prefix, so a transcript names its test (default "case")
@@ -66,6 +74,40 @@ expect_case() {
         auth) smtp_case "$desc" 28 "$reply " no "$@" ;;
         *) not_ok "$desc" "bad expectation '$expect'" ;;
     esac
+}
+
+password_of() { printf '%s-pw' "${1%@*}"; }
+
+submit() {
+    local login=$1 from=$2 to=$3 expect=$4 desc=$5 tls=() header=()
+    shift 5
+    [ "${TLS:-yes}" = yes ] && tls=(--tls)
+    [ "${SUBMIT_FROM_HEADER:-no}" = yes ] && header=(--header "From: $from")
+    expect_case "$desc" "$expect" --server "127.0.0.1:${PORT:-$PORT_SUBMISSION}" "${tls[@]}" \
+        --auth "${MECH:-PLAIN}" --auth-user "$login" --auth-password "$(password_of "$login")" \
+        --from "$from" --to "$to" "${header[@]}" "$@"
+}
+
+retry_until_delivered() {
+    local desc=$1 i tok delivered=no
+    shift
+    mkdir -p "$E2E_DIR/swaks"
+    for ((i = 1; i <= 30; i++)); do
+        tok=$(e2e_token back)
+        RETRY_OUT=$E2E_DIR/swaks/back-$i.txt
+        if swaks "$@" --header "Subject: relay-e2e $tok" >"$RETRY_OUT" 2>&1; then
+            delivered=$tok
+            break
+        fi
+        NEGATIVE_TOKENS+=("$tok")
+        sleep 0.5
+    done
+    if [ "$delivered" != no ] && sink_wait_for "$delivered" 20; then
+        ok "$desc ($i attempts)"
+        return 0
+    fi
+    not_ok "$desc" "last: $RETRY_OUT"
+    return 1
 }
 
 # check_refused_never_delivered [WHAT]: none of the refused cases' messages is in the sink (run it last,

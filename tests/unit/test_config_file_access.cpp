@@ -12,8 +12,11 @@
 #include "core/config/config.hpp"
 #include "core/base/config_file_access.hpp"
 #include "core/base/errors.hpp"
+#include "temp_dir.hpp"
 
 namespace {
+
+using relay::test::TempDir;
 
 struct stat fake(uid_t owner, mode_t mode) {
     struct stat st {};
@@ -21,21 +24,6 @@ struct stat fake(uid_t owner, mode_t mode) {
     st.st_mode = mode;
     return st;
 }
-
-// A private directory (0700, ours) under TMPDIR, removed at the end.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/relay-test-config-access.XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = pattern;
-    }
-    ~TempDir() {
-        const std::string command = "chmod -R u+rwx '" + path + "' && rm -rf '" + path + "'";
-        if (std::system(command.c_str()) != 0) { /* left behind in TMPDIR; nothing else depends on it */ }
-    }
-};
 
 std::string write_config(const std::string& path, mode_t mode) {
     std::ofstream(path) << "[database]\npassword = s3cret\n";

@@ -12,20 +12,14 @@
 #include "core/config/config.hpp"
 #include "milter/socket_access.hpp"
 #include "symlink_racer.hpp"
+#include "temp_dir.hpp"
 
 using namespace relay;
 using namespace relay::milter;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/relay-milter-test.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
+using relay::test::TempDir;
 
 sockaddr_un address(const std::string& path) {
     sockaddr_un addr{};

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "tools/policy-bench/answer.hpp"
+#include "tests/bench/policy-bench/answer.hpp"
 
 using namespace relay::bench;
 

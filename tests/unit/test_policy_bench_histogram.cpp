@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tools/policy-bench/histogram.hpp"
+#include "tests/bench/policy-bench/histogram.hpp"
 
 using namespace relay::bench;
 

@@ -11,20 +11,14 @@
 
 #include "policyd/listener.hpp"
 #include "symlink_racer.hpp"
+#include "temp_dir.hpp"
 
 using namespace relay;
 using namespace relay::policyd;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/relay-policyd-test.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
+using relay::test::TempDir;
 
 ListenSpec unix_spec(const std::string& path) {
     std::string error;

@@ -21,12 +21,15 @@
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
 #include "policyd/server.hpp"
+#include "temp_dir.hpp"
 
 using namespace relay;
 using namespace relay::policyd;
 using namespace std::chrono_literals;
 
 namespace {
+
+using relay::test::TempDir;
 
 // Refuses the login "blocked@example.com"; END-OF-MESSAGE "may block" and waits for release() when
 // gated, which is how a slow database looks to the server.
@@ -65,15 +68,6 @@ private:
     std::condition_variable cv_;
     bool gated_ = false;
     int waiting_ = 0;
-};
-
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/relay-policyd-test.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
 // A server on a unix socket in a temporary directory, with the fake engine.

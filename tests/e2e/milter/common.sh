@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared by the relay-milter end-to-end tests (test_miltertest.sh, test_sendmail_milter.sh,
-# test_postfix_milter.sh). Needs tests/lib/e2e.sh and tests/lib/mariadb.sh sourced first.
+# test_postfix_milter.sh). Needs tests/lib/e2e.sh, mariadb.sh and swaks.sh (password_of) sourced first.
 #
 #   milter_setup_database DB          schema, the app user relay_milter, the fixtures below
 #   milter_db SQL                     run SQL in the test database as the admin user
@@ -9,7 +9,6 @@
 #                                     registers its stop with e2e_defer. EXTRA_INI is appended to [milter].
 #   milter_log_has REGEX [SECS]       wait until relay-milter's log has a line matching REGEX (default 3 s)
 #   milter_check_log_clean            one check: no internal error or crash in any relay-milter log
-#   password_of LOGIN                 "alice-pw" for alice@example.test (all fixtures follow this rule)
 #
 # Fixture accounts (password LOCALPART-pw, stored as {PLAIN} so Dovecot and sasldb can use the same):
 #   alice      own_address, authority_senders @alias.test      bob       own_domain
@@ -31,8 +30,6 @@ MILTER_MAX_STALE=2
 MILTER_POLL_MS=200
 MILTER_PID=
 MILTER_BIN=${RELAY_E2E_MILTER:-$E2E_BUILD_DIR/relay-milter}
-
-password_of() { printf '%s-pw' "${1%@*}"; }
 
 milter_db() { mariadb_sql "$MILTER_DB" -e "$1"; }
 
@@ -130,7 +127,7 @@ $extra
 CONF
     e2e_start_bg "$MILTER_LOG" "$MILTER_BIN" --config "$E2E_DIR/relay-milter.conf" --foreground
     MILTER_PID=$E2E_BG_PID
-    e2e_defer e2e_stop_pid "$MILTER_PID" 15
+    e2e_defer stop_pid "$MILTER_PID" 15
     e2e_wait_port 127.0.0.1 "$port" 15 "$MILTER_PID" || { e2e_show_file "$MILTER_LOG" 20; return 1; }
 }
 

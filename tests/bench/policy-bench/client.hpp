@@ -3,8 +3,8 @@
 // smtpd process does. Broken connections are counted and re-opened after 100 ms.
 #pragma once
 
-#include "tools/policy-bench/options.hpp"
-#include "tools/policy-bench/stats.hpp"
+#include "tests/bench/policy-bench/options.hpp"
+#include "tests/bench/policy-bench/stats.hpp"
 
 namespace relay::bench {
 

@@ -4,7 +4,7 @@
 //
 // --threads epoll loops share one listening socket (EPOLLEXCLUSIVE wakes one of them per connection);
 // every connection stays on the loop that accepted it. SIGTERM / SIGINT stop it.
-#include "tools/policy-bench/null_server.hpp"
+#include "tests/bench/policy-bench/null_server.hpp"
 
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tools/policy-bench/net.hpp"
+#include "tests/bench/policy-bench/net.hpp"
 
 namespace relay::bench {
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "tools/policy-bench/stats.hpp"
+#include "tests/bench/policy-bench/stats.hpp"
 
 namespace relay::bench {
 

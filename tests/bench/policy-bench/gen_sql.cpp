@@ -2,11 +2,11 @@
 // SMTP authority (all defaults: own_address, may relay externally) for every user. Rows carry explicit
 // ids from --sql-id-base on, so the file can be loaded into a database that already holds other rows,
 // and it is one transaction: the daemons see all accounts at once or none.
-#include "tools/policy-bench/gen_sql.hpp"
+#include "tests/bench/policy-bench/gen_sql.hpp"
 
 #include <functional>
 
-#include "tools/policy-bench/accounts.hpp"
+#include "tests/bench/policy-bench/accounts.hpp"
 
 namespace relay::bench {
 

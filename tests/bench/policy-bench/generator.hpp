@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "tools/policy-bench/accounts.hpp"
-#include "tools/policy-bench/answer.hpp"
-#include "tools/policy-bench/options.hpp"
+#include "tests/bench/policy-bench/accounts.hpp"
+#include "tests/bench/policy-bench/answer.hpp"
+#include "tests/bench/policy-bench/options.hpp"
 
 namespace relay::bench {
 

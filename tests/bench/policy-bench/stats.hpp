@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "tools/policy-bench/generator.hpp"
-#include "tools/policy-bench/histogram.hpp"
+#include "tests/bench/policy-bench/generator.hpp"
+#include "tests/bench/policy-bench/histogram.hpp"
 
 namespace relay::bench {
 

@@ -1,4 +1,4 @@
-#include "tools/policy-bench/report.hpp"
+#include "tests/bench/policy-bench/report.hpp"
 
 #include <cstdio>
 #include <sstream>

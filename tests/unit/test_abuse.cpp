@@ -94,7 +94,7 @@ struct Rig {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(rate_limit_abuse)
+BOOST_AUTO_TEST_SUITE(abuse)
 
 BOOST_AUTO_TEST_CASE(client_network_table) {
     struct Case {

@@ -1,7 +1,7 @@
 // policy-bench --null-server: a policy server that answers action=DUNNO to everything (no logic).
 #pragma once
 
-#include "tools/policy-bench/options.hpp"
+#include "tests/bench/policy-bench/options.hpp"
 
 namespace relay::bench {
 

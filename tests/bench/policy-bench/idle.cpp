@@ -10,10 +10,10 @@
 #include <iostream>
 #include <vector>
 
-#include "tools/policy-bench/answer.hpp"
-#include "tools/policy-bench/client.hpp"
-#include "tools/policy-bench/net.hpp"
-#include "tools/policy-bench/report.hpp"
+#include "tests/bench/policy-bench/answer.hpp"
+#include "tests/bench/policy-bench/client.hpp"
+#include "tests/bench/policy-bench/net.hpp"
+#include "tests/bench/policy-bench/report.hpp"
 
 namespace relay::bench {
 

@@ -19,12 +19,15 @@
 #include "policyd/instance_tracker.hpp"
 #include "policyd/listener.hpp"
 #include "policyd/server.hpp"
+#include "temp_dir.hpp"
 
 using namespace relay;
 using namespace relay::policyd;
 using namespace std::chrono_literals;
 
 namespace {
+
+using relay::test::TempDir;
 
 // END-OF-MESSAGE of limited@example.com is a charge: decided only on a worker, where it hangs (a frozen
 // database) until release(). Everything else is decided at once: disabled@example.com is refused.
@@ -69,15 +72,6 @@ private:
     std::condition_variable cv_;
     bool frozen_ = true;
     int charges_started_ = 0;
-};
-
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/relay-policyd-charge.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
 // One worker, so one hanging charge occupies them all.
@@ -155,7 +149,7 @@ bool temporary(const std::string& action) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(policyd_charge_timeout)
+BOOST_AUTO_TEST_SUITE(policyd_server_charge_timeout)
 
 BOOST_AUTO_TEST_CASE(hanging_charges_get_a_temporary_failure_and_cached_answers_do_not_wait) {
     Fixture f(300ms);

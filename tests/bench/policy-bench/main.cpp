@@ -4,11 +4,11 @@
 #include <exception>
 #include <iostream>
 
-#include "tools/policy-bench/client.hpp"
-#include "tools/policy-bench/gen_sql.hpp"
-#include "tools/policy-bench/null_server.hpp"
-#include "tools/policy-bench/options.hpp"
-#include "tools/policy-bench/report.hpp"
+#include "tests/bench/policy-bench/client.hpp"
+#include "tests/bench/policy-bench/gen_sql.hpp"
+#include "tests/bench/policy-bench/null_server.hpp"
+#include "tests/bench/policy-bench/options.hpp"
+#include "tests/bench/policy-bench/report.hpp"
 
 int main(int argc, char** argv) {
     using namespace relay::bench;

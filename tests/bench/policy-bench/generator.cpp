@@ -1,4 +1,4 @@
-#include "tools/policy-bench/generator.hpp"
+#include "tests/bench/policy-bench/generator.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "tools/policy-bench/client.hpp"
+#include "tests/bench/policy-bench/client.hpp"
 
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "tools/policy-bench/answer.hpp"
-#include "tools/policy-bench/net.hpp"
+#include "tests/bench/policy-bench/answer.hpp"
+#include "tests/bench/policy-bench/net.hpp"
 
 namespace relay::bench {
 

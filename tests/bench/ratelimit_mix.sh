@@ -4,7 +4,7 @@
 # run on one machine (docs/performance.md, "Rate limits"; the same set-up as tests/bench/run.sh's
 # throughput part: policy-bench --gen-sql accounts, each SASL user at most 100 messages per hour).
 #
-#   tests/integration/ratelimit/mix_bench.sh BUILD_DIR [OTHER_POLICYD] [ROUNDS] [SECONDS] [TUNINGS] [LOAD]
+#   tests/bench/ratelimit_mix.sh BUILD_DIR [OTHER_POLICYD] [ROUNDS] [SECONDS] [TUNINGS] [LOAD]
 #
 # BUILD_DIR holds relay-policyd ("new") and policy-bench; OTHER_POLICYD ("old", optional) another
 # relay-policyd binary. TUNINGS: "WORKERS/POOL_SIZE ..." (default "4/4 16/16"; "-/-" = the binary's
@@ -16,7 +16,7 @@
 # stopped by PID on exit.
 set -u
 
-BUILD=$(cd "${1:?usage: mix_bench.sh BUILD_DIR [OTHER_POLICYD] [ROUNDS] [SECONDS] [TUNINGS]}" && pwd)
+BUILD=$(cd "${1:?usage: ratelimit_mix.sh BUILD_DIR [OTHER_POLICYD] [ROUNDS] [SECONDS] [TUNINGS]}" && pwd)
 OTHER=${2:-}
 ROUNDS=${3:-3}
 SECONDS_PER_RUN=${4:-6}
@@ -29,16 +29,16 @@ if [ "$LOAD" = one ]; then
     CONNECTIONS=20
     LOAD_ARGS=(--mix stream --account 999)
 fi
-SRC=$(cd "$(dirname "$0")/../../.." && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d "$BUILD/mix-bench.XXXXXX") || exit 1
 BENCH=$BUILD/policy-bench
-# shellcheck source=lib.sh
+# shellcheck source=../integration/ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
 NULL_PID=
 
 cleanup() {
-    rl_stop_all
-    [ -n "$NULL_PID" ] && rl_stop_pid "$NULL_PID"
+    stop_daemons
+    [ -n "$NULL_PID" ] && stop_pid "$NULL_PID"
     mariadb_stop
     rm -rf "$WORK"
 }

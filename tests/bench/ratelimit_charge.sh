@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Throughput of END-OF-MESSAGE charging against the RCPT-only path (docs/performance.md, "Rate limits").
-#   tests/integration/ratelimit/bench.sh BUILD_DIR [ATTEMPTS] [CONNECTIONS]
+#   tests/bench/ratelimit_charge.sh BUILD_DIR [ATTEMPTS] [CONNECTIONS]
 #
 # A private MariaDB (own datadir, unix socket) with 1000 accounts (user1..user1000@bench.example), each
 # under two limits that never bind (1,000,000 messages per rolling hour per account, 10^9 recipients per
@@ -14,16 +14,16 @@
 # Prints one line per run. Everything started is stopped by PID on exit.
 set -u
 
-BUILD=$(cd "${1:?usage: bench.sh BUILD_DIR [ATTEMPTS] [CONNECTIONS]}" && pwd)
+BUILD=$(cd "${1:?usage: ratelimit_charge.sh BUILD_DIR [ATTEMPTS] [CONNECTIONS]}" && pwd)
 ATTEMPTS=${2:-20000}
 CONNECTIONS=${3:-50}
-SRC=$(cd "$(dirname "$0")/../../.." && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d "$BUILD/rate-limits-bench.XXXXXX") || exit 1
-# shellcheck source=lib.sh
+# shellcheck source=../integration/ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
 
 cleanup() {
-    rl_stop_all
+    stop_daemons
     mariadb_stop
     rm -rf "$WORK"
 }
@@ -50,7 +50,7 @@ EOF
 echo "# $(nproc) CPUs, MariaDB $(mariadb_sql -e 'SELECT VERSION()'), $ATTEMPTS messages, $CONNECTIONS connections, 1000 accounts"
 for tuning in "4 4" "16 16"; do
     read -r workers pool <<<"$tuning"
-    rl_stop_all
+    stop_daemons
     RL_DB_EXTRA="pool_size = $pool" rl_write_config "$WORK/bench.conf" bench 12234 "workers = $workers"
     rl_start_policyd "$WORK/bench.conf" "$WORK/bench-$workers.log" || { tail "$WORK/bench-$workers.log"; exit 1; }
     # warm-up: connections, counter rows of every account, the server's buffer pool

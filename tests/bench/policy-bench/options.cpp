@@ -1,4 +1,4 @@
-#include "tools/policy-bench/options.hpp"
+#include "tests/bench/policy-bench/options.hpp"
 
 #include <boost/program_options.hpp>
 #include <iostream>

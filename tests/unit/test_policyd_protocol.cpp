@@ -75,7 +75,7 @@ struct ParseCase {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(policy_protocol)
+BOOST_AUTO_TEST_SUITE(policyd_protocol)
 
 BOOST_AUTO_TEST_CASE(postfix_request_is_parsed_completely) {
     const ParseResult r = parse_policy_request(kPostfixRcpt, ParseLimits{});

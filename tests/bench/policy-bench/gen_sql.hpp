@@ -3,7 +3,7 @@
 
 #include <ostream>
 
-#include "tools/policy-bench/options.hpp"
+#include "tests/bench/policy-bench/options.hpp"
 
 namespace relay::bench {
 

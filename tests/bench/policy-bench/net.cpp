@@ -1,4 +1,4 @@
-#include "tools/policy-bench/net.hpp"
+#include "tests/bench/policy-bench/net.hpp"
 
 #include <cerrno>
 #include <cstddef>
