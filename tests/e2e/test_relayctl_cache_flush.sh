@@ -96,11 +96,11 @@ passwd() {
 run_cases() {
     # ---- without after_change_command: the stale cache
     add_cached "$E2E_DIR/plain.conf" stale@example.test Stale-first-pw-1 || return
-    check "without the command: account passwd" passwd "$E2E_DIR/plain.conf" stale@example.test Stale-second-pw-2
+    check_cmd "without the command: account passwd" passwd "$E2E_DIR/plain.conf" stale@example.test Stale-second-pw-2
     expect_auth "without the command: the OLD password still authenticates after passwd (stale cache)" \
         stale@example.test Stale-first-pw-1 ok
     add_cached "$E2E_DIR/plain.conf" gone@example.test Gone-first-pw-1 || return
-    check "without the command: account delete" ctl "$E2E_DIR/plain.conf" account delete gone@example.test --yes
+    check_cmd "without the command: account delete" ctl "$E2E_DIR/plain.conf" account delete gone@example.test --yes
     expect_auth "without the command: a DELETED account still authenticates (stale cache)" \
         gone@example.test Gone-first-pw-1 ok
 
