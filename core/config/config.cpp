@@ -880,9 +880,11 @@ bool read_by(const Key& key, DaemonKind daemon) {
 
 bool same_value(const Key& key, Config& a, Config& b) {
     switch (key.kind) {
+    case Kind::choice:
+        if (key.get_choice) return key.get_choice(a) == key.get_choice(b);  // kept as an enum
+        return key.text(a) == key.text(b);
     case Kind::text:
     case Kind::secret:
-    case Kind::choice:
     case Kind::mode: return key.text(a) == key.text(b);
     case Kind::number:
     case Kind::duration: return key.number(a) == key.number(b);
@@ -894,9 +896,12 @@ bool same_value(const Key& key, Config& a, Config& b) {
 
 void copy_value(const Key& key, Config& to, Config& from) {
     switch (key.kind) {
+    case Kind::choice:
+        if (key.get_choice) key.set_choice(to, key.get_choice(from));  // kept as an enum
+        else key.text(to) = key.text(from);
+        break;
     case Kind::text:
     case Kind::secret:
-    case Kind::choice:
     case Kind::mode: key.text(to) = key.text(from); break;
     case Kind::number:
     case Kind::duration: key.number(to) = key.number(from); break;

@@ -260,7 +260,7 @@ std::optional<Decision> RateLimiter::unavailable(const Request& request, const A
 
 // The database answered, but this charge lost to other writers for its whole retry time: a temporary
 // failure for this message alone (fail closed: it was not counted), and no outage (the database is
-// reachable; on_store_unavailable = allow does not apply).
+// reachable; on_rate_limits_unavailable = allow does not apply).
 std::optional<Decision> RateLimiter::contended(const Request& request, const Account& account,
                                                const std::string& error) {
     log_warning("rate limits: message of " + sanitize(account.login, 100) + " not charged, temporary failure: " +

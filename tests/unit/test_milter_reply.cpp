@@ -103,11 +103,11 @@ BOOST_AUTO_TEST_CASE(reply_text_is_bounded) {
     BOOST_TEST(milter::reply_text(long_text).size() <= 403u);
 }
 
-// The outage log line names the reply the MTA gets, as on_store_unavailable makes it.
+// The outage log line names the reply the MTA gets, as [milter] on_rules_unavailable makes it.
 BOOST_AUTO_TEST_CASE(log_lines_name_the_reply_sent) {
     Options defaults;
     Options rejecting;
-    rejecting.on_store_unavailable = FailureAnswer::reject;
+    rejecting.on_rules_unavailable = FailureAnswer::reject;
     BOOST_TEST(milter::reply_name(fail_closed(Failure::rules_unavailable), defaults) ==
                "\"451 4.3.0 Relay rules temporarily unavailable, try again later\"");
     const std::string made_permanent = milter::reply_name(fail_closed(Failure::rules_unavailable), rejecting);
