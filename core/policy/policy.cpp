@@ -8,7 +8,7 @@
 #include "core/rules/event.hpp"
 #include "core/rules/event_writer.hpp"
 #include "core/base/log.hpp"
-#include "core/rules/rate_limit.hpp"
+#include "core/rules/rate_gate.hpp"
 #include "core/rules/sent_reply.hpp"
 #include "core/metrics/metrics.hpp"
 
@@ -35,12 +35,12 @@ bool worth_recording(const Request& request, const Decision& d) {
 
 }  // namespace
 
-Policy::Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, RateGate* limiter,
+Policy::Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, RateGate* rate_gate,
                EventWriter* events)
-    : cache_(cache), clock_(clock), options_(std::move(options)), limiter_(limiter), events_(events) {}
+    : cache_(cache), clock_(clock), options_(std::move(options)), rate_gate_(rate_gate), events_(events) {}
 
-bool Policy::may_block(const Request& request, const RateGate* limiter) {
-    return limiter != nullptr && request.stage == Stage::end_of_message;
+bool Policy::may_block(const Request& request, const RateGate* rate_gate) {
+    return rate_gate != nullptr && request.stage == Stage::end_of_message;
 }
 
 Decision Policy::evaluate(const Request& request) { return evaluate(request, cache_.current()); }
@@ -72,14 +72,14 @@ std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& s
             decision = std::move(result.decision);
             account = std::move(result.account);
         }
-        if (snapshot && account && limiter_ && allowed(decision) &&
+        if (snapshot && account && rate_gate_ && allowed(decision) &&
             (request.stage == Stage::rcpt || request.stage == Stage::end_of_message)) {
             if (!may_wait && request.stage == Stage::end_of_message &&
-                limiter_->charge_may_wait(request, *account, *snapshot))
+                rate_gate_->charge_may_wait(request, *account, *snapshot))
                 return std::nullopt;
             std::optional<Decision> limited = request.stage == Stage::rcpt
-                                                  ? limiter_->peek(request, *account, *snapshot, now)
-                                                  : limiter_->charge(request, *account, *snapshot, now);
+                                                  ? rate_gate_->peek(request, *account, *snapshot, now)
+                                                  : rate_gate_->charge(request, *account, *snapshot, now);
             if (limited) {
                 if (limited->authority_id == 0) limited->authority_id = decision.authority_id;
                 if (limited->login.empty()) limited->login = decision.login;

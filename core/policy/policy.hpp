@@ -16,7 +16,7 @@
 namespace relay {
 
 class EventWriter;  // event_writer.hpp
-class RateGate;     // rate_limit.hpp
+class RateGate;     // core/rules/rate_gate.hpp
 
 struct PolicyOptions {
     std::string node;  // written into relay_events.node
@@ -24,8 +24,8 @@ struct PolicyOptions {
 
 class Policy {
 public:
-    // limiter and events may be null (no rate limits / no audit trail).
-    Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, RateGate* limiter = nullptr,
+    // rate_gate and events may be null (no rate limits / no audit trail).
+    Policy(SnapshotCache& cache, const Clock& clock, PolicyOptions options, RateGate* rate_gate = nullptr,
            EventWriter* events = nullptr);
 
     Decision evaluate(const Request& request);
@@ -40,10 +40,10 @@ public:
     // behind charges waiting on a slow database.
     std::optional<Decision> evaluate_without_waiting(const Request& request);
     // Whether evaluate() may wait at all for this request (a coarse test by stage, before any rule).
-    bool may_block(const Request& request) const { return may_block(request, limiter_); }
+    bool may_block(const Request& request) const { return may_block(request, rate_gate_); }
     // The same rule for callers that hold the rate gate but not a Policy (relay-policyd asks it for
     // every request, before choosing the thread: no need to load the current rules for that).
-    static bool may_block(const Request& request, const RateGate* limiter);
+    static bool may_block(const Request& request, const RateGate* rate_gate);
 
 private:
     std::optional<Decision> run(const Request& request, const SnapshotPtr& snapshot, bool may_wait);
@@ -51,7 +51,7 @@ private:
     SnapshotCache& cache_;
     const Clock& clock_;
     PolicyOptions options_;
-    RateGate* limiter_;
+    RateGate* rate_gate_;
     EventWriter* events_;
 };
 

@@ -21,7 +21,7 @@
 #include "core/config/config.hpp"
 #include "core/policy/decider.hpp"
 #include "core/policy/policy.hpp"
-#include "core/rules/rate_limit.hpp"
+#include "core/rules/rate_gate.hpp"
 #include "core/rules/store.hpp"
 
 namespace relay {

@@ -575,7 +575,7 @@ void MysqlAbuseStore::purge(TimePoint networks_before, TimePoint refusals_before
 // ---- MysqlRateGate
 
 MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWriter* events) : pool_(config.database) {
-    RateLimiterOptions options;
+    RateGateOptions options;
     options.zone = TimeZone::load(config.rate_limits.time_zone);
     options.allow_when_unavailable = config.rate_limits.on_rate_limits_unavailable == RateLimitsUnavailable::allow;
     options.unavailable_allowance = config.rate_limits.unavailable_allowance;
@@ -591,27 +591,27 @@ MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWrit
                                                     config.database.pool_size >= 3 ? 2u : 1u, retry);
     abuse_store_ = std::make_unique<MysqlAbuseStore>(pool_, retry);
     abuse_ = std::make_unique<AbuseMonitor>(*abuse_store_, config.abuse, clock, events, config.general.node);
-    limiter_ = std::make_unique<RateLimiter>(*counters_, std::move(options), events, abuse_.get());
+    rate_gate_ = std::make_unique<CounterRateGate>(*counters_, std::move(options), events, abuse_.get());
 }
 
 MysqlRateGate::~MysqlRateGate() {
     stop();
-    limiter_.reset();
+    rate_gate_.reset();
     abuse_.reset();
 }
 
 std::optional<Decision> MysqlRateGate::peek(const Request& request, const Account& account, const Snapshot& snapshot,
                                             TimePoint now) {
-    return limiter_->peek(request, account, snapshot, now);
+    return rate_gate_->peek(request, account, snapshot, now);
 }
 
 bool MysqlRateGate::charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const {
-    return limiter_->charge_may_wait(request, account, snapshot);
+    return rate_gate_->charge_may_wait(request, account, snapshot);
 }
 
 std::optional<Decision> MysqlRateGate::charge(const Request& request, const Account& account,
                                               const Snapshot& snapshot, TimePoint now) {
-    return limiter_->charge(request, account, snapshot, now);
+    return rate_gate_->charge(request, account, snapshot, now);
 }
 
 void MysqlRateGate::check_schema() {
@@ -626,7 +626,7 @@ void MysqlRateGate::check_schema() {
             c.prepare(statement);
         }
     });
-    const RateLimiterOptions& o = limiter_->options();
+    const RateGateOptions& o = rate_gate_->options();
     log_info("rate limits: calendar windows in time zone " + o.zone.name() + ", on_rate_limits_unavailable = " +
              (o.allow_when_unavailable ? "allow (" + std::to_string(o.unavailable_allowance) + " per account and hour)"
                                        : std::string("tempfail")));

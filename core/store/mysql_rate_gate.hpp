@@ -41,7 +41,7 @@
 
 #include "core/config/config.hpp"
 #include "core/ratelimit/abuse.hpp"
-#include "core/ratelimit/rate_limit_gate.hpp"
+#include "core/ratelimit/counter_rate_gate.hpp"
 #include "core/store/mysql_connection.hpp"
 #include "core/store/mysql_retry.hpp"
 #include "core/base/log_throttle.hpp"
@@ -167,7 +167,7 @@ private:
     std::unique_ptr<MysqlRateCounters> counters_;
     std::unique_ptr<MysqlAbuseStore> abuse_store_;
     std::unique_ptr<AbuseMonitor> abuse_;
-    std::unique_ptr<RateLimiter> limiter_;
+    std::unique_ptr<CounterRateGate> rate_gate_;
 };
 
 }  // namespace relay

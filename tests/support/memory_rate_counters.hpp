@@ -8,7 +8,7 @@
 #include <optional>
 #include <utility>
 
-#include "core/ratelimit/rate_limit_gate.hpp"
+#include "core/ratelimit/counter_rate_gate.hpp"
 
 namespace relay {
 

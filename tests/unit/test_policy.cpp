@@ -13,7 +13,7 @@
 #include "core/rules/event_writer.hpp"
 #include "tests/support/memory_store.hpp"
 #include "core/policy/policy.hpp"
-#include "core/rules/rate_limit.hpp"
+#include "core/rules/rate_gate.hpp"
 
 using namespace relay;
 using namespace std::chrono_literals;
@@ -323,11 +323,11 @@ BOOST_AUTO_TEST_CASE(may_block_only_at_end_of_message_with_a_limiter) {
         bool want;
     };
     const Case cases[] = {
-        {"eom with limiter", Stage::end_of_message, true, true},
-        {"eom without limiter", Stage::end_of_message, false, false},
-        {"rcpt with limiter", Stage::rcpt, true, false},
-        {"mail with limiter", Stage::mail, true, false},
-        {"data with limiter", Stage::data, true, false},
+        {"eom with rate_gate", Stage::end_of_message, true, true},
+        {"eom without rate_gate", Stage::end_of_message, false, false},
+        {"rcpt with rate_gate", Stage::rcpt, true, false},
+        {"mail with rate_gate", Stage::mail, true, false},
+        {"data with rate_gate", Stage::data, true, false},
     };
     for (const Case& c : cases) {
         Rig rig(c.gate);

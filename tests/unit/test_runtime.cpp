@@ -6,7 +6,7 @@
 #include "core/config/config.hpp"
 #include "core/base/errors.hpp"
 #include "tests/support/memory_store.hpp"
-#include "core/ratelimit/rate_limit_gate.hpp"
+#include "core/ratelimit/counter_rate_gate.hpp"
 #include "policyd/action.hpp"
 #include "policyd/app.hpp"
 #include "core/runtime/runtime.hpp"
@@ -98,8 +98,8 @@ BOOST_AUTO_TEST_CASE(end_of_message_goes_to_a_worker_only_for_a_charge) {
     b.add_rate_limit(limit);
     ManualClock clock;
     MemoryRateCounters counters;
-    RateLimiter limiter(counters, RateLimiterOptions{});
-    TestRuntime t(b.build(), clock, &limiter);
+    CounterRateGate rate_gate(counters, RateGateOptions{});
+    TestRuntime t(b.build(), clock, &rate_gate);
     Runtime& runtime = t.runtime;
     runtime.open();
     BOOST_REQUIRE(runtime.has_rules());

@@ -1,4 +1,4 @@
-// RateLimiter over in-memory counters with a ManualClock: charging at end of message, the RCPT peek,
+// CounterRateGate over in-memory counters with a ManualClock: charging at end of message, the RCPT peek,
 // refusal replies, shared pools, shadow limits, and what happens while the counters are unreachable.
 #include <boost/test/unit_test.hpp>
 
@@ -11,7 +11,7 @@
 #include "core/rules/event_writer.hpp"
 #include "tests/support/memory_store.hpp"
 #include "core/policy/policy.hpp"
-#include "core/ratelimit/rate_limit_gate.hpp"
+#include "core/ratelimit/counter_rate_gate.hpp"
 #include "core/policy/snapshot_cache.hpp"
 #include "tests/support/memory_rate_counters.hpp"
 
@@ -40,13 +40,13 @@ struct Rig {
     MemoryStore store;
     EventWriter events{store};
     MemoryRateCounters counters;
-    std::unique_ptr<RateLimiter> limiter;
+    std::unique_ptr<CounterRateGate> rate_gate;
 
-    explicit Rig(RateLimiterOptions options = {}) {
+    explicit Rig(RateGateOptions options = {}) {
         domain = builder.add_domain(builder.add_customer("Acme"), "example.com");
         alice = builder.add_account("alice@example.com").id;
         bob = builder.add_account("bob@example.com").id;
-        limiter = std::make_unique<RateLimiter>(counters, std::move(options), &events);
+        rate_gate = std::make_unique<CounterRateGate>(counters, std::move(options), &events);
     }
     void add(RateLimit l) { builder.add_rate_limit(l); }
     void build() { snapshot = builder.build(); }
@@ -68,12 +68,12 @@ struct Rig {
                                 std::uint64_t size = 1000) {
         Request r = request(Stage::end_of_message, recipients, size);
         r.sasl_login = login;
-        return limiter->charge(r, *snapshot.find_account(login), snapshot, clock.now());
+        return rate_gate->charge(r, *snapshot.find_account(login), snapshot, clock.now());
     }
     std::optional<Decision> rcpt(const std::string& login = "alice@example.com", std::uint32_t nth = 1) {
         Request r = request(Stage::rcpt, nth);
         r.sasl_login = login;
-        return limiter->peek(r, *snapshot.find_account(login), snapshot, clock.now());
+        return rate_gate->peek(r, *snapshot.find_account(login), snapshot, clock.now());
     }
     int accepted_of(int attempts, const std::string& login = "alice@example.com", std::uint32_t recipients = 1,
                     std::uint64_t size = 1000) {
@@ -89,7 +89,7 @@ struct Rig {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(rate_limit_gate)
+BOOST_AUTO_TEST_SUITE(counter_rate_gate)
 
 BOOST_AUTO_TEST_CASE(exact_count_and_the_refusal_reply) {
     Rig r;
@@ -189,7 +189,7 @@ BOOST_AUTO_TEST_CASE(actions_reject_and_hold) {
 }
 
 BOOST_AUTO_TEST_CASE(calendar_reply_names_the_local_reset) {
-    RateLimiterOptions o;
+    RateGateOptions o;
     o.zone = TimeZone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3");
     Rig r(o);
     RateLimit day = make(3, RateScope::global, std::nullopt, RateMeter::messages, 2, 86400);
@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(database_unavailable_tempfail) {
 }
 
 BOOST_AUTO_TEST_CASE(database_unavailable_allow_is_bounded_and_audited) {
-    RateLimiterOptions o;
+    RateGateOptions o;
     o.allow_when_unavailable = true;
     o.unavailable_allowance = 3;
     Rig r(o);
@@ -288,7 +288,7 @@ BOOST_AUTO_TEST_CASE(database_unavailable_allow_is_bounded_and_audited) {
 // failure of that message alone: not an outage, so on_rate_limits_unavailable = allow does not let it through
 // uncounted, and the next message is charged as usual.
 BOOST_AUTO_TEST_CASE(contention_tempfails_that_message_only_and_is_no_outage) {
-    RateLimiterOptions o;
+    RateGateOptions o;
     o.allow_when_unavailable = true;
     o.unavailable_allowance = 3;
     Rig r(o);
@@ -315,15 +315,15 @@ BOOST_AUTO_TEST_CASE(abuse_counts_a_refused_message_once) {
     } store;
     Rig r;
     AbuseMonitor monitor(store, AbuseConfig{}, r.clock, nullptr, "mx-test");
-    RateLimiter limiter(r.counters, RateLimiterOptions{}, nullptr, &monitor);
+    CounterRateGate rate_gate(r.counters, RateGateOptions{}, nullptr, &monitor);
     r.add(make(7, RateScope::authority, r.alice, RateMeter::messages, 1));
     r.build();
     const Account alice = *r.snapshot.find_account("alice@example.com");
     auto at = [&](Stage stage, const char* instance) {
         Request q = r.request(stage);
         q.instance = instance;
-        return stage == Stage::rcpt ? limiter.peek(q, alice, r.snapshot, r.clock.now())
-                                    : limiter.charge(q, alice, r.snapshot, r.clock.now());
+        return stage == Stage::rcpt ? rate_gate.peek(q, alice, r.snapshot, r.clock.now())
+                                    : rate_gate.charge(q, alice, r.snapshot, r.clock.now());
     };
     BOOST_CHECK(!at(Stage::end_of_message, "m1"));
     for (int i = 0; i < 5; ++i) BOOST_CHECK(at(Stage::rcpt, "m2"));  // one message, five recipients
@@ -341,7 +341,7 @@ BOOST_AUTO_TEST_CASE(wired_into_policy) {
     MemoryStore rules(r.snapshot);
     SnapshotCache cache(rules, CacheOptions{1000ms, 60s}, r.clock);
     BOOST_REQUIRE(cache.refresh());
-    Policy policy(cache, r.clock, PolicyOptions{"mx-test"}, r.limiter.get(), &r.events);
+    Policy policy(cache, r.clock, PolicyOptions{"mx-test"}, r.rate_gate.get(), &r.events);
     Verdict rcpt_verdicts[4], eom_verdicts[4];
     for (int i = 0; i < 4; ++i) {
         rcpt_verdicts[i] = policy.evaluate(r.request(Stage::rcpt)).verdict;
@@ -369,7 +369,7 @@ BOOST_AUTO_TEST_CASE(only_a_real_charge_waits_for_the_database) {
     MemoryStore rules(r.snapshot);
     SnapshotCache cache(rules, CacheOptions{1000ms, 60s}, r.clock);
     BOOST_REQUIRE(cache.refresh());
-    Policy policy(cache, r.clock, PolicyOptions{"mx-test"}, r.limiter.get(), &r.events);
+    Policy policy(cache, r.clock, PolicyOptions{"mx-test"}, r.rate_gate.get(), &r.events);
     auto eom = [&](const std::string& login) {
         Request q = r.request(Stage::end_of_message);
         q.sasl_login = login;

@@ -1,4 +1,4 @@
-// RateLimiter: the RateGate (core/rules/rate_limit.hpp) over any counter storage. It finds the applicable limits
+// CounterRateGate: the RateGate (core/rules/rate_gate.hpp) over any counter storage. It finds the applicable limits
 // (rate_limit_scope), charges them all or none through RateCounters (rate_limit_math), turns a refusal into
 // a Decision (rate_limit_reply), remembers the counters it saw so that RCPT can refuse early without the
 // database, and handles an unreachable database as [rate_limits] on_rate_limits_unavailable says.
@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/rules/rate_limit.hpp"
+#include "core/rules/rate_gate.hpp"
 #include "core/ratelimit/rate_limit_math.hpp"
 #include "core/ratelimit/rate_limit_zone.hpp"
 
@@ -53,7 +53,7 @@ public:
                         ChargeDeadline deadline) = 0;
 };
 
-struct RateLimiterOptions {
+struct RateGateOptions {
     TimeZone zone;                        // [rate_limits] time_zone, for calendar windows
     bool allow_when_unavailable = false;  // [rate_limits] on_rate_limits_unavailable = allow
     unsigned unavailable_allowance = 20;  // messages per account per hour this process lets through then
@@ -65,10 +65,10 @@ struct RateLimiterOptions {
     std::chrono::milliseconds charge_timeout{5000};
 };
 
-class RateLimiter final : public RateGate {
+class CounterRateGate final : public RateGate {
 public:
     // events and abuse may be null.
-    RateLimiter(RateCounters& counters, RateLimiterOptions options, EventWriter* events = nullptr,
+    CounterRateGate(RateCounters& counters, RateGateOptions options, EventWriter* events = nullptr,
                 AbuseMonitor* abuse = nullptr);
 
     std::optional<Decision> peek(const Request& request, const Account& account, const Snapshot& snapshot,
@@ -77,7 +77,7 @@ public:
                                    TimePoint now) override;
     bool charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const override;
 
-    const RateLimiterOptions& options() const { return options_; }
+    const RateGateOptions& options() const { return options_; }
 
 private:
     struct Remembered {
@@ -104,7 +104,7 @@ private:
     void observe_refusal(const Request& request, const Account& account, TimePoint now);
 
     RateCounters& counters_;
-    RateLimiterOptions options_;
+    RateGateOptions options_;
     EventWriter* events_;
     AbuseMonitor* abuse_;
 

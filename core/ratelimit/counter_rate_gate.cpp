@@ -1,4 +1,4 @@
-#include "core/ratelimit/rate_limit_gate.hpp"
+#include "core/ratelimit/counter_rate_gate.hpp"
 
 #include <utility>
 
@@ -55,12 +55,12 @@ std::string seconds_text(TimePoint from, TimePoint to) {
 
 }  // namespace
 
-// ---- RateLimiter
+// ---- CounterRateGate
 
-RateLimiter::RateLimiter(RateCounters& counters, RateLimiterOptions options, EventWriter* events, AbuseMonitor* abuse)
+CounterRateGate::CounterRateGate(RateCounters& counters, RateGateOptions options, EventWriter* events, AbuseMonitor* abuse)
     : counters_(counters), options_(std::move(options)), events_(events), abuse_(abuse) {}
 
-std::optional<Decision> RateLimiter::peek(const Request& request, const Account& account, const Snapshot& snapshot,
+std::optional<Decision> CounterRateGate::peek(const Request& request, const Account& account, const Snapshot& snapshot,
                                           TimePoint now) {
     if (!account.authority) return std::nullopt;
     const std::vector<AppliedLimit> applied = applicable_limits(snapshot, account, request.client_address);
@@ -90,11 +90,11 @@ std::optional<Decision> RateLimiter::peek(const Request& request, const Account&
     return d;
 }
 
-bool RateLimiter::charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const {
+bool CounterRateGate::charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const {
     return account.authority && !applicable_limits(snapshot, account, request.client_address).empty();
 }
 
-std::optional<Decision> RateLimiter::charge(const Request& request, const Account& account, const Snapshot& snapshot,
+std::optional<Decision> CounterRateGate::charge(const Request& request, const Account& account, const Snapshot& snapshot,
                                             TimePoint now) {
     if (!account.authority) return std::nullopt;
     const ChargeDeadline started = std::chrono::steady_clock::now(), deadline = started + options_.charge_timeout;
@@ -153,7 +153,7 @@ std::optional<Decision> RateLimiter::charge(const Request& request, const Accoun
     return d;
 }
 
-void RateLimiter::observe_refusal(const Request& request, const Account& account, TimePoint now) {
+void CounterRateGate::observe_refusal(const Request& request, const Account& account, TimePoint now) {
     if (!abuse_) return;
     if (!request.instance.empty()) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -165,7 +165,7 @@ void RateLimiter::observe_refusal(const Request& request, const Account& account
     abuse_->observe_refusal(account.authority->id, account.login, request.client_address, now);
 }
 
-void RateLimiter::remember(const std::vector<CounterKey>& keys, const ChargePlan& plan, TimePoint now) {
+void CounterRateGate::remember(const std::vector<CounterKey>& keys, const ChargePlan& plan, TimePoint now) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (remembered_.size() + keys.size() > kMaxRemembered) {
         for (auto it = remembered_.begin(); it != remembered_.end();) {
@@ -178,7 +178,7 @@ void RateLimiter::remember(const std::vector<CounterKey>& keys, const ChargePlan
     }
 }
 
-void RateLimiter::report_shadow(const Request& request, const Account& account, const Snapshot& snapshot,
+void CounterRateGate::report_shadow(const Request& request, const Account& account, const Snapshot& snapshot,
                                 const std::vector<Charge>& charges, const ChargePlan& plan, TimePoint now) {
     for (std::size_t i : plan.shadow_refused) {
         const RateLimit& limit = *charges[i].limit;
@@ -190,7 +190,7 @@ void RateLimiter::report_shadow(const Request& request, const Account& account, 
     }
 }
 
-void RateLimiter::record(const Request& request, const Account& account, Verdict verdict, Reason reason,
+void CounterRateGate::record(const Request& request, const Account& account, Verdict verdict, Reason reason,
                          const std::string& detail, TimePoint now) {
     if (!events_) return;
     Decision d;
@@ -203,7 +203,7 @@ void RateLimiter::record(const Request& request, const Account& account, Verdict
     events_->submit(std::move(e));
 }
 
-std::optional<Decision> RateLimiter::unavailable(const Request& request, const Account& account, TimePoint now,
+std::optional<Decision> CounterRateGate::unavailable(const Request& request, const Account& account, TimePoint now,
                                                  const std::string& error) {
     const Id id = account.authority->id;
     const unsigned allowance = options_.unavailable_allowance;
@@ -261,7 +261,7 @@ std::optional<Decision> RateLimiter::unavailable(const Request& request, const A
 // The database answered, but this charge lost to other writers for its whole retry time: a temporary
 // failure for this message alone (fail closed: it was not counted), and no outage (the database is
 // reachable; on_rate_limits_unavailable = allow does not apply).
-std::optional<Decision> RateLimiter::contended(const Request& request, const Account& account,
+std::optional<Decision> CounterRateGate::contended(const Request& request, const Account& account,
                                                const std::string& error) {
     log_warning("rate limits: message of " + sanitize(account.login, 100) + " not charged, temporary failure: " +
                 error + (request.queue_id.empty() ? "" : ", queue id " + sanitize(request.queue_id, 40)));
@@ -271,7 +271,7 @@ std::optional<Decision> RateLimiter::contended(const Request& request, const Acc
     return d;
 }
 
-void RateLimiter::back_to_normal(TimePoint now) {
+void CounterRateGate::back_to_normal(TimePoint now) {
     std::string report;
     {
         std::lock_guard<std::mutex> lock(mutex_);
