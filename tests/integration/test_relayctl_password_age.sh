@@ -10,74 +10,12 @@
 set -u
 umask 077  # the config files hold a database password
 
-BUILD=${1:-}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=tests/lib/mariadb.sh
-. "$SRC/tests/lib/mariadb.sh"
-
-if [ -z "$BUILD" ] || [ ! -d "$BUILD" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-BUILD=$(cd "$BUILD" && pwd)
-RELAYCTL=$BUILD/relayctl
-if [ ! -x "$RELAYCTL" ]; then
-    echo "# SKIP: $RELAYCTL not built"
-    exit 77
-fi
-if ! mariadb_available; then
-    echo "# SKIP: MariaDB server (mariadbd, mariadb-install-db, mariadb) not installed"
-    exit 77
-fi
-
-PASSED=0
-FAILED=0
+# shellcheck source=tests/lib/relayctl.sh
+. "$SRC/tests/lib/relayctl.sh"
+relayctl_require "${1:-}"
 DB=relay_authority
-WORK=$(mktemp -d "$BUILD/relayctl-password-age-test.XXXXXX") || exit 1
-
-cleanup() {
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-not_ok() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    [ $# -gt 1 ] && [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
-
-q() { mariadb_sql "$DB" -e "$1" 2>&1; }
-
-# run ARGS...: relayctl with the app config and stdin from $STDIN (default /dev/null); sets RC, OUT, ERR
-STDIN=/dev/null
-run() {
-    "$RELAYCTL" --config "$CONF" "$@" <"$STDIN" >"$WORK/out" 2>"$WORK/err"
-    RC=$?
-    OUT=$(cat "$WORK/out")
-    ERR=$(cat "$WORK/err")
-}
-
-# expect_out DESC WANT_RC REGEX ARGS...: exit code and stdout+stderr matching REGEX (grep -E)
-expect_out() {
-    local desc=$1 want=$2 re=$3
-    shift 3
-    run "$@"
-    if [ "$RC" = "$want" ] && printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
-        ok "$desc"
-    else
-        not_ok "$desc" "exit $RC (want $want), output does not match /$re/; stdout: $OUT; stderr: $ERR"
-    fi
-}
-
-expect_sql() {
-    local got
-    got=$(q "$2")
-    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "got: $got"$'\n'"want: $3"; fi
-}
+work_dir relayctl-password-age-test
 
 generation() { q "SELECT generation FROM change_generation WHERE id = 1"; }
 # changed_at LOCAL: users.password_changed_at of LOCAL@example.com (NULL printed as NULL)
@@ -89,8 +27,7 @@ recent() { q "SELECT TIMESTAMPDIFF(SECOND, password_changed_at, NOW()) BETWEEN 0
 
 if ! mariadb_start "$WORK/db"; then
     not_ok "MariaDB starts"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
+    finish
 fi
 
 # ---- migration 006 on a database that already has users (applied file by file, as an upgrade) ---
@@ -147,9 +84,7 @@ done
 # ---- relayctl keeps it -------------------------------------------------------------------------
 
 printf 'Alice-first-password-1\n' >"$WORK/pw1"
-STDIN=$WORK/pw1
-expect_out "account add --password-stdin" 0 "account alice@example.com added" account add alice@example.com --password-stdin
-STDIN=/dev/null
+expect_out "account add --password-stdin" 0 "account alice@example.com added" --stdin "$(cat "$WORK/pw1")"$'\n' account add alice@example.com --password-stdin
 expect_sql "account add: password_changed_at is now" "SELECT TIMESTAMPDIFF(SECOND, password_changed_at, NOW()) BETWEEN 0 AND 600 FROM users WHERE local_part = 'alice'" 1
 expect_out "account add of an IP-only device without a password" 0 "added" \
     account add printer@example.com --auth-mode ip --no-password --network 192.0.2.10
@@ -195,9 +130,7 @@ fi
 
 gen=$(generation)
 printf 'Alice-second-password-2\n' >"$WORK/pw2"
-STDIN=$WORK/pw2
-expect_out "account passwd" 0 "password of alice@example.com changed" account passwd alice@example.com --password-stdin
-STDIN=/dev/null
+expect_out "account passwd" 0 "password of alice@example.com changed" --stdin "$(cat "$WORK/pw2")"$'\n' account passwd alice@example.com --password-stdin
 expect_sql "account passwd: password_changed_at is now" "SELECT TIMESTAMPDIFF(SECOND, password_changed_at, NOW()) BETWEEN 0 AND 600 FROM users WHERE local_part = 'alice'" 1
 expect_sql "account passwd does not move the change generation" "SELECT generation FROM change_generation" "$gen"
 run account list --password-older-than 180d
@@ -250,5 +183,4 @@ expect_sql "SQL INSERT: with a hash now, without one NULL, with a time given tha
                           (SELECT password_changed_at FROM users WHERE local_part = 'fred'))" \
     "1 NULL 2019-09-09 09:09:09"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish
