@@ -57,7 +57,7 @@ ${hosts}user = $RL_DB_USER
 password = $RL_DB_PASSWORD
 name = relay_authority
 [cache]
-poll_interval_ms = 200
+poll_interval = 200ms
 [policyd]
 listen = inet:127.0.0.1:$port
 user = root

@@ -165,7 +165,7 @@ printer_network() {
         dunno) db "$DB" "DELETE FROM authority_networks WHERE authority_id = 1" ;;
         charged) db "$DB" "INSERT IGNORE INTO authority_networks (authority_id, cidr) VALUES (1, '127.0.0.1/32')" ;;
     esac
-    # relay-policyd polls the change generation every second ([cache] poll_interval_ms); give it three.
+    # relay-policyd polls the change generation every second ([cache] poll_interval); give it three.
     [ "$(db "$DB" "SELECT generation FROM change_generation")" = "$gen_before" ] || sleep 3
 }
 

@@ -16,7 +16,7 @@
 
 BUILD_DIR=$1
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-for lib in e2e mariadb; do
+for lib in e2e mariadb swaks; do
     # shellcheck source=/dev/null
     . "$SRC_DIR/tests/lib/$lib.sh"
 done
@@ -133,10 +133,10 @@ row_rate_limits_unavailable() {
     fi
 }
 
-# Row: no valid rules (database down longer than [cache] max_stale_seconds).
+# Row: no valid rules (database down longer than [cache] max_stale).
 row_rules_unavailable() {
     mariadb_stop
-    e2e_log "database stopped; waiting $((MILTER_MAX_STALE + 1)) s (max_stale_seconds = $MILTER_MAX_STALE)"
+    e2e_log "database stopped; waiting $((MILTER_MAX_STALE + 1)) s (max_stale = $MILTER_MAX_STALE)"
     sleep $((MILTER_MAX_STALE + 1))
     policyd_answer "$ALICE_RCPT" "451 4.3.0 Relay rules temporarily unavailable, try again later" \
         "rules unavailable: relay-policyd answers 451 4.3.0 (not DEFER_IF_PERMIT)"

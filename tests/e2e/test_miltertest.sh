@@ -237,7 +237,7 @@ cases_live_changes() {
 cases_database_down() {
     local i out back=no
     mariadb_stop
-    e2e_log "database stopped; waiting $((MILTER_MAX_STALE + 1)) s (max_stale_seconds = $MILTER_MAX_STALE)"
+    e2e_log "database stopped; waiting $((MILTER_MAX_STALE + 1)) s (max_stale = $MILTER_MAX_STALE)"
     sleep $((MILTER_MAX_STALE + 1))
     mt alice@example.test alice@example.test "mail 451 4.3.0" "database down, rules stale: 451 4.3.0 (tempfail), never accepted"
     mt - someone@foreign.test accept "database down: unauthenticated inbound mail still accepted untouched"

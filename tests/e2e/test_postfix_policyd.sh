@@ -25,8 +25,8 @@ PORT_SUBMISSION=12187
 PORT_POLICY=12140
 POLICYD_DB_PASSWORD=policyd-e2e-pw
 DOVECOT_DB_PASSWORD=dovecot-e2e-pw
-MAX_STALE_SECONDS=2      # [cache] max_stale_seconds: how long rules outlive the database
-POLL_MS=200              # [cache] poll_interval_ms
+MAX_STALE_SECONDS=2      # [cache] max_stale: how long rules outlive the database
+POLL_MS=200              # [cache] poll_interval (ms)
 
 require postfix postconf postqueue smtp-sink dovecot doveadm mariadbd mariadb mariadb-install-db \
     swaks openssl
@@ -130,8 +130,8 @@ start_policyd() {
     policyd_e2e_start e2e "$PORT_POLICY" "$DB_NAME" "$POLICYD_DB_USER" "$POLICYD_DB_PASSWORD" "read_timeout = 2
 write_timeout = 2
 [cache]
-poll_interval_ms = $POLL_MS
-max_stale_seconds = $MAX_STALE_SECONDS"
+poll_interval = ${POLL_MS}ms
+max_stale = $MAX_STALE_SECONDS"
 }
 
 # step DESC CMD...: run one start-up step, log how long it took
@@ -325,14 +325,14 @@ cases_live_changes() {
 
     db "DELETE n FROM authority_networks n JOIN smtp_authorities a ON a.id = n.authority_id
         JOIN users u ON u.id = a.user_id WHERE u.local_part = 'printer'"
-    sleep 2   # a few polls ([cache] poll_interval_ms)
+    sleep 2   # a few polls ([cache] poll_interval)
     unauth 127.0.0.3 printer@example.test rcpt@external.test "rcpt 554 5.7.1" \
         "printer's network removed from authority_networks: relay denied, 554 5.7.1"
 }
 
 cases_database_down() {
     mariadb_stop
-    e2e_log "database stopped; waiting $((MAX_STALE_SECONDS + 1)) s (max_stale_seconds = $MAX_STALE_SECONDS)"
+    e2e_log "database stopped; waiting $((MAX_STALE_SECONDS + 1)) s (max_stale = $MAX_STALE_SECONDS)"
     sleep $((MAX_STALE_SECONDS + 1))
     if submit alice@example.test alice@example.test rcpt@external.test \
         "rcpt 4[0-9][0-9] 4\.[0-9]{1,3}\.[0-9]{1,3}" "database stopped, rules stale: 4xx at RCPT, not delivered"; then

@@ -56,7 +56,7 @@ setup_database() {
 
 start_policyd() {
     policyd_e2e_start relayctl-send "$PORT_POLICY" "$DB_NAME" "$POLICYD_DB_USER" "$POLICYD_DB_PASSWORD" \
-        $'[cache]\npoll_interval_ms = 200'
+        $'[cache]\npoll_interval = 200ms'
 }
 
 setup_postfix() {

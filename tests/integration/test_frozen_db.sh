@@ -72,8 +72,8 @@ $(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")
 read_timeout = 2
 write_timeout = 2
 [cache]
-poll_interval_ms = 200
-max_stale_seconds = 300
+poll_interval = 200ms
+max_stale = 300
 [policyd]
 listen = $TARGET
 user = root

@@ -147,8 +147,8 @@ write_timeout = 3
 failback_after = $FAILBACK
 health_interval = 300ms
 [cache]
-poll_interval_ms = 200
-max_stale_seconds = 120
+poll_interval = 200ms
+max_stale = 120
 [policyd]
 listen = inet:127.0.0.1:$port
 user = root

@@ -55,7 +55,7 @@ password = $3
 name = $4
 connect_timeout = 2
 [cache]
-poll_interval_ms = 200
+poll_interval = 200ms
 [policyd]
 listen = inet:127.0.0.1:$PORT
 user = root

@@ -75,8 +75,8 @@ write_config() {  # write_config FILE LISTEN... (extra [policyd] lines from $EXT
         echo "read_timeout = 2"
         echo "write_timeout = 2"
         echo "[cache]"
-        echo "poll_interval_ms = 200"
-        echo "max_stale_seconds = 10"
+        echo "poll_interval = 200ms"
+        echo "max_stale = 10"
         echo "[policyd]"
         for listen in "$@"; do echo "listen = $listen"; done
         echo "user = ${PD_USER:-root}"

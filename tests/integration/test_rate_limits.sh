@@ -52,7 +52,7 @@ max_networks = 3
 networks_window = 3600
 max_rate_refusals = 5
 refusals_window = 600
-suspend_seconds = 3600
+suspend_for = 3600
 notify_command = $WORK/notify.sh"
 rl_write_config "$WORK/d.conf" rl-d 12233 $'[rate_limits]\non_store_unavailable = allow\nunavailable_allowance = 2\n[abuse]\nenabled = no'
 started=1
@@ -153,7 +153,7 @@ got=$(rl_sql_wait 1 50 0.2 "SELECT COUNT(*) FROM relay_events WHERE login = 'net
     AND reason = 'account_suspended' AND node = 'rl-c' AND detail LIKE 'automatic suspension until %'")
 check "abuse: event in relay_events" "$got" "1"
 answer=""
-for ((i = 0; i < 25; i++)); do  # every daemon reloads the rules within poll_interval_ms
+for ((i = 0; i < 25; i++)); do  # every daemon reloads the rules within [cache] poll_interval
     answer=$(rl_client --target "$A" --connections 1 --attempts 1 --mode rcpt --login networks@rl.example)
     [ "$(rl_json "$answer" rcpt_accepted)" = 0 ] && break
     sleep 0.2

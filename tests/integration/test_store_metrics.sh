@@ -111,6 +111,7 @@ else
 fi
 rl_write_config "$WORK/a.conf" "$NODE" "$PORT" "[rate_limits]
 charge_timeout = 30
+retry_time = 10s
 [abuse]
 enabled = yes
 max_networks = 3

@@ -17,6 +17,9 @@
 #
 # The caller installs the EXIT trap that calls prometheus_stop. All waits are bounded.
 
+# shellcheck source=harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+
 PROMETHEUS_PID=
 PROMETHEUS_URL=
 PROMETHEUS_LOG=

@@ -117,8 +117,8 @@ read_timeout = 2
 write_timeout = 2
 
 [cache]
-poll_interval_ms = $MILTER_POLL_MS
-max_stale_seconds = $MILTER_MAX_STALE
+poll_interval = ${MILTER_POLL_MS}ms
+max_stale = $MILTER_MAX_STALE
 
 [milter]
 listen = inet:$port@127.0.0.1

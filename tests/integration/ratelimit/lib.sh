@@ -30,8 +30,8 @@ read_timeout = 5
 write_timeout = 5
 ${RL_DB_EXTRA:-}
 [cache]
-poll_interval_ms = 200
-max_stale_seconds = 120
+poll_interval = 200ms
+max_stale = 120
 [policyd]
 listen = inet:127.0.0.1:$port
 user = root
