@@ -11,7 +11,6 @@ set -u
 
 BUILD=$(cd "${1:?usage: test_outage_causes.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "$BUILD/outage-causes-test.XXXXXX") || exit 1
 # shellcheck source=ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
 
@@ -21,19 +20,8 @@ if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null || ! getent group n
     echo "# skipped: needs root and nobody/nogroup (the daemon drops to nobody)"; exit 77
 fi
 
-cleanup() {
-    rl_stop_all
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
-    exit $?
-}
+work_dir outage-causes-test  # the harness removes it (kept on failure), stops MariaDB
+at_exit rl_stop_all
 
 LOG=$WORK/policyd.log
 LINK_DIR=$WORK/link

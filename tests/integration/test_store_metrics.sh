@@ -15,7 +15,6 @@ set -u
 
 BUILD=$(cd "${1:?usage: test_store_metrics.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d "$BUILD/store-metrics-test.XXXXXX") || exit 1
 # shellcheck source=ratelimit/lib.sh
 . "$SRC/tests/integration/ratelimit/lib.sh"
 
@@ -26,20 +25,10 @@ done
 if [ ! -x "$RL_BIN" ]; then echo "# skipped: $RL_BIN not built"; exit 77; fi
 
 HOLDER_PID=
-cleanup() {
-    [ -n "$HOLDER_PID" ] && rl_stop_pid "$HOLDER_PID"
-    rl_stop_all
-    mariadb_stop
-    if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "# kept $WORK for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
-    exit $?
-}
+stop_holder() { [ -z "$HOLDER_PID" ] || rl_stop_pid "$HOLDER_PID"; }
+work_dir store-metrics-test  # the harness removes it (kept on failure), stops MariaDB
+at_exit stop_holder
+at_exit rl_stop_all
 
 PORT=12470
 TARGET=inet:127.0.0.1:$PORT
