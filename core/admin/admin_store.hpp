@@ -274,14 +274,18 @@ public:
     // so no lock is held between batches and the daemons' inserts at the end of relay_events never wait.
     // After every batch it sleeps `pause`: the deleting (CPU and disk of the database server, which the
     // daemons share) then takes only a part of the server's time. dry_run: counts only.
+    // Rate-limit charge keys go by their own cutoff, `charge_keys_cutoff` (the daemons keep them for
+    // kChargeKeyLifetime, an hour: only a charge still being retried needs its key).
     struct PruneCounts {
         std::int64_t events = 0;
         std::int64_t client_networks = 0;
         std::int64_t rate_refusals = 0;
         std::int64_t rate_counters = 0;
+        std::int64_t charge_keys = 0;
         std::int64_t batches = 0;
     };
-    PruneCounts prune(std::int64_t cutoff, unsigned batch, std::chrono::milliseconds pause, bool dry_run);
+    PruneCounts prune(std::int64_t cutoff, std::int64_t charge_keys_cutoff, unsigned batch,
+                      std::chrono::milliseconds pause, bool dry_run);
 
     // ---- senders and networks (authority_id 0: every account)
     void add_sender(Id authority_id, const std::string& pattern);

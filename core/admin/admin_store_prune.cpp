@@ -1,4 +1,5 @@
-// AdminStore: relayctl prune. Old audit events and rate-limit bookkeeping go in small batches: every
+// AdminStore: relayctl prune. Old audit events and rate-limit bookkeeping (abuse observations, idle
+// counters, charge keys) go in small batches: every
 // DELETE is one autocommitted statement under READ COMMITTED (no gap locks), bounded to `batch` rows, in
 // primary-key order. relay_events is walked by id ranges below the newest old id, so the daemons' inserts
 // (new, higher ids) never meet a lock of ours; the other tables hold rows the daemons no longer touch.
@@ -34,8 +35,8 @@ std::int64_t count(MysqlConnection& c, const std::string& statement, std::int64_
 
 }  // namespace
 
-AdminStore::PruneCounts AdminStore::prune(std::int64_t cutoff, unsigned batch, std::chrono::milliseconds pause,
-                                          bool dry_run) {
+AdminStore::PruneCounts AdminStore::prune(std::int64_t cutoff, std::int64_t charge_keys_cutoff, unsigned batch,
+                                          std::chrono::milliseconds pause, bool dry_run) {
     PruneCounts counts;
     // One statement per lease: a batch is never part of a longer transaction. The pause comes before
     // every batch but the first, with no connection leased.
@@ -63,6 +64,8 @@ AdminStore::PruneCounts AdminStore::prune(std::int64_t cutoff, unsigned batch, s
         counts.rate_refusals =
             count(c, "SELECT COUNT(*) FROM abuse_rate_refusals WHERE refused_at < FROM_UNIXTIME(?)", cutoff, 1);
         counts.rate_counters = count(c, std::string("SELECT COUNT(*) FROM rate_counters WHERE ") + kIdleCounter, cutoff, 2);
+        counts.charge_keys = count(c, "SELECT COUNT(*) FROM rate_charge_keys WHERE charged_at < FROM_UNIXTIME(?)",
+                                   charge_keys_cutoff, 1);
     });
     if (dry_run) return counts;
 
@@ -79,22 +82,26 @@ AdminStore::PruneCounts AdminStore::prune(std::int64_t cutoff, unsigned batch, s
     struct Table {
         const char* statement;
         int binds;
+        std::int64_t cutoff;
         std::int64_t* counter;
     };
     const std::string counters = std::string("DELETE FROM rate_counters WHERE ") + kIdleCounter +
                                  " ORDER BY rate_limit_id, subject_id LIMIT ?";
     const Table tables[] = {
         {"DELETE FROM abuse_client_networks WHERE last_seen_at < FROM_UNIXTIME(?) ORDER BY authority_id, network "
-         "LIMIT ?", 1, &counts.client_networks},
+         "LIMIT ?", 1, cutoff, &counts.client_networks},
         {"DELETE FROM abuse_rate_refusals WHERE refused_at < FROM_UNIXTIME(?) ORDER BY authority_id, refused_at "
-         "LIMIT ?", 1, &counts.rate_refusals},
-        {counters.c_str(), 2, &counts.rate_counters},
+         "LIMIT ?", 1, cutoff, &counts.rate_refusals},
+        {counters.c_str(), 2, cutoff, &counts.rate_counters},
+        // Oldest first along rate_charge_keys_charged: new charges insert keys of now, far from these.
+        {"DELETE FROM rate_charge_keys WHERE charged_at < FROM_UNIXTIME(?) ORDER BY charged_at LIMIT ?", 1,
+         charge_keys_cutoff, &counts.charge_keys},
     };
     for (const Table& t : tables) {
         std::int64_t deleted = 0;
         do {
             deleted = run_batch(t.statement, [&](sql::PreparedStatement& st) {
-                for (int i = 1; i <= t.binds; ++i) st.setInt64(i, cutoff);
+                for (int i = 1; i <= t.binds; ++i) st.setInt64(i, t.cutoff);
                 st.setUInt(t.binds + 1, batch);
             });
             *t.counter += deleted;

@@ -27,8 +27,6 @@ namespace {
 constexpr std::size_t kMaxPending = 100000;   // accounts with unwritten observations
 constexpr std::size_t kMaxWritten = 200000;   // (account, network) pairs remembered as written
 constexpr auto kPurgeInterval = std::chrono::minutes(10);
-// A charge key is needed while its charge may run again (at most [rate_limits] charge_timeout, 60 s).
-constexpr auto kChargeKeyLifetime = std::chrono::hours(1);
 constexpr auto kNotifyTimeout = std::chrono::seconds(30);
 
 std::string utc_text(TimePoint t) {

@@ -27,6 +27,11 @@
 
 namespace relay {
 
+// A rate-limit charge key (rate_charge_keys) is needed while its charge may run again (at most
+// [rate_limits] charge_timeout, 60 s). Older keys are deleted by the daemons' abuse thread and by
+// relayctl prune.
+constexpr auto kChargeKeyLifetime = std::chrono::hours(1);
+
 class EventWriter;
 
 // The database side of abuse detection (MysqlAbuseStore in mysql_rate_gate.hpp; tests use a fake).

@@ -227,7 +227,9 @@ q "INSERT INTO relay_events (event_time, login, reason) SELECT NOW() - INTERVAL 
    INSERT INTO rate_counters (rate_limit_id, subject_id, tat_us, last_charge_at) VALUES
        (@l, $ALICE, 0, NOW() - INTERVAL 100 DAY),
        (@l, $BOB, (UNIX_TIMESTAMP() + 86400) * 1000000, NOW() - INTERVAL 100 DAY),
-       (@l, 0, 0, NOW() - INTERVAL 1 DAY);" >/dev/null
+       (@l, 0, 0, NOW() - INTERVAL 1 DAY);
+   INSERT INTO rate_charge_keys (charge_key, charged_at) SELECT UNHEX(MD5(seq)), NOW() - INTERVAL 2 HOUR FROM seq_1_to_2500;
+   INSERT INTO rate_charge_keys (charge_key, charged_at) VALUES (UNHEX(MD5('recent')), NOW() - INTERVAL 10 MINUTE);" >/dev/null
 expect_out "prune with a nonsense age is refused: exit 1" 1 "--older-than: 'soon': want an age such as 90d" prune --older-than soon
 expect_out "prune with an age under a day is refused" 1 "at least one day" prune --older-than 12h
 printf '[relayctl]\nretention = 3 months\n' | cat "$WORK/app.conf" - >"$WORK/badret.conf"
@@ -237,11 +239,17 @@ printf '[relayctl]\nprune_pause = 2 fortnights\n' | cat "$WORK/app.conf" - >"$WO
 expect_out "a nonsense [relayctl] prune_pause is refused naming the key" 1 "prune_pause" --config "$WORK/badpause.conf" prune
 expect_out "prune --dry-run counts" 0 "relay_events: +2501" prune --older-than 90d --dry-run
 expect_sql "prune --dry-run deleted nothing" "SELECT COUNT(*) FROM relay_events" 2503
+if grep -Eq "rate_charge_keys \(over 1 h\): +2500$" "$WORK/out"; then
+    ok "prune --dry-run counts the charge keys older than an hour, whatever --older-than says"
+else
+    not_ok "prune --dry-run counts the charge keys older than an hour, whatever --older-than says" "$OUT"
+fi
 printf '[relayctl]\nprune_batch_size = 1000\nprune_pause = 1ms\n' | cat "$WORK/app.conf" - >"$WORK/prune.conf"
 expect_out "prune --older-than 90d in batches of [relayctl] prune_batch_size, prune_pause apart" 0 \
     "in [0-9]+ batch\(es\) of at most 1000 rows, 1 ms apart" --config "$WORK/prune.conf" prune --older-than 90d
 if grep -Eq "relay_events: +2501$" "$WORK/out" && grep -Eq "abuse_client_networks: +1$" "$WORK/out" &&
-    grep -Eq "abuse_rate_refusals: +1$" "$WORK/out" && grep -Eq "rate_counters \(idle\): +1$" "$WORK/out"; then
+    grep -Eq "abuse_rate_refusals: +1$" "$WORK/out" && grep -Eq "rate_counters \(idle\): +1$" "$WORK/out" &&
+    grep -Eq "rate_charge_keys \(over 1 h\): +2500$" "$WORK/out"; then
     ok "prune reports what it deleted per table"
 else
     not_ok "prune reports what it deleted per table" "$OUT"
@@ -252,6 +260,8 @@ expect_sql "prune kept the recent abuse rows" \
     "198.51.100.0/24 2"
 expect_sql "prune kept counters in use or not yet refilled, deleted the idle one" \
     "SELECT GROUP_CONCAT(subject_id ORDER BY subject_id) FROM rate_counters" "0,$BOB"
+expect_sql "prune kept the charge key of the last hour (its charge may still be retried)" \
+    "SELECT CONCAT(COUNT(*), ' ', HEX(MAX(charge_key)) = MD5('recent')) FROM rate_charge_keys" "1 1"
 expect_out "prune again deletes nothing; default age from [relayctl] retention (90d)" 0 "relay_events: +0$" prune
 
 finish

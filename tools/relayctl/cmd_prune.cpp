@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "core/config/config_checks.hpp"
+#include "core/ratelimit/abuse.hpp"
 #include "core/base/text.hpp"
 #include "tools/relayctl/cli.hpp"
 
@@ -12,8 +13,9 @@ namespace relay::ctl {
 int cmd_prune(Context& ctx, const Args& args) {
     Command cmd("prune [--older-than AGE] [--batch N] [--pause MS] [--dry-run]",
                 "Deletes audit events (relay_events) older than AGE, abuse-detection rows (abuse_client_networks, "
-                "abuse_rate_refusals) older than AGE, and rate counters (rate_counters) idle since then whose "
-                "allowance is complete again. AGE is 90d, 12w or 2160h, at least 1d; default [relayctl] retention "
+                "abuse_rate_refusals) older than AGE, rate counters (rate_counters) idle since then whose "
+                "allowance is complete again, and rate-limit charge keys (rate_charge_keys) older than an hour "
+                "(the daemons delete those too; a key is only needed while its charge may be retried). AGE is 90d, 12w or 2160h, at least 1d; default [relayctl] retention "
                 "(90d). Rows go in batches of N (default [relayctl] prune_batch_size, 1000), each its own short "
                 "statement in primary-key order, with a pause of MS milliseconds between two batches (default "
                 "[relayctl] prune_pause, 50): the daemons keep answering while it runs.");
@@ -32,12 +34,17 @@ int cmd_prune(Context& ctx, const Args& args) {
     if (pause_ms > 60000) throw UsageError("--pause: want 0 to 60000 milliseconds");
     const bool dry_run = vm.count("dry-run") > 0;
     AdminStore& store = ctx.store();
-    const std::int64_t cutoff = store.now() - static_cast<std::int64_t>(parse_age_seconds(age));
-    const AdminStore::PruneCounts n = store.prune(cutoff, batch, std::chrono::milliseconds(pause_ms), dry_run);
+    const std::int64_t now = store.now();
+    const std::int64_t cutoff = now - static_cast<std::int64_t>(parse_age_seconds(age));
+    const std::int64_t keys_cutoff =
+        now - std::chrono::duration_cast<std::chrono::seconds>(kChargeKeyLifetime).count();
+    const AdminStore::PruneCounts n =
+        store.prune(cutoff, keys_cutoff, batch, std::chrono::milliseconds(pause_ms), dry_run);
     if (ctx.json) {
         emit(Json::object().set("dry_run", dry_run).set("older_than", age).set("cutoff", format_time_iso(cutoff))
                  .set("relay_events", n.events).set("abuse_client_networks", n.client_networks)
                  .set("abuse_rate_refusals", n.rate_refusals).set("rate_counters", n.rate_counters)
+                 .set("rate_charge_keys", n.charge_keys).set("charge_keys_cutoff", format_time_iso(keys_cutoff))
                  .set("batches", n.batches).set("batch_size", static_cast<std::int64_t>(batch))
                  .set("pause_ms", static_cast<std::int64_t>(pause_ms)));
         return kExitOk;
@@ -47,7 +54,8 @@ int cmd_prune(Context& ctx, const Args& args) {
     print_fields(std::cout, {{"  relay_events", std::to_string(n.events)},
                              {"  abuse_client_networks", std::to_string(n.client_networks)},
                              {"  abuse_rate_refusals", std::to_string(n.rate_refusals)},
-                             {"  rate_counters (idle)", std::to_string(n.rate_counters)}});
+                             {"  rate_counters (idle)", std::to_string(n.rate_counters)},
+                             {"  rate_charge_keys (over 1 h)", std::to_string(n.charge_keys)}});
     if (!dry_run)
         std::cout << "in " << n.batches << " batch(es) of at most " << batch << " rows, " << pause_ms
                   << " ms apart\n";
