@@ -9,7 +9,8 @@
 #   tests/bench/galera.sh BUILD_DIR [ROUNDS] [SECONDS] [CONNECTIONS]   (root; defaults 2, 8 s, 60)
 #
 # Prints per run one line (tests/bench/galera_common.sh gb_report): requests/s (the three summed), p99,
-# temporary failures (451 4.3.x) and the certification conflicts the cluster counted. Both databases
+# temporary failures (451 4.3.x) and the certification conflicts the cluster counted; then how busy the
+# machine's CPUs were and how many cores the database server(s) used. Both databases
 # listen over TCP on 127.0.0.1 (plain 16300, cluster 16301-16303); daemons on 12460 (plain), 12461-12463.
 # Everything is stopped by PID at the end.
 set -u
@@ -38,10 +39,13 @@ echo "# $(date -u '+%F %T UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /
      "$ROUNDS rounds of ${GB_SECONDS} s, $CONN connections in total per set-up"
 for ((round = 1; round <= ROUNDS; round++)); do
     gb_reset_counters plain_sql
+    gb_cpu_begin "$GB_PLAIN_PID"
     gb_bench 12460 "$CONN" "$round" "$WORK/p.json"
     gb_report plain 0 "$WORK/p.json"
+    gb_cpu_end
     gb_reset_counters galera_sql 1 relay_authority
     before=$(gb_conflicts)
+    gb_cpu_begin "$(galera_pid 1)" "$(galera_pid 2)" "$(galera_pid 3)"
     pids=()
     for n in 1 2 3; do
         gb_bench $((12460 + n)) $((CONN / 3)) $((round * 10 + n)) "$WORK/g$n.json" &
@@ -49,6 +53,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
     wait "${pids[@]}"
     gb_report galera "$(($(gb_conflicts) - before))" "$WORK"/g[123].json
+    gb_cpu_end
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in 1 2 3; do

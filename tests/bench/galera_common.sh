@@ -22,6 +22,9 @@
 #                                one line: requests/s summed, p99 of all requests and of END-OF-MESSAGE
 #                                (each the worst of the runs), END-OF-MESSAGE answers, temporary failures (451 4.3.x: not the
 #                                450 4.7.1 rate-limit deferrals), rate-limited messages, errors, conflicts
+#   gb_cpu_begin PID...          remember the machine's CPU ticks and those of the PIDs (database servers)
+#   gb_cpu_end                   print how busy both CPUs were since gb_cpu_begin (other jobs on the
+#                                machine included) and how many cores the PIDs used on average
 #
 # The daemons run with [abuse] enabled = no (no abuse observations: only the charges, the audit trail and
 # the last-use stamps write) and the default [rate_limits] retry_time (400 ms).
@@ -136,5 +139,31 @@ temp = sum(n for r in runs for k, n in r["actions"].items() if re.match(r"4\d\d 
 print(f"{name:<8} req/s={rps:6.0f} p99_ms={p99:5.1f} eom_p99_ms={eom_p99:6.1f} eom={sum(e['count'] for e in eom):6d} "
       f"tempfail_4.3.x={temp} limited={sum(r['messages']['limited'] for r in runs)} "
       f"errors={sum(r['errors']['total'] for r in runs)} galera_conflicts={conflicts}")
+PY
+}
+
+_gb_ticks() {  # PID...: "BUSY ALL PIDS" (machine busy ticks, all ticks, the PIDs' user+system ticks)
+    local pid stat fields pids=0
+    for pid in "$@"; do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        read -r -a fields <<<"${stat##*) }"
+        pids=$((pids + fields[11] + fields[12]))  # utime, stime: fields 14, 15 of stat
+    done
+    awk -v pids="$pids" '/^cpu / { all = $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; print all - $5 - $6, all, pids; exit }' /proc/stat
+}
+
+gb_cpu_begin() {
+    GB_CPU_PIDS=("$@")
+    GB_CPU_T0=$(_gb_ticks "$@")
+    GB_CPU_S0=$(date +%s.%N)
+}
+
+gb_cpu_end() {
+    python3 - "$GB_CPU_T0" "$(_gb_ticks "${GB_CPU_PIDS[@]}")" "$GB_CPU_S0" "$(date +%s.%N)" "$(getconf CLK_TCK)" <<'PY'
+import sys
+b0, a0, p0 = map(int, sys.argv[1].split()); b1, a1, p1 = map(int, sys.argv[2].split())
+seconds, hz = float(sys.argv[4]) - float(sys.argv[3]), int(sys.argv[5])
+print(f"#   CPUs busy {100 * (b1 - b0) / max(a1 - a0, 1):.0f} % (every job on the machine), database servers "
+      f"{(p1 - p0) / hz / seconds:.2f} cores")
 PY
 }
