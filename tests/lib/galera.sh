@@ -33,6 +33,9 @@
 #                                   (re)create USER@localhost and USER@127.0.0.1 (TCP) with SELECT, INSERT,
 #                                   UPDATE, DELETE on DB.*, on node 1 (replicated)
 #
+# GALERA_PROVIDER_EXTRA (environment): more wsrep_provider_options for every node, appended with ';'
+# (e.g. 'evs.suspect_timeout=PT2S': how soon the cluster evicts a node that stopped answering).
+#
 # Ports (127.0.0.1 only; tests/lib/mariadb.sh's servers use unix sockets only): SQL 1630N, group
 # communication 1631N, incremental state transfer (IST) 1632N, full state transfer (SST, rsync) 1633N.
 # The caller installs the EXIT trap that calls galera_stop. All waits are bounded.
@@ -134,7 +137,7 @@ _galera_launch() {
                 --innodb-autoinc-lock-mode=2 --wsrep-on=ON "--wsrep-provider=$GALERA_PROVIDER"
                 "--wsrep-cluster-name=$GALERA_CLUSTER_NAME" "--wsrep-cluster-address=$(_galera_cluster_address)"
                 "--wsrep-node-address=127.0.0.1:$(_galera_gcomm_port "$n")" "--wsrep-node-name=n$n"
-                "--wsrep-provider-options=base_port=$(_galera_gcomm_port "$n");ist.recv_addr=127.0.0.1:$(_galera_ist_port "$n");gcache.size=32M"
+                "--wsrep-provider-options=base_port=$(_galera_gcomm_port "$n");ist.recv_addr=127.0.0.1:$(_galera_ist_port "$n");gcache.size=32M${GALERA_PROVIDER_EXTRA:+;$GALERA_PROVIDER_EXTRA}"
                 --wsrep-sst-method=rsync "--wsrep-sst-receive-address=127.0.0.1:$(_galera_sst_port "$n")")
     # setsid: see mariadb_start (Ctrl-C must not kill the node before the EXIT trap stops it).
     setsid "$mariadbd" "${args[@]}" "$@" </dev/null >>"$dir/mariadbd.out" 2>&1 &
