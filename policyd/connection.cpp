@@ -22,6 +22,10 @@ constexpr std::size_t kLoggedBytes = 80;
 constexpr std::size_t kReadChunk = 16384;
 thread_local char t_chunk[kReadChunk];
 
+// A busy connection's own read buffer: a Postfix request fits (a longer one takes more than one read,
+// its start kept in buffer_ as usual).
+constexpr std::size_t kOwnBuffer = 2048;
+
 // The request being decided on this I/O thread, reused so its strings keep their capacity: no
 // allocation per request once warm. Only a decision handed to a worker gets a copy of its own.
 thread_local Request t_request;
@@ -99,11 +103,63 @@ void Connection::close_if_expired(std::int64_t now_ms, std::int64_t idle_timeout
     close();
 }
 
+void Connection::release_buffer_if_quiet(std::int64_t now_ms) {
+    if (state_ == State::closed || !busy_ || now_ms - last_active_ms() < kBusyMs) return;
+    busy_ = false;
+    // A pending read gives the buffer back in on_read (cancelled); otherwise it goes now.
+    if (reading_) {
+        boost::system::error_code ignored;
+        socket_.cancel(ignored);
+        return;
+    }
+    own_buffer_.reset();
+    holds_read_buffer_.store(false, std::memory_order_relaxed);
+}
+
+// Busy: let Asio read into our own buffer when data arrives (no epoll_ctl). Otherwise: wait for
+// readability without holding a buffer.
 void Connection::wait_readable() {
     state_ = State::waiting;
+    if (busy_ && !stopping_) {
+        if (!own_buffer_) {
+            own_buffer_.reset(new char[kOwnBuffer]);
+            holds_read_buffer_.store(true, std::memory_order_relaxed);
+        }
+        reading_ = true;
+        socket_.async_read_some(asio::buffer(own_buffer_.get(), kOwnBuffer),
+                                [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                                    self->on_read(ec, n);
+                                });
+        return;
+    }
+    if (own_buffer_) {  // went quiet while a read was finishing
+        own_buffer_.reset();
+        holds_read_buffer_.store(false, std::memory_order_relaxed);
+    }
     socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
         self->on_readable(ec);
     });
+}
+
+// A busy connection's read finished: what arrived is in own_buffer_.
+void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
+    reading_ = false;
+    if (state_ == State::closed) return;
+    if (ec == asio::error::operation_aborted) {
+        // The sweep took the buffer back (the connection went quiet), or the server is stopping; either
+        // way, read what has arrived the idle way.
+        read_and_process();  // ... and wait_readable() gives the buffer back if the connection is no longer busy
+        return;
+    }
+    if (ec) {
+        failed_read(ec);
+        return;
+    }
+    if (!received(std::string_view(own_buffer_.get(), n))) return;
+    if (stopping_)
+        read_and_process();  // a request sent meanwhile is still answered, then the connection closes
+    else
+        wait_readable();
 }
 
 void Connection::on_readable(const boost::system::error_code& ec) {
@@ -132,28 +188,43 @@ void Connection::read_and_process() {
             return;
         }
         if (ec) {
-            if (ec == asio::error::eof && !buffer_.empty())
-                log_info("connection from " + who() + " closed in the middle of a request");
-            else if (ec != asio::error::eof && !buffer_.empty())
-                log_debug("read from " + who() + " failed: " + ec.message());
-            close();
+            failed_read(ec);
             return;
         }
-        touch();
-        Next next;
-        if (buffer_.empty()) {
-            next = process(std::string_view(t_chunk, n), false);
-        } else {
-            buffer_.append(t_chunk, n);
-            next = process(buffer_, true);
-        }
-        if (next != Next::read_more) return;
+        if (!received(std::string_view(t_chunk, n))) return;
         if (!stopping_) {
             wait_readable();
             return;
         }
         // stopping: a request may have arrived meanwhile; read once more before closing
     }
+}
+
+// A read that failed (or found the end of the stream): log what was lost, close. Returns true.
+bool Connection::failed_read(const boost::system::error_code& ec) {
+    if (ec == asio::error::eof && !buffer_.empty())
+        log_info("connection from " + who() + " closed in the middle of a request");
+    else if (ec != asio::error::eof && !buffer_.empty())
+        log_debug("read from " + who() + " failed: " + ec.message());
+    close();
+    return true;
+}
+
+// Bytes arrived (in the I/O thread's chunk or in own_buffer_): answer the complete requests among them.
+// true: wait for more; false: an answer or decision is pending, or the connection closed.
+bool Connection::received(std::string_view data) {
+    const std::int64_t now = now_ms();
+    if (last_read_ms_ != 0 && now - last_read_ms_ < kBusyMs) busy_ = true;
+    last_read_ms_ = now;
+    last_active_ms_.store(now, std::memory_order_relaxed);
+    Next next;
+    if (buffer_.empty()) {
+        next = process(data, false);
+    } else {
+        buffer_.append(data.data(), data.size());
+        next = process(buffer_, true);
+    }
+    return next == Next::read_more;
 }
 
 // Answers every complete request at the start of data (the I/O thread's chunk, or buffer_ itself),

@@ -4,7 +4,11 @@
 // pool) and comes back to it with the answer.
 //
 // An idle connection holds no read buffer (Postfix keeps thousands of them open): only the bytes of a
-// request that has not fully arrived yet. Its idle time is checked by the server's periodic sweep, not
+// request that has not fully arrived yet. It waits for readability (Asio's async_wait, which costs an
+// epoll_ctl each time it is armed) and then reads into its I/O thread's buffer. A busy connection (two
+// requests less than kBusyMs apart, as an smtpd in a session sends them) instead keeps a small read buffer
+// of its own and lets Asio read into it when data arrives: no epoll_ctl and no failed read per request.
+// The server's sweep takes that buffer back once the connection has been quiet for kBusyMs. Its idle time is checked by the server's periodic sweep, not
 // by a timer of its own; so is the deadline of a request that has begun to arrive ([policyd]
 // request_timeout, counted from its first byte: a client dribbling bytes keeps the connection active but
 // cannot stretch one request without limit).
@@ -37,6 +41,12 @@ public:
     // On the strand, from the server's sweep: close if nothing happened for idle_timeout, or if the
     // request being received began request_timeout ago.
     void close_if_expired(std::int64_t now_ms, std::int64_t idle_timeout_ms, std::int64_t request_timeout_ms);
+    // On the strand, from the server's sweep: a connection quiet for kBusyMs gives its read buffer back.
+    void release_buffer_if_quiet(std::int64_t now_ms);
+    // Whether the connection holds a read buffer of its own (read by the sweep from another thread).
+    bool holds_read_buffer() const { return holds_read_buffer_.load(std::memory_order_relaxed); }
+    // Two requests closer than this make a connection busy; this long without one makes it idle again.
+    static constexpr std::int64_t kBusyMs = 1000;
     std::int64_t last_active_ms() const { return last_active_ms_.load(std::memory_order_relaxed); }
     // When the first byte of the request still incomplete was seen; 0: none is.
     std::int64_t request_started_ms() const { return request_started_ms_.load(std::memory_order_relaxed); }
@@ -49,7 +59,10 @@ private:
 
     void wait_readable();
     void on_readable(const boost::system::error_code& ec);
+    void on_read(const boost::system::error_code& ec, std::size_t n);
     void read_and_process();
+    bool received(std::string_view data);  // false: no further read now (busy, closed or stopping)
+    bool failed_read(const boost::system::error_code& ec);  // true: closed
     Next process(std::string_view data, bool data_is_buffer);
     Next pending(std::string_view rest, bool data_is_buffer);
     void keep(std::string_view rest, bool data_is_buffer);
@@ -72,6 +85,11 @@ private:
     bool stopping_ = false;
     std::atomic<std::int64_t> last_active_ms_{0};
     std::atomic<std::int64_t> request_started_ms_{0};
+    std::int64_t last_read_ms_ = 0;  // when data last arrived; 0: never
+    bool busy_ = false;              // two requests arrived less than kBusyMs apart: read into own_buffer_
+    bool reading_ = false;           // an async read into own_buffer_ is pending (not an async_wait)
+    std::unique_ptr<char[]> own_buffer_;
+    std::atomic<bool> holds_read_buffer_{false};
     std::uint64_t settings_generation_ = 0;
     std::shared_ptr<const ServerSettings> settings_;
     std::string buffer_;  // bytes received but not yet answered; usually empty between requests

@@ -248,6 +248,12 @@ std::size_t Server::connection_count() const {
     return connections_.size();
 }
 
+std::size_t Server::read_buffers_held() const {
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    return static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(),
+                                                  [](const auto& entry) { return entry.first->holds_read_buffer(); }));
+}
+
 void Server::update_settings(const ServerSettings& settings) {
     std::atomic_store(&settings_, std::make_shared<const ServerSettings>(settings));
     if (started_) warn_capped(settings.max_connections);
@@ -269,8 +275,9 @@ void Server::schedule_sweep() {
     });
 }
 
-// Finds connections with no activity for idle_timeout or with a request begun request_timeout ago; each
-// closes itself on its own strand (where it checks again: it may have become active since).
+// Finds connections with no activity for idle_timeout or with a request begun request_timeout ago, and
+// busy connections gone quiet; each closes itself or gives its read buffer back on its own strand (where
+// it checks again: it may have become active since).
 void Server::sweep_idle() {
     const auto limits = settings();
     const std::int64_t timeout = limits->idle_timeout.count();
@@ -284,7 +291,9 @@ void Server::sweep_idle() {
         for (auto& entry : connections_) {
             const std::int64_t started = entry.first->request_started_ms();
             const bool late = started != 0 && now - started >= request_timeout;
-            if (!late && now - entry.first->last_active_ms() < timeout) continue;
+            const std::int64_t quiet = now - entry.first->last_active_ms();
+            const bool release = entry.first->holds_read_buffer() && quiet >= Connection::kBusyMs;
+            if (!late && !release && quiet < timeout) continue;
             if (auto c = entry.second.lock()) idle.push_back(std::move(c));
         }
     }
@@ -292,6 +301,7 @@ void Server::sweep_idle() {
         const Executor ex = c->socket().get_executor();
         asio::post(ex, [c = std::move(c), now, timeout, request_timeout] {
             c->close_if_expired(now, timeout, request_timeout);
+            c->release_buffer_if_quiet(now);
         });
     }
 }

@@ -68,6 +68,8 @@ public:
     void update_settings(const ServerSettings& settings);
     std::shared_ptr<const ServerSettings> settings() const;
     std::size_t connection_count() const;
+    // Connections holding a read buffer of their own (busy ones; see connection.hpp): tests, diagnostics.
+    std::size_t read_buffers_held() const;
 
     // Descriptors kept free for everything but client connections: listeners, database connections
     // (one per worker, plus the cache, event and rate-limit threads), logs, the event loop, the spare

@@ -290,6 +290,31 @@ BOOST_AUTO_TEST_CASE(pipelined_burst_larger_than_the_socket_buffers) {
     BOOST_TEST(right == kRequests);
 }
 
+// Issue 16: a busy connection reads into a buffer of its own (no epoll_ctl per request); once quiet it
+// gives the buffer back, waits the idle way again, and still answers what comes next.
+BOOST_AUTO_TEST_CASE(busy_connection_keeps_a_read_buffer_only_while_busy) {
+    Fixture f;
+    Client c(f.path);
+    BOOST_REQUIRE(c.connected());
+    c.send(request("alice@example.com"));
+    BOOST_TEST(c.answer() == "DUNNO");
+    BOOST_TEST(f.server->read_buffers_held() == 0u);  // one request is not busy yet
+    // Lock-step requests well under a second apart make it busy (bounded: any machine answers one of 50
+    // requests within a second of the previous one).
+    for (int i = 0; i < 50 && f.server->read_buffers_held() == 0; ++i) {
+        c.send(request(i % 2 ? "alice@example.com" : "blocked@example.com"));
+        BOOST_TEST(c.answer() == (i % 2 ? "DUNNO" : "550 5.7.1 no authority"));
+    }
+    BOOST_TEST(f.server->read_buffers_held() == 1u);
+    // Quiet: the sweep (once a second with these settings) takes the buffer back.
+    for (int i = 0; i < 100 && f.server->read_buffers_held() != 0; ++i) std::this_thread::sleep_for(100ms);
+    BOOST_TEST(f.server->read_buffers_held() == 0u);
+    c.send(request("blocked@example.com"));
+    BOOST_TEST(c.answer() == "550 5.7.1 no authority");
+    c.send(request("alice@example.com"));
+    BOOST_TEST(c.answer() == "DUNNO");
+}
+
 BOOST_AUTO_TEST_CASE(idle_connections_time_out) {
     ServerSettings s;
     s.idle_timeout = 200ms;
