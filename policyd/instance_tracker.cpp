@@ -5,8 +5,14 @@
 
 namespace relay::policyd {
 
+namespace {
+
+constexpr std::size_t kFirstSlots = 16;
+
+}  // namespace
+
 InstanceTracker::InstanceTracker(std::size_t capacity, std::chrono::seconds ttl, const Clock& clock)
-    : clock_(clock), capacity_(capacity), ttl_(ttl) {}
+    : clock_(clock), capacity_(capacity), ttl_(ttl), slots_(kFirstSlots, kNone) {}
 
 // The library's string hash, and FNV-1a as the independent check.
 InstanceTracker::Key InstanceTracker::key_of(const std::string& instance) {
@@ -18,52 +24,107 @@ InstanceTracker::Key InstanceTracker::key_of(const std::string& instance) {
     return Key{static_cast<std::uint64_t>(std::hash<std::string_view>{}(instance)), fnv};
 }
 
-InstanceTracker::Entry* InstanceTracker::find(const Key& key) const {
-    auto& entries = const_cast<Map&>(entries_);  // the entry is only read through a const member
-    const auto it = entries.find(key.hash);
-    if (it == entries.end() || it->second.check != key.check) return nullptr;
-    return &it->second;
+std::size_t InstanceTracker::home(std::uint64_t hash) const {
+    return static_cast<std::size_t>(hash ^ (hash >> 32)) & (slots_.size() - 1);
+}
+
+std::size_t InstanceTracker::slot_of(std::uint64_t hash) const {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = home(hash);
+    while (slots_[i] != kNone && entries_[slots_[i]].hash != hash) i = (i + 1) & mask;
+    return i;
+}
+
+InstanceTracker::Index InstanceTracker::find(const Key& key) const {
+    const Index e = slots_[slot_of(key.hash)];
+    if (e == kNone || entries_[e].check != key.check) return kNone;
+    return e;
 }
 
 bool InstanceTracker::expired(const Entry& entry, TimePoint now) const {
     return now - entry.record.last_seen > ttl_;
 }
 
-void InstanceTracker::unlink(Entry* e) {
-    (e->newer ? e->newer->older : newest_) = e->older;
-    (e->older ? e->older->newer : oldest_) = e->newer;
-    e->newer = e->older = nullptr;
+void InstanceTracker::unlink(Index e) {
+    Entry& entry = entries_[e];
+    (entry.newer != kNone ? entries_[entry.newer].older : newest_) = entry.older;
+    (entry.older != kNone ? entries_[entry.older].newer : oldest_) = entry.newer;
+    entry.newer = entry.older = kNone;
 }
 
-void InstanceTracker::push_front(Entry* e) {
-    e->newer = nullptr;
-    e->older = newest_;
-    (newest_ ? newest_->newer : oldest_) = e;
+void InstanceTracker::push_front(Index e) {
+    Entry& entry = entries_[e];
+    entry.newer = kNone;
+    entry.older = newest_;
+    (newest_ != kNone ? entries_[newest_].newer : oldest_) = e;
     newest_ = e;
 }
 
-void InstanceTracker::erase(Entry* e) {
+// At most half full, so probes stay short.
+void InstanceTracker::grow_slots() {
+    std::vector<Index> old(slots_.size() * 2, kNone);
+    old.swap(slots_);
+    for (const Index e : old) {
+        if (e != kNone) slots_[slot_of(entries_[e].hash)] = e;
+    }
+}
+
+InstanceTracker::Index InstanceTracker::insert(const Key& key) {
+    if ((size_ + 1) * 2 > slots_.size()) grow_slots();
+    Index e;
+    if (free_ != kNone) {
+        e = free_;
+        free_ = entries_[e].older;
+    } else {
+        e = static_cast<Index>(entries_.size());
+        entries_.emplace_back();
+    }
+    Entry& entry = entries_[e];
+    entry = Entry{};
+    entry.hash = key.hash;
+    entry.check = key.check;
+    slots_[slot_of(key.hash)] = e;
+    ++size_;
+    push_front(e);
+    return e;
+}
+
+// Backward-shift deletion: later entries of the same probe run move into the hole, so no tombstones.
+void InstanceTracker::erase(Index e) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t hole = slot_of(entries_[e].hash);
+    for (std::size_t j = (hole + 1) & mask; slots_[j] != kNone; j = (j + 1) & mask) {
+        const std::size_t wanted = home(entries_[slots_[j]].hash);
+        if (((j - wanted) & mask) >= ((j - hole) & mask)) {
+            slots_[hole] = slots_[j];
+            hole = j;
+        }
+    }
+    slots_[hole] = kNone;
     unlink(e);
-    const std::uint64_t hash = e->hash;  // a copy: the entry goes with the erase
-    entries_.erase(hash);
+    entries_[e].older = free_;
+    free_ = e;
+    --size_;
 }
 
 // The least recently used entry is also the one seen longest ago, so expired entries are found there first.
-void InstanceTracker::make_room() {
+void InstanceTracker::trim(std::size_t keep) {
     const TimePoint now = clock_.now();
-    while (oldest_ != nullptr) {
-        const bool stale = expired(*oldest_, now);
-        if (!stale && entries_.size() < capacity_) break;
+    while (oldest_ != kNone) {
+        const bool stale = expired(entries_[oldest_], now);
+        if (!stale && size_ <= keep) break;
         if (!stale) ++evicted_;
         erase(oldest_);
     }
 }
 
+void InstanceTracker::make_room() { trim(capacity_ - 1); }
+
 void InstanceTracker::begin(const std::string& instance) {
     if (instance.empty()) return;
     const Key key = key_of(instance);
     std::lock_guard<std::mutex> lock(mutex_);
-    if (Entry* e = find(key)) erase(e);
+    if (const Index e = find(key); e != kNone) erase(e);
 }
 
 void InstanceTracker::note_recipient(const std::string& instance, bool allowed) {
@@ -71,25 +132,22 @@ void InstanceTracker::note_recipient(const std::string& instance, bool allowed) 
     const Key key = key_of(instance);
     std::lock_guard<std::mutex> lock(mutex_);
     const TimePoint now = clock_.now();
-    Entry* e = find(key);
-    if (e != nullptr && expired(*e, now)) {
+    Index e = find(key);
+    if (e != kNone && expired(entries_[e], now)) {
         erase(e);
-        e = nullptr;
+        e = kNone;
     }
-    if (e == nullptr) {
+    if (e == kNone) {
         // The slot may hold another instance with the same first hash: that one gives way.
-        const auto taken = entries_.find(key.hash);
-        if (taken != entries_.end()) erase(&taken->second);
+        if (const Index taken = slots_[slot_of(key.hash)]; taken != kNone) erase(taken);
         make_room();
-        e = &entries_[key.hash];
-        e->hash = key.hash;
-        e->check = key.check;
-        e->record.first_seen = now;
+        e = insert(key);
+        entries_[e].record.first_seen = now;
     } else {
         unlink(e);
+        push_front(e);
     }
-    push_front(e);
-    MessageRecord& r = e->record;
+    MessageRecord& r = entries_[e].record;
     r.last_seen = now;
     ++r.recipients_seen;
     if (allowed) ++r.recipients_allowed;
@@ -99,10 +157,10 @@ std::optional<MessageRecord> InstanceTracker::finish(const std::string& instance
     if (instance.empty()) return std::nullopt;
     const Key key = key_of(instance);
     std::lock_guard<std::mutex> lock(mutex_);
-    Entry* e = find(key);
-    if (e == nullptr) return std::nullopt;
-    const bool stale = expired(*e, clock_.now());
-    const MessageRecord record = e->record;
+    const Index e = find(key);
+    if (e == kNone) return std::nullopt;
+    const bool stale = expired(entries_[e], clock_.now());
+    const MessageRecord record = entries_[e].record;
     erase(e);
     if (stale) return std::nullopt;
     return record;
@@ -111,28 +169,21 @@ std::optional<MessageRecord> InstanceTracker::finish(const std::string& instance
 std::optional<MessageRecord> InstanceTracker::peek(const std::string& instance) const {
     const Key key = key_of(instance);
     std::lock_guard<std::mutex> lock(mutex_);
-    const Entry* e = find(key);
-    if (e == nullptr || expired(*e, clock_.now())) return std::nullopt;
-    return e->record;
+    const Index e = find(key);
+    if (e == kNone || expired(entries_[e], clock_.now())) return std::nullopt;
+    return entries_[e].record;
 }
 
 void InstanceTracker::set_limits(std::size_t capacity, std::chrono::seconds ttl) {
     std::lock_guard<std::mutex> lock(mutex_);
     capacity_ = capacity;
     ttl_ = ttl;
-    // Trim to the new bound now; make_room() leaves room for one more, so trim to exactly capacity.
-    const TimePoint now = clock_.now();
-    while (oldest_ != nullptr) {
-        const bool stale = expired(*oldest_, now);
-        if (!stale && entries_.size() <= capacity_) break;
-        if (!stale) ++evicted_;
-        erase(oldest_);
-    }
+    trim(capacity_);  // make_room() leaves room for one more; here trim to exactly capacity
 }
 
 std::size_t InstanceTracker::size() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return entries_.size();
+    return size_;
 }
 
 std::uint64_t InstanceTracker::evicted() const {

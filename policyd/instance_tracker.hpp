@@ -11,7 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "core/base/clock.hpp"
 
@@ -45,35 +45,50 @@ public:
 
 private:
     // Keyed by a 64-bit hash of the instance, checked against a second, independent one: no copy of the
-    // instance string, one small node per message, and a lookup that touches no key bytes (this runs
-    // twice for every RCPT). Two instances agreeing on both hashes (128 bits) do not happen in practice.
+    // instance string, and a lookup that touches no key bytes (this runs twice for every RCPT). Two
+    // instances agreeing on both hashes (128 bits) do not happen in practice.
+    //
+    // Under RCPT-only traffic (messages that never reach END-OF-MESSAGE here) the tracker is full and
+    // every new message evicts the oldest one, so insert and erase are as hot as lookups. Hence no
+    // node-based map: the entries live in one array (freed slots reused), found through an open-addressing
+    // table of 32-bit indices (linear probing, at most half full, backward-shift deletion), and the
+    // least-recently-used list links indices. No allocation once the array has grown to the capacity.
+    using Index = std::uint32_t;
+    static constexpr Index kNone = UINT32_MAX;
     struct Entry {
-        std::uint64_t hash = 0;   // the key, for erasing from the least-recently-used end
+        std::uint64_t hash = 0;   // the key
         std::uint64_t check = 0;  // the second hash
         MessageRecord record;
-        Entry* newer = nullptr;   // least-recently-used list through the map's values (they never move)
-        Entry* older = nullptr;
+        Index newer = kNone;      // least-recently-used list; on the free list `older` links free entries
+        Index older = kNone;
     };
-    using Map = std::unordered_map<std::uint64_t, Entry>;
     struct Key {
         std::uint64_t hash;
         std::uint64_t check;
     };
     static Key key_of(const std::string& instance);
-    Entry* find(const Key& key) const;  // nullptr if absent or a different instance
+    std::size_t home(std::uint64_t hash) const;   // the slot a hash probes first
+    std::size_t slot_of(std::uint64_t hash) const;  // the slot holding hash, or the empty slot ending its probe
+    Index find(const Key& key) const;               // kNone if absent or a different instance
+    Index insert(const Key& key);                   // a new entry (the key must be absent), at the front
     bool expired(const Entry& entry, TimePoint now) const;
     void make_room();  // with mutex_ held
-    void erase(Entry* entry);
-    void unlink(Entry* entry);
-    void push_front(Entry* entry);
+    void trim(std::size_t keep);  // with mutex_ held: expired entries, then the oldest until keep are left
+    void erase(Index entry);
+    void unlink(Index entry);
+    void push_front(Index entry);
+    void grow_slots();
 
     const Clock& clock_;
     mutable std::mutex mutex_;
     std::size_t capacity_;
     std::chrono::seconds ttl_;
-    Map entries_;
-    Entry* newest_ = nullptr;
-    Entry* oldest_ = nullptr;
+    std::vector<Entry> entries_;
+    std::vector<Index> slots_;  // kNone: empty; size a power of two
+    std::size_t size_ = 0;
+    Index free_ = kNone;
+    Index newest_ = kNone;
+    Index oldest_ = kNone;
     std::uint64_t evicted_ = 0;
 };
 

@@ -1,5 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
+#include <list>
+#include <map>
+#include <random>
 #include <string>
 
 #include "core/base/clock.hpp"
@@ -122,6 +125,98 @@ BOOST_AUTO_TEST_CASE(shrinking_limits_trims_at_once) {
     clock.advance(seconds(11));
     t.set_limits(4, seconds(10));
     BOOST_TEST(t.size() == 0u);
+}
+
+// The open-addressing table (insert, backward-shift erase, growth, reused entries) against a plain
+// least-recently-used list: thousands of random begin / note / finish / peek / expiry / resize steps over
+// more instances than fit, and both must agree on every answer.
+BOOST_AUTO_TEST_CASE(agrees_with_a_plain_lru_list_under_random_traffic) {
+    struct Model {
+        struct Item {
+            std::string instance;
+            MessageRecord record;
+        };
+        std::list<Item> items;  // front: most recent
+        std::size_t capacity;
+        seconds ttl;
+        std::uint64_t evicted = 0;
+        std::list<Item>::iterator find(const std::string& instance) {
+            for (auto it = items.begin(); it != items.end(); ++it)
+                if (it->instance == instance) return it;
+            return items.end();
+        }
+        bool stale(const Item& i, TimePoint now) const { return now - i.record.last_seen > ttl; }
+        void trim(std::size_t keep, TimePoint now) {
+            while (!items.empty()) {
+                const bool old = stale(items.back(), now);
+                if (!old && items.size() <= keep) break;
+                if (!old) ++evicted;
+                items.pop_back();
+            }
+        }
+    };
+    ManualClock clock;
+    Model m{{}, 40, seconds(100)};
+    InstanceTracker t(m.capacity, m.ttl, clock);
+    std::mt19937 rng(7);
+    for (int step = 0; step < 20000; ++step) {
+        const std::string instance = "i" + std::to_string(rng() % 120);
+        const TimePoint now = clock.now();
+        switch (rng() % 10) {
+            case 0: {  // MAIL
+                t.begin(instance);
+                if (auto it = m.find(instance); it != m.items.end()) m.items.erase(it);
+                break;
+            }
+            case 1: {  // END-OF-MESSAGE
+                const auto got = t.finish(instance);
+                std::optional<MessageRecord> want;
+                if (auto it = m.find(instance); it != m.items.end()) {
+                    if (!m.stale(*it, now)) want = it->record;
+                    m.items.erase(it);
+                }
+                BOOST_REQUIRE_EQUAL(got.has_value(), want.has_value());
+                if (got) BOOST_REQUIRE_EQUAL(got->recipients_seen, want->recipients_seen);
+                break;
+            }
+            case 2: clock.advance(seconds(rng() % 30)); break;
+            case 3:
+                if (rng() % 50 == 0) {
+                    m.capacity = 1 + rng() % 60;
+                    t.set_limits(m.capacity, m.ttl);
+                    m.trim(m.capacity, now);
+                }
+                break;
+            default: {  // RCPT
+                const bool allowed = rng() % 3 != 0;
+                t.note_recipient(instance, allowed);
+                auto it = m.find(instance);
+                if (it != m.items.end() && m.stale(*it, now)) {
+                    m.items.erase(it);
+                    it = m.items.end();
+                }
+                if (it == m.items.end()) {
+                    m.trim(m.capacity - 1, now);
+                    m.items.push_front({instance, {}});
+                    m.items.front().record.first_seen = now;
+                } else {
+                    m.items.splice(m.items.begin(), m.items, it);
+                }
+                MessageRecord& r = m.items.front().record;
+                r.last_seen = now;
+                ++r.recipients_seen;
+                if (allowed) ++r.recipients_allowed;
+            }
+        }
+        BOOST_REQUIRE_EQUAL(t.size(), m.items.size());
+        BOOST_REQUIRE_EQUAL(t.evicted(), m.evicted);
+        const std::string probe = "i" + std::to_string(rng() % 120);
+        const auto got = t.peek(probe);
+        const auto it = m.find(probe);
+        const bool want = it != m.items.end() && !m.stale(*it, clock.now());
+        BOOST_REQUIRE_EQUAL(got.has_value(), want);
+        if (got) BOOST_REQUIRE_EQUAL(got->recipients_allowed, it->record.recipients_allowed);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
