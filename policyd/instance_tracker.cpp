@@ -12,7 +12,7 @@ constexpr std::size_t kFirstSlots = 16;
 }  // namespace
 
 InstanceTracker::InstanceTracker(std::size_t capacity, std::chrono::seconds ttl, const Clock& clock)
-    : clock_(clock), capacity_(capacity), ttl_(ttl), slots_(kFirstSlots, kNone) {}
+    : clock_(clock), capacity_(capacity), ttl_(ttl), slots_(kFirstSlots) {}
 
 // The library's string hash, and FNV-1a as the independent check.
 InstanceTracker::Key InstanceTracker::key_of(const std::string& instance) {
@@ -24,19 +24,17 @@ InstanceTracker::Key InstanceTracker::key_of(const std::string& instance) {
     return Key{static_cast<std::uint64_t>(std::hash<std::string_view>{}(instance)), fnv};
 }
 
-std::size_t InstanceTracker::home(std::uint64_t hash) const {
-    return static_cast<std::size_t>(hash ^ (hash >> 32)) & (slots_.size() - 1);
-}
-
 std::size_t InstanceTracker::slot_of(std::uint64_t hash) const {
     const std::size_t mask = slots_.size() - 1;
-    std::size_t i = home(hash);
-    while (slots_[i] != kNone && entries_[slots_[i]].hash != hash) i = (i + 1) & mask;
+    const std::uint32_t tag = tag_of(hash);
+    std::size_t i = home(tag);
+    while (slots_[i].entry != kNone && (slots_[i].tag != tag || entries_[slots_[i].entry].hash != hash))
+        i = (i + 1) & mask;
     return i;
 }
 
 InstanceTracker::Index InstanceTracker::find(const Key& key) const {
-    const Index e = slots_[slot_of(key.hash)];
+    const Index e = slots_[slot_of(key.hash)].entry;
     if (e == kNone || entries_[e].check != key.check) return kNone;
     return e;
 }
@@ -62,10 +60,14 @@ void InstanceTracker::push_front(Index e) {
 
 // At most half full, so probes stay short.
 void InstanceTracker::grow_slots() {
-    std::vector<Index> old(slots_.size() * 2, kNone);
+    std::vector<Slot> old(slots_.size() * 2);
     old.swap(slots_);
-    for (const Index e : old) {
-        if (e != kNone) slots_[slot_of(entries_[e].hash)] = e;
+    const std::size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+        if (slot.entry == kNone) continue;
+        std::size_t i = home(slot.tag);
+        while (slots_[i].entry != kNone) i = (i + 1) & mask;
+        slots_[i] = slot;
     }
 }
 
@@ -83,7 +85,7 @@ InstanceTracker::Index InstanceTracker::insert(const Key& key) {
     entry = Entry{};
     entry.hash = key.hash;
     entry.check = key.check;
-    slots_[slot_of(key.hash)] = e;
+    slots_[slot_of(key.hash)] = Slot{e, tag_of(key.hash)};
     ++size_;
     push_front(e);
     return e;
@@ -93,14 +95,14 @@ InstanceTracker::Index InstanceTracker::insert(const Key& key) {
 void InstanceTracker::erase(Index e) {
     const std::size_t mask = slots_.size() - 1;
     std::size_t hole = slot_of(entries_[e].hash);
-    for (std::size_t j = (hole + 1) & mask; slots_[j] != kNone; j = (j + 1) & mask) {
-        const std::size_t wanted = home(entries_[slots_[j]].hash);
+    for (std::size_t j = (hole + 1) & mask; slots_[j].entry != kNone; j = (j + 1) & mask) {
+        const std::size_t wanted = home(slots_[j].tag);
         if (((j - wanted) & mask) >= ((j - hole) & mask)) {
             slots_[hole] = slots_[j];
             hole = j;
         }
     }
-    slots_[hole] = kNone;
+    slots_[hole] = Slot{};
     unlink(e);
     entries_[e].older = free_;
     free_ = e;
@@ -139,7 +141,7 @@ void InstanceTracker::note_recipient(const std::string& instance, bool allowed) 
     }
     if (e == kNone) {
         // The slot may hold another instance with the same first hash: that one gives way.
-        if (const Index taken = slots_[slot_of(key.hash)]; taken != kNone) erase(taken);
+        if (const Index taken = slots_[slot_of(key.hash)].entry; taken != kNone) erase(taken);
         make_room();
         e = insert(key);
         entries_[e].record.first_seen = now;

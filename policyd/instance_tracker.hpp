@@ -52,7 +52,8 @@ private:
     // every new message evicts the oldest one, so insert and erase are as hot as lookups. Hence no
     // node-based map: the entries live in one array (freed slots reused), found through an open-addressing
     // table of 32-bit indices (linear probing, at most half full, backward-shift deletion), and the
-    // least-recently-used list links indices. No allocation once the array has grown to the capacity.
+    // least-recently-used list links indices. Each slot also holds 32 bits of the hash, so probing and
+    // deleting read only the table, not the entries. No allocation once the array has grown to the capacity.
     using Index = std::uint32_t;
     static constexpr Index kNone = UINT32_MAX;
     struct Entry {
@@ -66,8 +67,13 @@ private:
         std::uint64_t hash;
         std::uint64_t check;
     };
+    struct Slot {
+        Index entry = kNone;  // kNone: empty
+        std::uint32_t tag = 0;  // tag_of(the entry's hash)
+    };
     static Key key_of(const std::string& instance);
-    std::size_t home(std::uint64_t hash) const;   // the slot a hash probes first
+    static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash ^ (hash >> 32)); }
+    std::size_t home(std::uint32_t tag) const { return tag & (slots_.size() - 1); }  // the slot probed first
     std::size_t slot_of(std::uint64_t hash) const;  // the slot holding hash, or the empty slot ending its probe
     Index find(const Key& key) const;               // kNone if absent or a different instance
     Index insert(const Key& key);                   // a new entry (the key must be absent), at the front
@@ -84,7 +90,7 @@ private:
     std::size_t capacity_;
     std::chrono::seconds ttl_;
     std::vector<Entry> entries_;
-    std::vector<Index> slots_;  // kNone: empty; size a power of two
+    std::vector<Slot> slots_;  // size a power of two
     std::size_t size_ = 0;
     Index free_ = kNone;
     Index newest_ = kNone;
