@@ -1,5 +1,6 @@
 #include "policyd/instance_tracker.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -8,6 +9,7 @@ namespace relay::policyd {
 namespace {
 
 constexpr std::size_t kFirstSlots = 16;
+constexpr std::size_t kMaxReserved = std::size_t{1} << 22;
 
 }  // namespace
 
@@ -78,6 +80,9 @@ InstanceTracker::Index InstanceTracker::insert(const Key& key) {
         e = free_;
         free_ = entries_[e].older;
     } else {
+        // Address space for the whole capacity at once (pages count only once used): growing by copies
+        // would leave the old arrays behind in the heap.
+        if (entries_.empty()) entries_.reserve(std::min<std::size_t>(capacity_, kMaxReserved));
         e = static_cast<Index>(entries_.size());
         entries_.emplace_back();
     }
