@@ -105,8 +105,8 @@ bool EventWriter::spool_pending() const { return spool_ && !spool_->empty(); }
 // Everything queued goes to the spool, oldest first; what does not fit within its bound is dropped and
 // counted (spool_full). An unwritable spool (disk full, I/O error) puts the events back: they wait in
 // memory within the queue's bound, as without a spool.
-void EventWriter::spill() {
-    if (!spool_) return;
+bool EventWriter::spill() {
+    if (!spool_) return false;
     std::vector<Event> taken;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -114,18 +114,19 @@ void EventWriter::spill() {
         events_.clear();
         open_refusals_.clear();
     }
-    if (taken.empty()) return;
+    if (taken.empty()) return true;
     std::size_t kept = 0;
     try {
         kept = spool_->append(taken);
     } catch (const SpoolError& e) {
         log_error(std::string(e.what()) + "; the events stay in memory");
         put_back(taken, 0);
-        return;
+        return false;
     }
     spool_bytes_ = spool_->bytes();
     std::lock_guard<std::mutex> lock(mutex_);
     drops_.spool_full += decisions(taken, kept, taken.size());
+    return true;
 }
 
 // The spool into the store, in batches, oldest first. A batch the database refuses for good (not a
@@ -149,6 +150,13 @@ void EventWriter::replay() {
         }
         spool_->consumed(batch);
         spool_bytes_ = spool_->bytes();
+        // A long replay must not overflow the queue: what arrives meanwhile goes behind it in the spool.
+        bool half_full = false;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            half_full = events_.size() >= wake_at();
+        }
+        if (half_full && spool_pending()) spill();
         if (!spool_pending()) log_info("audit trail: every spooled event is in relay_events; " + spool_->path() + " emptied");
     }
 }
@@ -301,22 +309,26 @@ void EventWriter::run() {
     std::chrono::seconds backoff{0};
     steady::time_point retry_at{};  // while failing: when to try the database again
     bool failing = false;
+    bool spool_failed = false;      // the spool could not be written: wait for the retry, not spin
     steady::time_point last_report{};
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
         if (failing) {
             // Waits for the retry; with a spool, a half-full queue moves there meanwhile.
-            cv_.wait_until(lock, retry_at, [this] { return stopping_ || (spool_ && events_.size() >= wake_at()); });
+            cv_.wait_until(lock, retry_at, [this, &spool_failed] {
+                return stopping_ || (spool_ && !spool_failed && events_.size() >= wake_at());
+            });
         } else {
             cv_.wait_for(lock, kFlushInterval, [this] { return stopping_ || events_.size() >= wake_at(); });
         }
         if (stopping_) break;  // stop() flushes in its own thread
         if (failing && steady::now() < retry_at) {
             lock.unlock();
-            spill();
+            spool_failed = !spill();
             lock.lock();
             continue;
         }
+        spool_failed = false;
         if (events_.empty() && uses_.empty() && !spool_pending()) continue;
         lock.unlock();
         std::string error;
@@ -334,7 +346,7 @@ void EventWriter::run() {
             failing = false;
             backoff = std::chrono::seconds(0);
         } else {
-            if (transient) spill();  // no server answers: on disk rather than in memory
+            if (transient) spool_failed = spool_ && !spill();  // no server answers: on disk, not in memory
             if (!failing) {
                 log_warning("audit trail: cannot write to relay_events (" + error + "); " +
                             (!transient ? std::string("those events are lost")

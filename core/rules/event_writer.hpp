@@ -62,8 +62,9 @@ public:
     // Writes everything spooled, then everything queued now, in the caller's thread (tests, shutdown).
     void flush();
     // Moves everything queued now to the spool (when there is one): what the writer does when a write
-    // failed because no server answers. Public for tests.
-    void spill();
+    // failed because no server answers. Public for tests. false: no spool, or it could not be written
+    // (logged; the events stay queued).
+    bool spill();
     Drops drops() const;  // since construction
     // For the metrics: events queued now, decisions written and dropped since construction.
     struct Figures {

@@ -11,7 +11,8 @@
 -- cluster), or a replay of the audit spool (events kept on disk while no database server answered) is
 -- interrupted, the daemon writes the same events again: the unique key makes the server keep the first
 -- copy and skip the second (INSERT ... ON DUPLICATE KEY UPDATE), so every decision is in relay_events
--- once. Rows written before this migration, and by older daemons, have no key (NULL; UNIQUE allows many).
+-- once. Rows written before this migration, and by older daemons, have no key (NULL, which UNIQUE allows
+-- many times).
 
 ALTER TABLE relay_events
     ADD COLUMN IF NOT EXISTS event_key BINARY(16) NULL DEFAULT NULL COMMENT 'Random key of the event, chosen by the daemon: a batch written again after a lost COMMIT or an interrupted spool replay is stored once. NULL: written before migration 008' AFTER repeat_count,
