@@ -76,7 +76,7 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         // blocked, or the default action (terminate, no clean stop) hits whichever thread gets them. Our
         // threads start before smfi_main, so block here and let them inherit the mask.
         block_stop_signals();
-        runtime.start();
+        runtime.start("relay-milter");
         observability.start_heartbeat();
         const SnapshotPtr rules = runtime.rules();
         log_info("relay-milter " RELAY_VERSION " listening on " + config.milter.listen + ", " + identity + ", " +

@@ -106,7 +106,7 @@ void open_runtime(Running& r, const Config& config, const StoreFactory& make_sto
     } catch (const StorePermanentError& e) {
         throw StartupError(std::string("database: ") + e.what());
     }
-    r.runtime->start();
+    r.runtime->start("relay-policyd");
 }
 
 // The server's settings plus the bound of a charge, which belongs to [rate_limits] (the rate gate uses it

@@ -264,6 +264,17 @@ const std::vector<Key>& keys() {
         choice("general", "syslog_facility", FIELD(general.syslog_facility),
                "mail|daemon|user|auth|local0|local1|local2|local3|local4|local5|local6|local7",
                "Syslog facility of the daemons' messages."),
+        text("general", "state_directory", FIELD(general.state_directory), "absolute path",
+             check_state_directory,
+             "Where relay-policyd and relay-milter keep files that must outlive a restart: the audit spool "
+             "(relay-policyd.audit-spool, relay-milter.audit-spool). It must belong to the daemon's user "
+             "and be writable by nobody else; two daemons of one kind need two directories."),
+
+        text("audit", "spool_size", FIELD(audit.spool_size), "a size: 64M, 512k, 1G; 0: no spool", check_size,
+             "Bound of the audit spool: while no database server answers, audit events wait in this file "
+             "in state_directory (and are written to relay_events, in order, once one answers) instead "
+             "of in memory, where at most 10,000 fit. Beyond the bound events are dropped, counted and "
+             "logged. A decision takes about 200-400 bytes."),
 
         text("rate_limits", "time_zone", FIELD(rate_limits.time_zone), "IANA zone name, e.g. Europe/Berlin",
              check_time_zone, "Time zone of calendar windows (calendar = hour or day reset at its "

@@ -42,6 +42,11 @@ struct GeneralConfig {
     std::string node;                   // name in relay_events.node; default: the host name
     std::string log_level = "info";     // debug, info, notice, warning, error
     std::string syslog_facility = "mail";
+    std::string state_directory = "/var/lib/relay-authority";  // the audit spool lives here
+};
+
+struct AuditConfig {
+    std::string spool_size = "64M";     // bound of the audit spool file (parse_size_bytes); "0": no spool
 };
 
 struct PolicydConfig {
@@ -123,6 +128,7 @@ struct Config {
     AbuseConfig abuse;
     RelayctlConfig relayctl;
     MetricsConfig metrics;
+    AuditConfig audit;
 };
 
 // Reads and validates the file; throws ConfigError naming the file, key and problem; logs the warnings

@@ -262,6 +262,32 @@ std::string check_retention(const std::string& value) {
     return "";
 }
 
+std::string check_state_directory(const std::string& value) {
+    if (value.empty() || value.front() != '/') return "want an absolute path";
+    return "";
+}
+
+std::optional<unsigned long long> parse_size_bytes(const std::string& value) {
+    std::size_t digits = 0;
+    while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 13) return std::nullopt;
+    const std::string unit = value.substr(digits);
+    unsigned long long scale = 0;
+    if (unit.empty()) scale = 1;
+    else if (unit == "k" || unit == "K") scale = 1ULL << 10;
+    else if (unit == "M") scale = 1ULL << 20;
+    else if (unit == "G") scale = 1ULL << 30;
+    else return std::nullopt;
+    const unsigned long long n = std::stoull(value.substr(0, digits));
+    if (n > (1ULL << 40) / scale) return std::nullopt;
+    return n * scale;
+}
+
+std::string check_size(const std::string& value) {
+    if (!parse_size_bytes(value)) return "want a size such as 64M, 512k or 1G (k, M, G; a bare number is bytes), at most 1024G";
+    return "";
+}
+
 std::string check_submission_server(const std::string& value) { return value.empty() ? "" : check_host(value); }
 
 std::string check_after_change_command(const std::string& value) {

@@ -3,6 +3,7 @@
 // are public so relay-policyd and relay-milter read the socket specification exactly as it was checked.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,11 @@ std::string check_node(const std::string& value);            // empty (= the hos
 std::string check_time_zone(const std::string& value);       // IANA name, present in /usr/share/zoneinfo
 std::string check_command(const std::string& value);         // empty, or an absolute path
 std::string check_octal_mode(const std::string& value);      // 660, 0660 (no set-id or sticky bits)
+std::string check_state_directory(const std::string& value);  // an absolute path
+// A size such as "64M", "512k", "1G" (k, M, G: 1024, 1024^2, 1024^3) or a bare number of bytes, in bytes;
+// nullopt when it is not one or is over 1 TiB.
+std::optional<unsigned long long> parse_size_bytes(const std::string& value);
+std::string check_size(const std::string& value);
 
 // [relayctl] (relayctl reuses the parsers, so what --check-config accepts is what relayctl does).
 // An age such as "90d", "12w", "36h" in seconds (a unit is required); 0 when it is not one or is over

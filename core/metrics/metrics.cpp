@@ -94,12 +94,18 @@ public:
         written.metric.push_back(metric({}, static_cast<double>(f.written), MetricType::Counter));
         auto dropped = family("audit_events_dropped_total",
                               "Decisions and last-use stamps not written to the audit trail, by cause "
-                              "(queue_full, not_writable)",
+                              "(queue_full, not_writable, spool_full)",
                               MetricType::Counter);
         dropped.metric.push_back(metric({"cause", "queue_full"}, static_cast<double>(f.dropped_queue_full), MetricType::Counter));
         dropped.metric.push_back(
             metric({"cause", "not_writable"}, static_cast<double>(f.dropped_not_writable), MetricType::Counter));
-        return {depth, written, dropped};
+        dropped.metric.push_back(
+            metric({"cause", "spool_full"}, static_cast<double>(f.dropped_spool_full), MetricType::Counter));
+        auto spool = family("audit_spool_bytes",
+                            "Bytes of audit events kept in the spool file while no database server answers",
+                            MetricType::Gauge);
+        spool.metric.push_back(metric({}, static_cast<double>(f.spool_bytes), MetricType::Gauge));
+        return {depth, written, dropped, spool};
     }
 
 private:

@@ -106,6 +106,8 @@ struct AuditTrailFigures {
     std::size_t written = 0;               // decisions written to relay_events (a row may stand for several)
     std::size_t dropped_queue_full = 0;    // decisions and last-use stamps dropped: queue full
     std::size_t dropped_not_writable = 0;  // ... the database did not take them
+    std::size_t dropped_spool_full = 0;    // ... the audit spool reached its bound
+    std::uint64_t spool_bytes = 0;         // events kept in the audit spool file, waiting for a server
 };
 // While the returned guard lives, scrapes read the figures through read(); its destructor waits for a
 // scrape in progress, so destroy it before what read() reads. One audit trail per process.

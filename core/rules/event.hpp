@@ -28,7 +28,14 @@ struct Event {
     // Decisions this row stands for (relay_events.repeat_count): EventWriter folds repeated refusals of
     // one account, reason and stage into the first of them; the other fields are that first one's.
     std::uint32_t repeat_count = 1;
+    // relay_events.event_key: 32 hex digits of a random 128-bit key, chosen when the row is queued
+    // (EventWriter::submit), so that writing the row again (after a lost COMMIT, an interrupted replay of
+    // the audit spool) stores it once. Empty: no key (NULL).
+    std::string key;
 };
+
+// A fresh random event key (32 upper-case hex digits, what HEX() answers). Thread-safe.
+std::string new_event_key();
 
 Event make_event(const Request& request, const Decision& decision, TimePoint at, const std::string& node);
 

@@ -10,6 +10,7 @@
 
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
+#include "core/rules/event_spool.hpp"
 
 namespace relay {
 
@@ -65,6 +66,7 @@ void EventWriter::submit(Event event) {
         return;
     }
     if (refusal) open_refusals_[key] = events_.size();
+    if (event.key.empty()) event.key = new_event_key();
     events_.push_back(std::move(event));
     if (events_.size() == wake_at()) cv_.notify_one();
 }
@@ -86,7 +88,77 @@ EventWriter::Drops EventWriter::drops() const {
 
 EventWriter::Figures EventWriter::figures() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return Figures{events_.size(), written_.load(), drops_};
+    return Figures{events_.size(), written_.load(), drops_, spool_bytes_.load()};
+}
+
+void EventWriter::use_spool(std::unique_ptr<EventSpool> spool) {
+    spool_ = std::move(spool);
+    spool_bytes_ = spool_ ? spool_->bytes() : 0;
+    if (spool_ && !spool_->empty()) {
+        log_info("audit trail: " + spool_->path() + " holds " + std::to_string(spool_->bytes()) +
+                   " bytes of events not yet in relay_events; they are written once a database server answers");
+    }
+}
+
+bool EventWriter::spool_pending() const { return spool_ && !spool_->empty(); }
+
+// Everything queued goes to the spool, oldest first; what does not fit within its bound is dropped and
+// counted (spool_full). An unwritable spool (disk full, I/O error) puts the events back: they wait in
+// memory within the queue's bound, as without a spool.
+bool EventWriter::spill() {
+    if (!spool_) return false;
+    std::vector<Event> taken;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        taken.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+        events_.clear();
+        open_refusals_.clear();
+    }
+    if (taken.empty()) return true;
+    std::size_t kept = 0;
+    try {
+        kept = spool_->append(taken);
+    } catch (const SpoolError& e) {
+        log_error(std::string(e.what()) + "; the events stay in memory");
+        put_back(taken, 0);
+        return false;
+    }
+    spool_bytes_ = spool_->bytes();
+    std::lock_guard<std::mutex> lock(mutex_);
+    drops_.spool_full += decisions(taken, kept, taken.size());
+    return true;
+}
+
+// The spool into the store, in batches, oldest first. A batch the database refuses for good (not a
+// transient error) is counted as not_writable and skipped, so one bad record cannot block the rest.
+void EventWriter::replay() {
+    while (spool_pending()) {
+        EventSpool::Batch batch = spool_->read(kBatch);
+        try {
+            if (!batch.events.empty()) store_.record_events(batch.events);
+            written_ += decisions(batch.events, 0, batch.events.size());
+        } catch (const StoreTransientError&) {
+            throw;
+        } catch (...) {
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                drops_.not_writable += decisions(batch.events, 0, batch.events.size());
+            }
+            spool_->consumed(batch);
+            spool_bytes_ = spool_->bytes();
+            throw;
+        }
+        spool_->consumed(batch);
+        spool_bytes_ = spool_->bytes();
+        // A long replay must not overflow the queue: what arrives meanwhile goes behind it in the spool.
+        bool half_full = false;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            half_full = events_.size() >= wake_at();
+        }
+        if (half_full && spool_pending()) spill();
+        if (!spool_pending()) log_info("audit trail: every spooled event is in relay_events; " + spool_->path() + " emptied");
+    }
 }
 
 void EventWriter::submit_use(Id authority_id, TimePoint when, std::string client_address) {
@@ -116,6 +188,7 @@ void EventWriter::put_back(std::vector<Event>& taken, std::size_t from) {
 // the bound) and the error is rethrown; on any other error the failing batch is counted as dropped, the
 // rest goes back, and the error is rethrown.
 void EventWriter::flush() {
+    replay();  // older than anything queued
     std::vector<Event> taken;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -197,12 +270,16 @@ void EventWriter::stop() {
     if (thread.joinable()) thread.join();
     std::size_t pending = 0;
     try {
-        flush();
+        // Events are spooled already: the queue goes behind them, and the next start replays it all.
+        if (spool_pending()) spill();
+        else flush();
     } catch (const std::exception& e) {
+        spill();
         std::lock_guard<std::mutex> lock(mutex_);
         pending = uses_.size();
         for (const Event& e : events_) pending += e.repeat_count;
-        log_error(std::string("audit trail: could not write the last events at shutdown: ") + e.what());
+        log_error(std::string("audit trail: could not write the last events at shutdown: ") + e.what() +
+                  (spool_ ? "; the events are kept in " + spool_->path() + " for the next start" : std::string()));
     }
     std::lock_guard<std::mutex> lock(mutex_);
     drops_.not_writable += pending;
@@ -214,11 +291,15 @@ void EventWriter::stop() {
 bool EventWriter::report_drops() {
     const std::size_t full = drops_.queue_full - reported_.queue_full;
     const std::size_t unwritable = drops_.not_writable - reported_.not_writable;
-    if (full + unwritable == 0) return false;
-    log_warning("audit trail: " + std::to_string(full + unwritable) +
+    const std::size_t spool_full = drops_.spool_full - reported_.spool_full;
+    if (full + unwritable + spool_full == 0) return false;
+    log_warning("audit trail: " + std::to_string(full + unwritable + spool_full) +
                 " decisions or last-use stamps not written to relay_events: " + std::to_string(full) +
                 " dropped because the queue was full (at most " + std::to_string(max_queue_) + " rows), " +
-                std::to_string(unwritable) + " because the database did not take them");
+                std::to_string(unwritable) + " because the database did not take them" +
+                (spool_ ? ", " + std::to_string(spool_full) + " because the audit spool was full (at most " +
+                              std::to_string(spool_->max_bytes()) + " bytes)"
+                        : std::string()));
     reported_ = drops_;
     return true;
 }
@@ -226,17 +307,29 @@ bool EventWriter::report_drops() {
 void EventWriter::run() {
     using steady = std::chrono::steady_clock;
     std::chrono::seconds backoff{0};
+    steady::time_point retry_at{};  // while failing: when to try the database again
     bool failing = false;
+    bool spool_failed = false;      // the spool could not be written: wait for the retry, not spin
     steady::time_point last_report{};
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
-        if (backoff.count() > 0) {
-            cv_.wait_for(lock, backoff, [this] { return stopping_; });
+        if (failing) {
+            // Waits for the retry; with a spool, a half-full queue moves there meanwhile.
+            cv_.wait_until(lock, retry_at, [this, &spool_failed] {
+                return stopping_ || (spool_ && !spool_failed && events_.size() >= wake_at());
+            });
         } else {
             cv_.wait_for(lock, kFlushInterval, [this] { return stopping_ || events_.size() >= wake_at(); });
         }
         if (stopping_) break;  // stop() flushes in its own thread
-        if (events_.empty() && uses_.empty()) continue;
+        if (failing && steady::now() < retry_at) {
+            lock.unlock();
+            spool_failed = !spill();
+            lock.lock();
+            continue;
+        }
+        spool_failed = false;
+        if (events_.empty() && uses_.empty() && !spool_pending()) continue;
         lock.unlock();
         std::string error;
         bool transient = false;
@@ -253,15 +346,19 @@ void EventWriter::run() {
             failing = false;
             backoff = std::chrono::seconds(0);
         } else {
+            if (transient) spool_failed = spool_ && !spill();  // no server answers: on disk, not in memory
             if (!failing) {
                 log_warning("audit trail: cannot write to relay_events (" + error + "); " +
-                            (transient ? "events stay queued (at most " + std::to_string(max_queue_) +
-                                             ") and are retried"
-                                       : std::string("those events are lost")));
+                            (!transient ? std::string("those events are lost")
+                             : spool_   ? "events go to " + spool_->path() + " (at most " +
+                                            std::to_string(spool_->max_bytes()) + " bytes) and are written later"
+                                        : "events stay queued (at most " + std::to_string(max_queue_) +
+                                            ") and are retried"));
             }
             failing = true;
             backoff = transient ? std::min(kMaxBackoff, std::max(std::chrono::seconds(1), backoff * 2))
                                 : std::chrono::seconds(1);
+            retry_at = steady::now() + backoff;
         }
         lock.lock();
         const auto now = steady::now();

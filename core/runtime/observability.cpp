@@ -37,7 +37,8 @@ void Observability::start_heartbeat() {
 std::unique_ptr<metrics::AuditTrailWatch> watch_audit_trail(const EventWriter& writer) {
     return metrics::watch_audit_trail([&writer] {
         const EventWriter::Figures f = writer.figures();
-        return metrics::AuditTrailFigures{f.queued, f.written, f.dropped.queue_full, f.dropped.not_writable};
+        return metrics::AuditTrailFigures{f.queued, f.written, f.dropped.queue_full, f.dropped.not_writable,
+                                          f.dropped.spool_full, f.spool_bytes};
     });
 }
 

@@ -3,9 +3,11 @@
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/base/text.hpp"
+#include "core/config/config_checks.hpp"
 #include "core/metrics/metrics.hpp"
 #include "core/policy/snapshot_cache.hpp"
 #include "core/runtime/observability.hpp"
+#include "core/rules/event_spool.hpp"
 #include "core/rules/event_writer.hpp"
 #include "core/store/mysql_rate_gate.hpp"
 
@@ -40,6 +42,8 @@ Runtime::Runtime(const Config& config, std::unique_ptr<Store> store, RateGate* r
     : clock_(clock),
       policy_options_{config.general.node},
       cache_config_(config.cache),
+      state_directory_(config.general.state_directory),
+      spool_max_bytes_(parse_size_bytes(config.audit.spool_size).value_or(0)),
       store_(std::move(store)),
       events_(std::make_unique<EventWriter>(*store_)),
       audit_watch_(watch_audit_trail(*events_)),
@@ -75,9 +79,17 @@ void Runtime::open() {
     current()->cache->refresh();  // StorePermanentError propagates
 }
 
-void Runtime::start() {
+void Runtime::start(const std::string& daemon) {
     if (started_) return;
     started_ = true;
+    if (spool_max_bytes_ > 0) {
+        try {
+            events_->use_spool(EventSpool::open(state_directory_, daemon + ".audit-spool", spool_max_bytes_));
+        } catch (const SpoolError& e) {
+            log_error(std::string(e.what()) + "; running without an audit spool: while no database server "
+                      "answers, audit events wait in memory only (at most 10,000)");
+        }
+    }
     events_->start();
     if (mysql_rate_gate_) mysql_rate_gate_->start();
     current()->cache->start_polling();

@@ -6,8 +6,9 @@
 //   Runtime(...)   builds everything, opens no connection;
 //   open()         schema checks and the first rules load (a database that does not answer yet is logged,
 //                  not fatal: authenticated mail gets a temporary failure until it answers);
-//   start()        starts the threads (rules polling, audit trail, abuse detection): after the privilege
-//                  drop, and after the signal mask every thread must inherit is set;
+//   start(daemon)  opens the audit spool ([general] state_directory/DAEMON.audit-spool, as the user the
+//                  daemon runs as) and starts the threads (rules polling, audit trail, abuse detection):
+//                  after the privilege drop, and after the signal mask every thread must inherit is set;
 //   stop()         stops them in the reverse order (also done by the destructor).
 // SIGHUP with changed [cache] settings: reload_cache() builds a new cache, loads it, and swaps it in while
 // requests in flight finish with the one they started with.
@@ -16,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "core/base/clock.hpp"
 #include "core/config/config.hpp"
@@ -49,7 +51,9 @@ public:
 
     // StorePermanentError (credentials, schema) propagates; a database that does not answer is logged.
     void open();
-    void start();
+    // daemon: "relay-policyd" or "relay-milter", the audit spool's file name. A spool that cannot be
+    // opened is logged and the daemon runs without one (events then wait in memory only).
+    void start(const std::string& daemon);
     void stop();
     // true: the new [cache] settings are in use. false: the database did not answer (or refused), the
     // running cache stays (logged; send SIGHUP again later).
@@ -73,6 +77,8 @@ private:
     const Clock& clock_;
     PolicyOptions policy_options_;
     CacheConfig cache_config_;
+    std::string state_directory_;     // [general] state_directory
+    std::uint64_t spool_max_bytes_;   // [audit] spool_size; 0: no spool
     std::unique_ptr<Store> store_;
     std::unique_ptr<EventWriter> events_;
     std::unique_ptr<metrics::AuditTrailWatch> audit_watch_;  // /metrics reads events_: destroyed before it

@@ -317,7 +317,7 @@ std::string clean_text(std::string_view in, std::size_t max_chars) {
 // Rows per INSERT: powers of two up to this, so a connection keeps at most 8 shapes of the statement
 // prepared (a batch of 200 is 128 + 64 + 8; EventWriter's full batch of 512 is 4 x 128).
 constexpr std::size_t kEventsPerInsert = 128;
-constexpr std::size_t kParamsPerEvent = 15;  // placeholders per row in insert_events_sql()
+constexpr std::size_t kParamsPerEvent = 16;  // placeholders per row in insert_events_sql()
 
 // The largest power of two not above n (n > 0).
 std::size_t chunk_rows(std::size_t n) {
@@ -345,11 +345,15 @@ std::string update_uses_sql(std::size_t n) {
 std::string insert_events_sql(std::size_t rows) {
     std::string sql =
         "INSERT INTO relay_events (event_time, node, stage, authority_id, login, client_address, sender, "
-        "recipient_count, size_bytes, verdict, reason, queue_id, detail, repeat_count) VALUES ";
+        "recipient_count, size_bytes, verdict, reason, queue_id, detail, repeat_count, event_key) VALUES ";
     for (std::size_t i = 0; i < rows; ++i) {
         if (i) sql += ", ";
-        sql += "(FROM_UNIXTIME(?) + INTERVAL ? MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        sql += "(FROM_UNIXTIME(?) + INTERVAL ? MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UNHEX(?))";
     }
+    // A row whose event_key is stored already (this batch was written before, its COMMIT answer lost, or
+    // a spool replay was interrupted) is skipped; any other error still fails the statement (unlike
+    // INSERT IGNORE, which would turn bad data into warnings).
+    sql += " ON DUPLICATE KEY UPDATE id = id";
     return sql;
 }
 
@@ -373,6 +377,8 @@ void bind_event(sql::PreparedStatement& st, unsigned base, const Event& e) {
     st.setString(base + 13, clean_text(e.queue_id, 64));
     st.setString(base + 14, clean_text(e.detail, 2000));
     st.setUInt(base + 15, std::max<std::uint32_t>(e.repeat_count, 1));
+    if (e.key.empty()) st.setNull(base + 16, sql::DataType::VARCHAR);
+    else st.setString(base + 16, e.key);
 }
 
 }  // namespace
@@ -411,9 +417,9 @@ std::shared_ptr<Snapshot> MysqlStore::load_snapshot() {
 
 void MysqlStore::record_events(const std::vector<Event>& events) {
     if (events.empty()) return;
-    // One transaction for the whole call: either every event is stored or none, so a caller that retries
-    // after an error never writes one twice (except when the answer to the COMMIT itself is lost: then the
-    // events may be written twice, never lost). Conflicts, a cluster node not ready and a lost connection
+    // One transaction for the whole call: either every event is stored or none. A caller that retries
+    // after an error, even after a lost answer to the COMMIT itself, never writes one twice: an event whose
+    // key (relay_events.event_key, migration 008) is stored already is skipped. Conflicts, a cluster node not ready and a lost connection
     // are retried at once on a fresh connection (core/mysql_retry.hpp); what still fails stays queued in
     // the EventWriter.
     run_with_retry(pool_, "writing relay_events", std::chrono::steady_clock::now() + RetryPolicy{}.time,

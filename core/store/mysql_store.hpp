@@ -15,7 +15,7 @@
 namespace relay {
 
 // The schema_version this build needs at least (sql/migrations/NNN_*.sql; MAX(schema_version.version)).
-constexpr int kRequiredSchemaVersion = 7;  // 006: users.password_changed_at, 007: rate_charge_keys
+constexpr int kRequiredSchemaVersion = 8;  // 006: users.password_changed_at, 007: rate_charge_keys, 008: event_key
 
 // A value far in the future, for DATETIME values UNIX_TIMESTAMP() cannot express (after 2038-01-19 on
 // MariaDB 10.11): 2200-01-01 00:00:00 UTC. Such a valid_until never expires, such a suspension never ends.

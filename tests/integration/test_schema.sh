@@ -144,7 +144,7 @@ rate_limits.window_seconds rate_limits.calendar rate_limits.kind rate_limits.act
 rate_limits.active relay_events.id relay_events.event_time relay_events.node relay_events.stage
 relay_events.authority_id relay_events.login relay_events.client_address relay_events.sender
 relay_events.recipient_count relay_events.size_bytes relay_events.verdict relay_events.reason
-relay_events.queue_id relay_events.detail relay_events.repeat_count schema_version.version schema_version.name
+relay_events.queue_id relay_events.detail relay_events.repeat_count relay_events.event_key schema_version.version schema_version.name
 schema_version.applied_at change_generation.id change_generation.generation change_generation.changed_at"
 missing=""
 present=$(q "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$DB'")
@@ -161,6 +161,9 @@ expect_eq "relay_events indexes (authority_id, event_time), (event_time), (reaso
        WHERE TABLE_SCHEMA = '$DB' AND TABLE_NAME = 'relay_events' AND INDEX_NAME <> 'PRIMARY'
          AND INDEX_NAME IN ('relay_events_authority_time', 'relay_events_time', 'relay_events_reason_time')
        GROUP BY INDEX_NAME) x" "authority_id,event_time | event_time | reason,event_time"
+expect_eq "relay_events.event_key is unique (008: an event written twice is stored once)" \
+    "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '$DB' AND TABLE_NAME = 'relay_events'
+       AND INDEX_NAME = 'relay_events_event_key' AND COLUMN_NAME = 'event_key' AND NON_UNIQUE = 0" "1"
 
 # ---- sample data ------------------------------------------------------------------------------------------
 

@@ -162,7 +162,9 @@ std::shared_ptr<Snapshot> MemoryStore::load_snapshot() {
 void MemoryStore::record_events(const std::vector<Event>& events) {
     std::lock_guard<std::mutex> lock(mutex_);
     maybe_throw("record_events");
-    events_.insert(events_.end(), events.begin(), events.end());
+    for (const Event& e : events) {
+        if (e.key.empty() || event_keys_.insert(e.key).second) events_.push_back(e);
+    }
 }
 
 void MemoryStore::record_use(Id authority_id, TimePoint when, const std::string& client_address) {

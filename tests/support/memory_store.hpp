@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/rules/event.hpp"
@@ -107,6 +108,7 @@ private:
     bool failing_ = false;
     bool permanent_failure_ = false;
     std::vector<Event> events_;
+    std::unordered_set<std::string> event_keys_;  // like relay_events' UNIQUE event_key: a key is stored once
     std::vector<Use> uses_;
     std::size_t generation_calls_ = 0;
     std::size_t load_calls_ = 0;

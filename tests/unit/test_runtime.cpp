@@ -47,6 +47,7 @@ Config test_config() {
     Config c;
     c.general.node = "test";
     c.cache = fast_cache();
+    c.audit.spool_size = "0";  // no audit spool: nothing written outside the test's own files
     return c;
 }
 
@@ -159,8 +160,8 @@ BOOST_AUTO_TEST_CASE(start_and_stop_run_the_threads_once) {
     ManualClock clock;
     TestRuntime t(rules(), clock);
     t.runtime.open();
-    t.runtime.start();
-    t.runtime.start();  // a second start is a no-op, not a second poller
+    t.runtime.start("unit");
+    t.runtime.start("unit");  // a second start is a no-op, not a second poller
     t.runtime.stop();
     t.runtime.stop();
     BOOST_TEST(policy_action(t.runtime.evaluate(rcpt("alice@example.com", "alice@example.com"))) == "DUNNO");
