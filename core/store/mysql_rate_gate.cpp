@@ -632,7 +632,10 @@ void MysqlRateGate::check_schema() {
     const RateGateOptions& o = rate_gate_->options();
     log_info("rate limits: calendar windows in time zone " + o.zone.name() + ", on_rate_limits_unavailable = " +
              (o.allow_when_unavailable ? "allow (" + std::to_string(o.unavailable_allowance) + " per account and hour)"
-                                       : std::string("tempfail")));
+                                       : std::string("tempfail")) +
+             (o.lease.lease_size > 1 ? ", leases of up to " + std::to_string(o.lease.lease_size) + " messages for " +
+                                           std::to_string(o.lease.lease_time.count()) + " ms"
+                                     : std::string(", no leases")));
 }
 
 void MysqlRateGate::start() {
