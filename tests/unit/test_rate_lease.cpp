@@ -221,6 +221,24 @@ BOOST_AUTO_TEST_CASE(other_meters_and_shadow_limits_are_charged_in_the_database)
     BOOST_CHECK_EQUAL(h.gates[0]->leases().units_held(), 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_leased_counter_with_a_shadow_limit_spends_its_lease_inside_the_database_charge) {
+    Hosts h(1, leasing(8), 100);
+    RateLimit shadow = h.limit;
+    shadow.id = 8;
+    shadow.shadow = true;
+    shadow.scope = RateScope::domain;
+    shadow.scope_id = h.alice().domain->id;
+    h.builder.add_rate_limit(shadow);
+    h.snapshot = h.builder.build();
+    for (int i = 0; i < 6; ++i) BOOST_CHECK(h.send(0));
+    BOOST_CHECK_EQUAL(h.counters.updates(), 6u);  // the shadow limit is charged in the database every time
+    const CounterState s = h.counters.state(shadow.id, h.alice().authority->id).value_or(CounterState{});
+    BOOST_CHECK_EQUAL(check_limit(shadow, s, 0, h.clock.now(), TimeZone()).used, 6u);
+    // The enforced counter: 1 + 1 reserved, 1 from the lease, 1 + 2, 2 from the lease, 1 + 4: 6 sent, 4 held.
+    BOOST_CHECK_EQUAL(h.gates[0]->leases().units_held(), 4u);
+    BOOST_CHECK_EQUAL(h.used(), 10u);
+}
+
 // Several processes on one counter, random interleavings of messages, clock steps, expiries and returns,
 // and processes that die holding leases: no interval ever admits more than the limit allows (rolling:
 // A + A * (t + lease_time) / W; calendar: A per period), and with leases off exactly as many as without.
