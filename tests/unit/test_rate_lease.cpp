@@ -63,16 +63,18 @@ struct Hosts {
         r.size = 1000;
         return r;
     }
-    const Account& alice() const { return *snapshot.find_account("alice@example.com"); }
+    Account alice() const { return *snapshot.find_account("alice@example.com"); }
     // One END-OF-MESSAGE as relay-policyd makes it: from the leases without waiting if it can, else charged.
     bool send(std::size_t host) {
         CounterRateGate& g = *gates[host];
         const Request r = request(Stage::end_of_message);
-        if (g.charge_from_leases(r, alice(), snapshot, clock.now())) return true;
-        return !g.charge(r, alice(), snapshot, clock.now());
+        const Account a = alice();
+        if (g.charge_from_leases(r, a, snapshot, clock.now())) return true;
+        return !g.charge(r, a, snapshot, clock.now());
     }
     bool rcpt_refused(std::size_t host) {
-        return gates[host]->peek(request(Stage::rcpt), alice(), snapshot, clock.now()).has_value();
+        const Account a = alice();
+        return gates[host]->peek(request(Stage::rcpt), a, snapshot, clock.now()).has_value();
     }
     std::uint64_t used() const {
         const CounterState s = counters.state(limit.id, alice().authority->id).value_or(CounterState{});
