@@ -300,6 +300,13 @@ const std::vector<Key>& keys() {
                "or to a connection lost in the middle is run again, with exponential backoff and jitter, "
                "on a fresh connection. Only when it still fails does the message get a temporary failure "
                "(that message alone). 0: no retry. Below charge_timeout."),
+        number("rate_limits", "lease_size", FIELD(rate_limits.lease_size), 0, 10000, "messages",
+               "Most messages one lease reserves for this process on a `messages` counter, spent without a "
+               "database transaction (docs/rate-limits.md, Leases). 0 or 1: no leases, every message is "
+               "charged in the database."),
+        duration("rate_limits", "lease_time", FIELD(rate_limits.lease_time), 100, 60000, 1,
+                 "How long a lease may be spent; then what is left of it goes back to the counter (and a "
+                 "lease never outlives a calendar period)."),
 
         flag("abuse", "enabled", FIELD(abuse.enabled), "Suspend accounts that look abused (below)."),
         number("abuse", "max_networks", FIELD(abuse.max_networks), 1, 100000, "networks",

@@ -86,6 +86,8 @@ struct RateLimitConfig {
     unsigned unavailable_allowance = 20;            // messages per account while the database is down (allow)
     unsigned charge_timeout = 5;                    // seconds: the answer to a charge comes within this
     unsigned retry_time = 400;                      // milliseconds: a write lost to a conflict is retried this long
+    unsigned lease_size = 0;                        // messages a lease may reserve at most; 0 or 1: no leases
+    unsigned lease_time = 2000;                     // milliseconds a lease may be spent before it goes back
 };
 
 struct AbuseConfig {

@@ -74,10 +74,12 @@ std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& s
         }
         if (snapshot && account && rate_gate_ && allowed(decision) &&
             (request.stage == Stage::rcpt || request.stage == Stage::end_of_message)) {
-            if (!may_wait && request.stage == Stage::end_of_message &&
-                rate_gate_->charge_may_wait(request, *account, *snapshot))
-                return std::nullopt;
-            std::optional<Decision> limited = request.stage == Stage::rcpt
+            // Without waiting: only a message this process can charge from its leases is charged here.
+            const bool at_once = !may_wait && request.stage == Stage::end_of_message &&
+                                 rate_gate_->charge_may_wait(request, *account, *snapshot);
+            if (at_once && !rate_gate_->charge_from_leases(request, *account, *snapshot, now)) return std::nullopt;
+            std::optional<Decision> limited = at_once ? std::nullopt
+                                              : request.stage == Stage::rcpt
                                                   ? rate_gate_->peek(request, *account, *snapshot, now)
                                                   : rate_gate_->charge(request, *account, *snapshot, now);
             if (limited) {

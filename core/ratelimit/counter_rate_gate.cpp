@@ -58,7 +58,7 @@ std::string seconds_text(TimePoint from, TimePoint to) {
 // ---- CounterRateGate
 
 CounterRateGate::CounterRateGate(RateCounters& counters, RateGateOptions options, EventWriter* events, AbuseMonitor* abuse)
-    : counters_(counters), options_(std::move(options)), events_(events), abuse_(abuse) {}
+    : counters_(counters), options_(std::move(options)), events_(events), abuse_(abuse), leases_(options_.lease) {}
 
 std::optional<Decision> CounterRateGate::peek(const Request& request, const Account& account, const Snapshot& snapshot,
                                           TimePoint now) {
@@ -71,6 +71,8 @@ std::optional<Decision> CounterRateGate::peek(const Request& request, const Acco
         for (const AppliedLimit& a : applied) {
             // Shadow limits never refuse; a hold accepts the message anyway, so end of message decides it.
             if (a.limit->shadow || a.limit->action == RateAction::hold) continue;
+            // A unit of this process's own lease is room for the message (leases are on messages only).
+            if (leases_.enabled() && leases_.holds_unit({a.limit->id, a.subject_id, a.limit}, now)) continue;
             auto it = remembered_.find(key_of(a.limit->id, a.subject_id));
             if (it == remembered_.end() || now - it->second.seen > options_.peek_memory) continue;
             LimitCheck check = check_limit(*a.limit, it->second.state, peek_cost(a.limit->meter, request), now,
@@ -104,12 +106,38 @@ std::optional<Decision> CounterRateGate::charge(const Request& request, const Ac
 
     std::vector<Charge> charges;
     std::vector<CounterKey> keys;
+    std::vector<LeaseBook::Counter> counters;
     for (const AppliedLimit& a : applied) {
         charges.push_back(Charge{a.limit, a.subject_id, message_cost(a.limit->meter, request)});
         keys.push_back(CounterKey{a.limit->id, a.subject_id});
+        counters.push_back(LeaseBook::Counter{a.limit->id, a.subject_id, a.limit});
+    }
+    if (leases_.enabled() && leases_.take_all(counters, now)) {
+        count_charge(metrics::ChargeOutcome::charged, started);
+        return std::nullopt;  // every limit spent a unit this process had reserved
+    }
+    // Counters with a unit of a lease spend it (nothing more to charge there); the others may reserve a
+    // block on top of the message, in the same transaction.
+    std::vector<std::uint64_t> taken(charges.size(), 0), planned(charges.size(), 0), reserved(charges.size(), 0);
+    if (leases_.enabled()) {
+        taken = leases_.take_each(counters, now);
+        for (std::size_t i = 0; i < charges.size(); ++i) {
+            if (taken[i]) charges[i].cost = 0;
+            else planned[i] = leases_.plan_block(counters[i]);
+        }
     }
     ChargePlan plan;
     std::vector<CounterState> seen;
+    // What the database decided for the leases: reservations made (granted) or none (cancelled), units
+    // taken given back when the message was not charged after all.
+    const auto settle = [&](bool committed) {
+        for (std::size_t i = 0; i < charges.size(); ++i) {
+            if (!planned[i]) continue;
+            if (committed && plan.accepted && reserved[i]) leases_.grant(counters[i], reserved[i], plan.checks[i].after, now);
+            else leases_.cancel(counters[i]);
+        }
+        if (!committed || !plan.accepted) leases_.give_back(counters, taken, now);
+    };
     try {
         counters_.update(keys, now, [&](const std::vector<CounterState>& states) {
             seen = states;
@@ -118,20 +146,42 @@ std::optional<Decision> CounterRateGate::charge(const Request& request, const Ac
             write.charged.resize(charges.size());
             write.refused.assign(charges.size(), false);
             for (std::size_t i = 0; i < charges.size(); ++i) {
-                if (plan.charged[i]) write.charged[i] = plan.checks[i].after;
+                reserved[i] = 0;
+                if (!plan.charged[i]) continue;
+                if (plan.accepted && planned[i]) {
+                    // The block on top of the message, if it fits what is left after the message.
+                    const std::uint64_t left = plan.checks[i].remaining > charges[i].cost
+                                                   ? plan.checks[i].remaining - charges[i].cost : 0;
+                    const std::uint64_t units = LeaseBook::block_for(planned[i], left);
+                    // Message and block as one charge: one rounding of W/A instead of two.
+                    const LimitCheck block = check_limit(*charges[i].limit, states[i], charges[i].cost + units, now,
+                                                         options_.zone);
+                    if (units > 0 && block.fits) {
+                        reserved[i] = units;
+                        plan.checks[i].after = block.after;
+                    }
+                }
+                write.charged[i] = plan.checks[i].after;
             }
             for (std::size_t i : plan.refused) write.refused[i] = true;
             return write;
         }, deadline);
     } catch (const StoreContentionError& e) {
+        settle(false);
         return contended(request, account, e.what());
     } catch (const StoreTransientError& e) {
+        settle(false);
         count_charge(metrics::ChargeOutcome::unavailable, started);
         return unavailable(request, account, now, e.what());
     } catch (const StorePermanentError& e) {
+        settle(false);
         count_charge(metrics::ChargeOutcome::unavailable, started);
         return unavailable(request, account, now, e.what());
+    } catch (...) {
+        settle(false);
+        throw;
     }
+    settle(true);
     count_charge(plan.accepted ? metrics::ChargeOutcome::charged : metrics::ChargeOutcome::refused, started);
     back_to_normal(now);
     for (std::size_t i = 0; i < charges.size(); ++i) {
@@ -151,6 +201,48 @@ std::optional<Decision> CounterRateGate::charge(const Request& request, const Ac
     d.login = account.login;
     observe_refusal(request, account, now);
     return d;
+}
+
+bool CounterRateGate::charge_from_leases(const Request& request, const Account& account, const Snapshot& snapshot,
+                                         TimePoint now) {
+    if (!leases_.enabled() || !account.authority) return false;
+    const std::vector<AppliedLimit> applied = applicable_limits(snapshot, account, request.client_address);
+    if (applied.empty()) return false;
+    std::vector<LeaseBook::Counter> counters;
+    for (const AppliedLimit& a : applied) counters.push_back(LeaseBook::Counter{a.limit->id, a.subject_id, a.limit});
+    if (!leases_.take_all(counters, now)) return false;
+    if (abuse_) abuse_->observe_use(account.authority->id, account.login, request.client_address, now);
+    metrics::on_charge(metrics::ChargeOutcome::charged, 0.0);
+    return true;
+}
+
+std::size_t CounterRateGate::return_leases(TimePoint now, bool all) {
+    std::vector<ExpiredLease> expired = all ? leases_.take_all_leases() : leases_.take_expired(now);
+    constexpr std::size_t kPerTransaction = 64;
+    std::size_t returned = 0;
+    for (std::size_t from = 0; from < expired.size(); from += kPerTransaction) {
+        const std::size_t to = std::min(expired.size(), from + kPerTransaction);
+        std::vector<CounterKey> keys;
+        for (std::size_t i = from; i < to; ++i) keys.push_back(CounterKey{expired[i].limit_id, expired[i].subject_id});
+        try {
+            counters_.update(keys, now, [&](const std::vector<CounterState>& states) {
+                CounterWrite write;
+                write.charged.resize(keys.size());
+                write.refused.assign(keys.size(), false);
+                for (std::size_t i = 0; i < keys.size() && i < states.size(); ++i) {
+                    const CounterState back = returned_state(expired[from + i], states[i], now);
+                    if (!(back == states[i])) write.charged[i] = back;
+                }
+                return write;
+            }, std::chrono::steady_clock::now() + options_.charge_timeout);
+            returned += to - from;
+        } catch (const std::exception& e) {
+            // Nothing was given back: the units flow back by themselves (rolling) or at the period's end.
+            log_warning("rate limits: " + std::to_string(to - from) + " leases could not be given back (" +
+                        std::string(e.what()) + "); their unspent units come back with the window");
+        }
+    }
+    return returned;
 }
 
 void CounterRateGate::observe_refusal(const Request& request, const Account& account, TimePoint now) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/rules/rate_gate.hpp"
+#include "core/ratelimit/rate_lease.hpp"
 #include "core/ratelimit/rate_limit_math.hpp"
 #include "core/ratelimit/rate_limit_zone.hpp"
 
@@ -63,6 +64,7 @@ struct RateGateOptions {
     std::chrono::seconds peek_memory{120};
     // [rate_limits] charge_timeout: how long one charge may take, waiting for the database included.
     std::chrono::milliseconds charge_timeout{5000};
+    LeaseOptions lease;  // [rate_limits] lease_size, lease_time (rate_lease.hpp)
 };
 
 class CounterRateGate final : public RateGate {
@@ -78,6 +80,17 @@ public:
     bool charge_may_wait(const Request& request, const Account& account, const Snapshot& snapshot) const override;
 
     const RateGateOptions& options() const { return options_; }
+
+    // Leases (rate_lease.hpp). A message whose every limit has a lease with a unit left: charged from
+    // memory, nothing asked of the database; true and *decision the answer (always nullopt: accepted).
+    // false: it needs a database charge (call charge()).
+    bool charge_from_leases(const Request& request, const Account& account, const Snapshot& snapshot,
+                            TimePoint now) override;
+    // Gives back the unspent units of leases whose time is up (all of them: every lease, at shutdown), in
+    // database transactions. Returns how many leases went back. Never throws: a lease that cannot be
+    // returned stays unspent in the counter until it flows back.
+    std::size_t return_leases(TimePoint now, bool all = false);
+    LeaseBook& leases() { return leases_; }
 
 private:
     struct Remembered {
@@ -113,6 +126,7 @@ private:
     std::unordered_map<Id, CounterState> local_allowance_;       // per account, while the database is down
     std::unordered_map<Id, std::string> last_refused_instance_;  // per account: the message last refused
     Outage outage_;
+    LeaseBook leases_;
 };
 
 }  // namespace relay

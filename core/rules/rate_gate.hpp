@@ -24,6 +24,9 @@ public:
     // Whether charge() for this message may wait on the database (some limit applies to it). false:
     // charge() answers at once, so a caller that must not wait may call it on its own thread.
     virtual bool charge_may_wait(const Request&, const Account&, const Snapshot&) const { return true; }
+    // Charges the message without waiting if this process can from what it holds (leases of allowance,
+    // docs/rate-limits.md): true = charged, within every limit. false = nothing done, charge() decides.
+    virtual bool charge_from_leases(const Request&, const Account&, const Snapshot&, TimePoint) { return false; }
 };
 
 }  // namespace relay

@@ -574,13 +574,16 @@ void MysqlAbuseStore::purge(TimePoint networks_before, TimePoint refusals_before
 
 // ---- MysqlRateGate
 
-MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWriter* events) : pool_(config.database) {
+MysqlRateGate::MysqlRateGate(const Config& config, const Clock& clock, EventWriter* events)
+    : pool_(config.database), clock_(clock) {
     RateGateOptions options;
     options.zone = TimeZone::load(config.rate_limits.time_zone);
     options.allow_when_unavailable = config.rate_limits.on_rate_limits_unavailable == RateLimitsUnavailable::allow;
     options.unavailable_allowance = config.rate_limits.unavailable_allowance;
     options.node = config.general.node;
     options.charge_timeout = std::chrono::seconds(config.rate_limits.charge_timeout);
+    options.lease.lease_size = config.rate_limits.lease_size;
+    options.lease.lease_time = std::chrono::milliseconds(config.rate_limits.lease_time);
     // Two charge transactions at a time: while one waits for its COMMIT (the log flush), the next batch
     // already locks and decides (measured: about twice the charges per second of one at a time with
     // 16 workers, docs/performance.md). Not more: each is a connection of the pool, which the abuse
@@ -629,7 +632,10 @@ void MysqlRateGate::check_schema() {
     const RateGateOptions& o = rate_gate_->options();
     log_info("rate limits: calendar windows in time zone " + o.zone.name() + ", on_rate_limits_unavailable = " +
              (o.allow_when_unavailable ? "allow (" + std::to_string(o.unavailable_allowance) + " per account and hour)"
-                                       : std::string("tempfail")));
+                                       : std::string("tempfail")) +
+             (o.lease.lease_size > 1 ? ", leases of up to " + std::to_string(o.lease.lease_size) + " messages for " +
+                                           std::to_string(o.lease.lease_time.count()) + " ms"
+                                     : std::string(", no leases")));
 }
 
 void MysqlRateGate::start() {
@@ -637,10 +643,38 @@ void MysqlRateGate::start() {
     // reuse them.
     pool_.clear_idle();
     abuse_->start();
+    if (rate_gate_->leases().enabled() && !lease_thread_.joinable()) {
+        stopping_ = false;
+        lease_thread_ = std::thread([this] {
+            const auto interval = rate_gate_->leases().options().lease_time / 4;
+            std::unique_lock<std::mutex> lock(lease_mutex_);
+            while (!lease_wake_.wait_for(lock, interval, [this] { return stopping_; })) {
+                lock.unlock();
+                rate_gate_->return_leases(clock_.now());
+                lock.lock();
+            }
+        });
+    }
 }
 
 void MysqlRateGate::stop() {
+    if (lease_thread_.joinable()) {
+        {
+            std::lock_guard<std::mutex> lock(lease_mutex_);
+            stopping_ = true;
+        }
+        lease_wake_.notify_all();
+        lease_thread_.join();
+        // Every lease goes back before the process ends (a crash instead loses them until the window refills).
+        const std::size_t n = rate_gate_->return_leases(clock_.now(), true);
+        if (n > 0) log_info("rate limits: " + std::to_string(n) + " leases given back at shutdown");
+    }
     if (abuse_) abuse_->stop();
+}
+
+bool MysqlRateGate::charge_from_leases(const Request& request, const Account& account, const Snapshot& snapshot,
+                                       TimePoint now) {
+    return rate_gate_->charge_from_leases(request, account, snapshot, now);
 }
 
 }  // namespace relay

@@ -38,6 +38,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "core/config/config.hpp"
 #include "core/ratelimit/abuse.hpp"
@@ -158,8 +159,14 @@ public:
     void start();  // the abuse detection thread
     void stop();
 
+    // Leases ([rate_limits] lease_size): a message all of whose limits have a unit of this process's
+    // leases is charged from memory, at once (true); false: it needs charge().
+    bool charge_from_leases(const Request& request, const Account& account, const Snapshot& snapshot,
+                            TimePoint now) override;
+
     MysqlPool& pool() { return pool_; }
     AbuseMonitor& abuse() { return *abuse_; }
+    CounterRateGate& gate() { return *rate_gate_; }
     const MysqlRateCounters& counters() const { return *counters_; }
 
 private:
@@ -168,6 +175,12 @@ private:
     std::unique_ptr<MysqlAbuseStore> abuse_store_;
     std::unique_ptr<AbuseMonitor> abuse_;
     std::unique_ptr<CounterRateGate> rate_gate_;
+    const Clock& clock_;
+    // Gives back expired leases (rate_lease.hpp) every quarter of lease_time; at stop() every lease.
+    std::thread lease_thread_;
+    std::mutex lease_mutex_;
+    std::condition_variable lease_wake_;
+    bool stopping_ = false;
 };
 
 }  // namespace relay

@@ -7,8 +7,8 @@
 #   tests/bench/ratelimit_mix.sh BUILD_DIR [OTHER_POLICYD] [ROUNDS] [SECONDS] [TUNINGS] [LOAD]
 #
 # BUILD_DIR holds relay-policyd ("new") and policy-bench; OTHER_POLICYD ("old", optional) another
-# relay-policyd binary. TUNINGS: "WORKERS/POOL_SIZE ..." (default "4/4 16/16"; "-/-" = the binary's
-# defaults). LOAD: "realistic" (default: policy-bench --mix realistic, 1000 accounts, 50 connections) or
+# relay-policyd binary. TUNINGS: "WORKERS/POOL_SIZE[/LEASE_SIZE] ..." (default "4/4 16/16"; "-/-" = the
+# binary's defaults; LEASE_SIZE sets [rate_limits] lease_size). LOAD: "realistic" (default: policy-bench --mix realistic, 1000 accounts, 50 connections) or
 # "one" (every message from ONE account, which has its own limit of 10^9 an hour, over 20 connections:
 # each END-OF-MESSAGE waits for the previous one's row lock, like the Postfix end-to-end run). Per run: requests/s and its ratio to the null server's, the CPU of relay-policyd and
 # MariaDB, and per charged message MariaDB's prepared-statement round trips, commits and fsyncs.
@@ -77,10 +77,12 @@ port=12331
 for binary in new old; do
     [ "$binary" = old ] && [ -z "$OTHER" ] && continue
     for tuning in $TUNINGS; do
-        workers=${tuning%/*} pool=${tuning#*/}
-        name="$binary-$workers/$pool"
+        workers=${tuning%%/*} pool=${tuning#*/} lease=
+        case $pool in */*) lease=${pool#*/} pool=${pool%%/*} ;; esac
+        name="$binary-$workers/$pool${lease:+/$lease}"
         extra="" dbextra=""
         [ "$workers" != - ] && extra="workers = $workers"
+        [ -n "$lease" ] && extra="$extra"$'\n[rate_limits]\nlease_size = '"$lease"
         [ "$pool" != - ] && dbextra="pool_size = $pool"
         RL_DB_EXTRA=$dbextra rl_write_config "$WORK/$port.conf" "bench$port" "$port" "$extra"
         if [ "$binary" = old ]; then RL_BIN=$OTHER; else RL_BIN=$BUILD/relay-policyd; fi

@@ -109,6 +109,9 @@ exact "calendar day in Europe/Berlin, 100 per day" 100 --login calendar@rl.examp
 
 check "both daemons charged" \
     "$(grep -l 'end_of_message:.*verdict=continue' "$WORK/a.log" "$WORK/b.log" | wc -l)" "2"
+# test_rate_leases.sh runs this script with leases on: the daemons must really have used them.
+[ -n "${RL_EXPECT_LOG:-}" ] && check "both daemons started with: $RL_EXPECT_LOG" \
+    "$(grep -lF "$RL_EXPECT_LOG" "$WORK/a.log" "$WORK/b.log" | wc -l)" "2"
 check "v_rate_usage: one row for the pool, used 100" \
     "$(rl_sql "SELECT COUNT(*), MAX(used) FROM v_rate_usage WHERE subject = 'pool of domain pool.example'")" $'1\t100'
 want_end=$(python3 -c 'import datetime, zoneinfo

@@ -39,6 +39,7 @@ group = root
 allow_root = yes
 idle_timeout = 60
 $extra
+${RL_EXTRA_CONFIG:-}
 EOF
 }
 
