@@ -38,6 +38,7 @@ LogOptions log_options(const Config& config, bool foreground) {
     o.to_stderr = foreground;
     o.facility = config.general.syslog_facility;
     if (auto level = parse_log_level(config.general.log_level)) o.min_level = *level;
+    o.refusal_summary = std::chrono::seconds(config.general.refusal_summary);
     return o;
 }
 
@@ -86,6 +87,7 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         detached.ready();
         const int status = driver.run();
         log_info("relay-milter stopping");
+        log_refusal_summaries_now();
         runtime.stop();
         release_socket(socket);
         if (!options.pid_file.empty()) remove_pid_file(options.pid_file);

@@ -38,6 +38,13 @@ std::string macro_or_empty(const MilterContext& ctx, const char* name) {
 // One line per decision that is not plain "continue", and one per accepted message. A session without a
 // SASL login that an IP-authorised account covers names that account (account=), refused or not.
 void log_decision(const Request& r, const Decision& d, const Outcome& o) {
+    // [general] refusal_summary may count a refusal instead of logging it (a refusal flood).
+    if (d.refused()) {
+        const std::string& account = r.sasl_login.empty() ? d.login : r.sasl_login;
+        const std::string who = account.empty() ? "client=" + sanitize(r.client_address, 60)
+                                                : "login=" + sanitize(account, 100);
+        if (!log_refusal_in_full(LogLevel::notice, who, to_string(d.reason))) return;
+    }
     std::string line = "milter: queue_id=" + (r.queue_id.empty() ? std::string("-") : sanitize(r.queue_id, 40)) +
                        " stage=" + to_string(r.stage) +
                        " login=" + (r.sasl_login.empty() ? std::string("-") : sanitize(r.sasl_login, 100)) +

@@ -179,6 +179,7 @@ LogOptions log_options(const Config& config, bool foreground) {
     o.to_stderr = foreground;
     o.facility = config.general.syslog_facility;
     o.min_level = parse_log_level(config.general.log_level).value_or(LogLevel::info);
+    o.refusal_summary = std::chrono::seconds(config.general.refusal_summary);
     return o;
 }
 
@@ -241,6 +242,7 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
         }
         if (status == 0) serve_until_stopped(r, running, options);
     }  // ~Running: stop the server (in-flight answers go out), the cache, the event writer
+    log_refusal_summaries_now();  // [general] refusal_summary: nothing counted goes unsaid
     for (auto& s : sockets) release_listener(s);
     remove_pid_file(options.pid_file);
     if (status == 0) log_info("relay-policyd stopped");

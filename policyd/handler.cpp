@@ -129,7 +129,13 @@ std::string RequestHandler::finish(const Request& r, const Decision& d, SteadyTi
     const std::string answer = "action=" + action + "\n\n";
     const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now() - started).count();
-    if (log_it) {
+    if (log_it && d.refused()) {
+        // [general] refusal_summary may count it instead (a refusal flood); accepted ones always log.
+        const std::string who = d.login.empty() && r.sasl_login.empty() ? "client=" + field(r.client_address, 60)
+                                                                        : "login=" + field(d.login.empty() ? r.sasl_login : d.login, 120);
+        if (log_refusal_in_full(LogLevel::info, who, to_string(d.reason)))
+            log_info(decision_log_line(r, d, action, latency, correlation));
+    } else if (log_it) {
         log_info(decision_log_line(r, d, action, latency, correlation));
     } else if (debug_.load(std::memory_order_relaxed)) {
         log_debug(decision_log_line(r, d, action, latency, correlation));

@@ -1,8 +1,11 @@
 // Logging to syslog (daemons) or stderr (foreground, tools). One mutex serialises the whole line so
 // lines from worker threads never interleave; the level check before it is a relaxed atomic read, so
 // debug calls cost almost nothing when debug is off.
+// Refusal summaries ([general] refusal_summary) are counted in a RefusalSummary and written by a thread
+// started with the first refusal counted (after the daemon's fork: a thread does not survive fork()).
 #include "core/base/log.hpp"
 
+#include <pthread.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -11,6 +14,9 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <thread>
+
+#include "core/base/refusal_summary.hpp"
 
 namespace relay {
 namespace {
@@ -23,13 +29,36 @@ struct LogState {
     // here and is only replaced after closelog().
     std::string syslog_ident;
     std::atomic<int> min_level{static_cast<int>(LogLevel::info)};
+    RefusalSummary refusals;
+    std::atomic<bool> summary_thread{false};  // reset in a forked child, which has no such thread
 };
 
 LogState& state() {
     // Deliberately never destroyed: destructors of other statics and threads still finishing at exit
-    // (the audit writer's last flush) may log after this translation unit's statics are gone.
-    static LogState* const instance = new LogState;
+    // (the audit writer's last flush) may log after this translation unit's statics are gone; the summary
+    // thread runs until the process ends.
+    static LogState* const instance = [] {
+        auto* s = new LogState;
+        pthread_atfork(nullptr, nullptr, [] { state().summary_thread.store(false); });
+        return s;
+    }();
     return *instance;
+}
+
+void write_summaries(std::vector<RefusalSummary::Line> lines) {
+    for (const auto& line : lines) log(static_cast<LogLevel>(line.level), line.text);
+}
+
+// Says the summaries within about a second of their interval's end, also when no request comes.
+void start_summary_thread(LogState& s) {
+    bool expected = false;
+    if (!s.summary_thread.compare_exchange_strong(expected, true)) return;
+    std::thread([&s] {
+        while (true) {
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+            write_summaries(s.refusals.due(SystemClock::now()));
+        }
+    }).detach();
 }
 
 int syslog_priority(LogLevel level) {
@@ -95,6 +124,7 @@ void log_init(const LogOptions& options) {
     }
     s.options = options;
     s.min_level.store(static_cast<int>(options.min_level), std::memory_order_relaxed);
+    s.refusals.set_interval(options.refusal_summary);
     if (!options.to_stderr) {
         s.syslog_ident = options.ident;
         openlog(s.syslog_ident.c_str(), LOG_PID | LOG_NDELAY, syslog_facility(options.facility));
@@ -124,6 +154,16 @@ void log(LogLevel level, std::string_view message) {
     line += '\n';
     std::fwrite(line.data(), 1, line.size(), stderr);
 }
+
+bool log_refusal_in_full(LogLevel level, std::string_view who, std::string_view reason) {
+    LogState& s = state();
+    if (static_cast<int>(level) < s.min_level.load(std::memory_order_relaxed)) return false;
+    if (s.refusals.interval().count() <= 0) return true;
+    if (!s.summary_thread.load(std::memory_order_relaxed)) start_summary_thread(s);
+    return s.refusals.note(who, reason, static_cast<int>(level), SystemClock::now());
+}
+
+void log_refusal_summaries_now() { write_summaries(state().refusals.rest()); }
 
 std::optional<LogLevel> parse_log_level(std::string_view name) {
     for (LogLevel level :

@@ -2,6 +2,7 @@
 // Untrusted values go through sanitize() first: printable, truncated. Passwords are never logged.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@ struct LogOptions {
     bool to_stderr = true;
     std::string facility = "mail";   // syslog facility name
     LogLevel min_level = LogLevel::info;
+    // [general] refusal_summary: 0 writes every refusal's line; otherwise see log_refusal_in_full().
+    std::chrono::seconds refusal_summary{0};
 };
 
 void log_init(const LogOptions& options);
@@ -23,6 +26,15 @@ inline void log_info(std::string_view m) { log(LogLevel::info, m); }
 inline void log_warning(std::string_view m) { log(LogLevel::warning, m); }
 inline void log_error(std::string_view m) { log(LogLevel::error, m); }
 inline void log_debug(std::string_view m) { log(LogLevel::debug, m); }
+
+// Whether to write the line of this refused request. Always, with [general] refusal_summary 0 (the
+// default). Otherwise only the first refusal of its (who, reason) pair in the interval; the others are
+// counted and said in one "refusal summary:" line per pair when the interval ends (core/base/
+// refusal_summary.hpp), written by a thread of the log within about a second. false as well when `level`
+// is not logged at all. `who` is "login=..." or "client=...", already sanitized.
+bool log_refusal_in_full(LogLevel level, std::string_view who, std::string_view reason);
+// Writes the refusal summaries counted so far, whatever the time (at shutdown).
+void log_refusal_summaries_now();
 
 // "debug", "info", ... (the [general] log_level words); nullopt for anything else.
 std::optional<LogLevel> parse_log_level(std::string_view name);

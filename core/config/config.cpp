@@ -264,6 +264,12 @@ const std::vector<Key>& keys() {
         choice("general", "syslog_facility", FIELD(general.syslog_facility),
                "mail|daemon|user|auth|local0|local1|local2|local3|local4|local5|local6|local7",
                "Syslog facility of the daemons' messages."),
+        duration("general", "refusal_summary", FIELD(general.refusal_summary), 0, 3600, 1000,
+                 "0: every refused request is logged on its own line. An interval (e.g. 60s): the first "
+                 "refusal of each login (or client address) and reason in the interval is logged in full, "
+                 "the others are counted and said in one 'refusal summary:' line per login and reason when "
+                 "the interval ends. For refusal floods; the audit trail (relay_events) is not "
+                 "affected."),
         text("general", "state_directory", FIELD(general.state_directory), "absolute path",
              check_state_directory,
              "Where relay-policyd and relay-milter keep files that must outlive a restart: the audit spool "
@@ -877,7 +883,8 @@ namespace {
 // identity, threads, the database and what was built from it at start). docs/configuration.md, "Reloading".
 bool reloadable(const Key& key) {
     static const std::set<std::string> names = {
-        "general.log_level",          "general.syslog_facility",     "policyd.idle_timeout",
+        "general.log_level",          "general.syslog_facility",     "general.refusal_summary",
+        "policyd.idle_timeout",
         "policyd.request_timeout",    "policyd.max_connections",     "policyd.max_line_length",
         "policyd.max_attributes",     "policyd.max_request_bytes",   "policyd.instance_cache_size",
         "policyd.instance_ttl",       "cache.poll_interval",         "cache.max_stale",

@@ -42,6 +42,7 @@ struct GeneralConfig {
     std::string node;                   // name in relay_events.node; default: the host name
     std::string log_level = "info";     // debug, info, notice, warning, error
     std::string syslog_facility = "mail";
+    unsigned refusal_summary = 0;       // seconds; 0: one line per refusal (docs/monitoring.md "Logs")
     std::string state_directory = "/var/lib/relay-authority";  // the audit spool lives here
 };
 

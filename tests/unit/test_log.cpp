@@ -1,10 +1,16 @@
 // sanitize() keeps untrusted values printable and short; log levels read from the config words.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/base/log.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 BOOST_AUTO_TEST_SUITE(logging)  // "log" would collide with ::log from <cmath>
 
@@ -45,6 +51,46 @@ BOOST_AUTO_TEST_CASE(log_level_words) {
             BOOST_CHECK_MESSAGE(std::string(relay::to_string(*got)) == tc.word, "case '" << tc.word << "': to_string got " << relay::to_string(*got));
         }
     }
+}
+
+// [general] refusal_summary through the log: the daemons ask log_refusal_in_full() before they format a
+// refusal's line; what is counted is written as "refusal summary:" lines (here: at the stop).
+BOOST_AUTO_TEST_CASE(refusal_summary_through_the_log) {
+    relay::test::TempDir dir;
+    const std::string path = dir.path + "/stderr.log";
+    std::fflush(stderr);
+    const int saved = dup(2);
+    BOOST_TEST_REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
+    relay::LogOptions o;
+    o.to_stderr = true;
+    o.min_level = relay::LogLevel::info;
+    o.refusal_summary = std::chrono::seconds(3600);
+    relay::log_init(o);
+    const bool first = relay::log_refusal_in_full(relay::LogLevel::info, "login=a@example.com", "sender_not_owned");
+    const bool second = relay::log_refusal_in_full(relay::LogLevel::info, "login=a@example.com", "sender_not_owned");
+    const bool third = relay::log_refusal_in_full(relay::LogLevel::info, "login=a@example.com", "sender_not_owned");
+    const bool below = relay::log_refusal_in_full(relay::LogLevel::debug, "login=b@example.com", "sender_not_owned");
+    relay::log_refusal_summaries_now();
+    o.refusal_summary = std::chrono::seconds(0);
+    relay::log_init(o);
+    const bool off = relay::log_refusal_in_full(relay::LogLevel::info, "login=a@example.com", "sender_not_owned");
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    BOOST_TEST(first);
+    BOOST_TEST(!second);
+    BOOST_TEST(!third);
+    BOOST_TEST(!below);  // a level not logged is not counted either
+    BOOST_TEST(off);     // refusal_summary 0: every refusal in full again
+    // One line for the two counted (the hour may have turned between them: then two lines adding up).
+    const std::string got = text.str();
+    const bool one = got.find("info: refusal summary: login=a@example.com reason=sender_not_owned more=2 interval=3600s") != std::string::npos;
+    const bool two = got.find("more=1 interval=3600s") != std::string::npos;
+    BOOST_TEST((one || two), "got '" << got << "'");
+    BOOST_TEST(got.find("login=b@example.com") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,13 +2,20 @@
 // libmilter, the real Policy and engine over a MemoryStore.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/base/log.hpp"
 #include "core/rules/event_writer.hpp"
+#include "tests/unit/temp_dir.hpp"
 #include "tests/support/memory_store.hpp"
 #include "core/policy/policy.hpp"
 #include "core/policy/snapshot_cache.hpp"
@@ -415,6 +422,45 @@ BOOST_AUTO_TEST_CASE(envelope_helpers) {
     BOOST_TEST(milter::declared_size({"<a@b>", "SIZE=12x"}) == 0u);
     BOOST_TEST(milter::declared_size({"<a@b>", "SIZE=99999999999999999999999"}) == 0u);
     BOOST_TEST(milter::declared_size({"SIZE=5"}) == 0u);  // argv[0] is the address, never a parameter
+}
+
+// [general] refusal_summary: the milter's repeated refusals of one login and reason are counted, not
+// logged one by one; an accepted message is still logged.
+BOOST_AUTO_TEST_CASE(refusal_summary_counts_repeated_refusals) {
+    relay::test::TempDir dir;
+    const std::string path = dir.path + "/stderr.log";
+    std::fflush(stderr);
+    const int saved = dup(2);
+    BOOST_TEST_REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
+    LogOptions o;
+    o.to_stderr = true;
+    o.refusal_summary = std::chrono::seconds(3600);
+    log_init(o);
+    World world;
+    std::vector<Run> runs;
+    for (int i = 0; i < 3; ++i) runs.push_back(send(world, "alice@acme.example", "eve@evil.example", "eve@evil.example"));
+    const Run accepted = send(world, "alice@acme.example", "alice@acme.example", "alice@acme.example");
+    log_refusal_summaries_now();
+    o.refusal_summary = std::chrono::seconds(0);
+    log_init(o);
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string got = text.str();
+    for (const Run& r : runs) BOOST_TEST(str(r.status) == "reject");
+    BOOST_TEST(str(accepted.status) == "continue");
+    std::size_t full = 0;
+    for (std::size_t at = got.find("reason=sender_not_owned status="); at != std::string::npos;
+         at = got.find("reason=sender_not_owned status=", at + 1))
+        ++full;
+    // one in full and "more=2", or (the hour turned between them) two in full and "more=1"
+    const bool one = full == 1 && got.find("notice: refusal summary: login=alice@acme.example reason=sender_not_owned more=2 ") != std::string::npos;
+    const bool two = full == 2 && got.find("refusal summary: login=alice@acme.example reason=sender_not_owned more=1 ") != std::string::npos;
+    BOOST_TEST((one || two), "got '" << got << "'");
+    BOOST_TEST(got.find("stage=end_of_message login=alice@acme.example") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

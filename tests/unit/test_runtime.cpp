@@ -235,17 +235,19 @@ BOOST_AUTO_TEST_CASE(sighup_applies_exactly_the_reloadable_keys) {
     fresh.general.log_level = "debug";
     fresh.policyd.idle_timeout = 7;
     fresh.cache.max_stale_seconds = 11;
+    fresh.general.refusal_summary = 60;
     fresh.policyd.listen = {"inet:127.0.0.1:1"};  // needs a restart: not applied
     fresh.database.password = "new";               // likewise
     apply_reloadable_keys(running, fresh, DaemonKind::policyd);
     BOOST_TEST(running.general.log_level == "debug");
     BOOST_TEST(running.policyd.idle_timeout == 7u);
     BOOST_TEST(running.cache.max_stale_seconds == 11u);
+    BOOST_TEST(running.general.refusal_summary == 60u);
     BOOST_TEST(running.policyd.listen != fresh.policyd.listen);
     BOOST_TEST(running.database.password != "new");
     // every key is either applied or reported, never silently ignored
     const auto applied = reloadable_keys(DaemonKind::policyd);
-    BOOST_TEST(applied.size() == 12u);
+    BOOST_TEST(applied.size() == 13u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
