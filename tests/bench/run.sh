@@ -21,6 +21,7 @@
 #   BENCH_POSTFIX_MESSAGES=600   messages per Postfix run
 #   BENCH_POSTFIX_SESSIONS=20    parallel smtp-source sessions
 #   BENCH_PARTS="throughput enforce postfix memory"   which parts to run
+#   BENCH_RELAY_EXTRA=       lines appended to relay-policyd's configuration (tests/bench/servers.sh)
 #
 # Ports (127.0.0.1, issue range 12300-12349): relay-policyd 12300, null server 12301, postfwd 12302,
 # policyd-rate-limit 12303, relay-policyd with workers = pool_size = 16 on 12304, relay-policyd with 100k

@@ -61,6 +61,8 @@ setup_database() {
         GRANT ALL ON $PRL_DB.* TO 'prl'@'localhost';"
 }
 
+# BENCH_RELAY_EXTRA: lines appended to every relay-policyd configuration of the suite (after its [policyd]
+# section; a line "[rate_limits]" may start another), e.g. $'[rate_limits]\nlease_size = 64'.
 write_relay_conf() {
     local file=$1 port=$2 dbname=$3 dbuser=$4 workers=${5:-} tuning=
     # Optional: more workers and database connections (END-OF-MESSAGE charges run that many at a time).
@@ -84,6 +86,7 @@ user = root
 group = root
 allow_root = true
 ${workers:+workers = $workers}
+${BENCH_RELAY_EXTRA:-}
 CONF
 }
 
