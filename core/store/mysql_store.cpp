@@ -344,16 +344,18 @@ std::string update_uses_sql(std::size_t n) {
 
 std::string insert_events_sql(std::size_t rows) {
     std::string sql =
-        "INSERT INTO relay_events (event_time, node, stage, authority_id, login, client_address, sender, "
+        "INSERT IGNORE INTO relay_events (event_time, node, stage, authority_id, login, client_address, sender, "
         "recipient_count, size_bytes, verdict, reason, queue_id, detail, repeat_count, event_key) VALUES ";
     for (std::size_t i = 0; i < rows; ++i) {
         if (i) sql += ", ";
         sql += "(FROM_UNIXTIME(?) + INTERVAL ? MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UNHEX(?))";
     }
-    // A row whose event_key is stored already (this batch was written before, its COMMIT answer lost, or
-    // a spool replay was interrupted) is skipped; any other error still fails the statement (unlike
-    // INSERT IGNORE, which would turn bad data into warnings).
-    sql += " ON DUPLICATE KEY UPDATE id = id";
+    // IGNORE: a row whose event_key is stored already (this batch was written before, its COMMIT answer
+    // lost, or a spool replay was interrupted) is skipped. IGNORE rather than ON DUPLICATE KEY UPDATE,
+    // which would need the UPDATE privilege: the daemon account has INSERT only on relay_events (relayctl
+    // db grants), also on an installation upgraded to migration 008 with its old grants. The values are
+    // the daemon's own (no foreign key on the table), so IGNORE hides no other error worth failing the
+    // batch for; an over-long value is cut to its column instead of losing the whole batch.
     return sql;
 }
 

@@ -116,6 +116,8 @@ check_cmd "only relay-milter needs libmilter" \
 passwd=$(getent passwd relay)
 check_cmd "system user relay: home /var/lib/relay-authority, shell nologin ($passwd)" \
     test "$(echo "$passwd" | cut -d: -f6,7)" = "/var/lib/relay-authority:/usr/sbin/nologin"
+state=$(stat -c '%a %U:%G' /var/lib/relay-authority 2>&1)
+check_cmd "state directory /var/lib/relay-authority is 750 relay:relay ($state)" test "$state" = "750 relay:relay"
 check_cmd "system user relay is a system account (uid < 1000)" test "$(id -u relay)" -lt 1000
 known() { getent "$1" "$2" >/dev/null; }  # known passwd|group NAME
 check_cmd "system group relay" known group relay
@@ -192,7 +194,7 @@ while IFS= read -r path; do
 done <<<"$INSTALLED_FILES"
 check_cmd "no packaged file is left${left:+:$left}" test -z "$left"
 check_cmd "/etc/relay-authority is gone (conffile purged)" test ! -e /etc/relay-authority
-check_cmd "/var/lib/relay-authority does not exist" test ! -e /var/lib/relay-authority
+check_cmd "/var/lib/relay-authority (the audit spool) is gone" test ! -e /var/lib/relay-authority
 check_cmd "no dpkg-statoverride left" test -z "$(dpkg-statoverride --list | grep relay-authority)"
 check_cmd "the relay user is kept, as Debian policy asks" known passwd relay
 e2e_finish
