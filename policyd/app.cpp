@@ -233,6 +233,8 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
             log_info(std::string("relay-policyd ") + RELAY_VERSION + " ready on " + where + "; " +
                      (r.runtime->has_rules() ? std::to_string(r.runtime->account_count()) + " accounts loaded"
                                              : std::string("no rules loaded yet (database unavailable)")) +
+                     "; " + std::to_string(r.server->io_threads()) + " I/O thread" +
+                     (r.server->io_threads() == 1 ? "" : "s") + (config.policyd.threads == 0 ? " (threads = auto)" : "") +
                      observability->describe());
             daemon.ready();
         } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,6 +60,16 @@ bool out_of_descriptors(const boost::system::error_code& ec) {
 
 }  // namespace
 
+unsigned Server::io_threads_for(unsigned configured) {
+    if (configured > 0) return configured;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    long cpus = 0;
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+    if (cpus <= 0) cpus = static_cast<long>(std::thread::hardware_concurrency());
+    return static_cast<unsigned>(std::clamp<long>(cpus / 2, 1, 64));
+}
+
 std::size_t Server::descriptor_reserve(std::size_t listeners, unsigned io_threads, unsigned workers) {
     // 16: standard descriptors, syslog, the event loop's epoll/eventfd/timerfd, pid file, configuration
     // re-read, name lookups, the spare, metrics; 4: the cache, event writer and rate-limit threads'
@@ -87,7 +98,7 @@ Server::Server(RequestHandler& handler, ServerSettings settings, unsigned io_thr
     : handler_(handler),
       worker_count_(workers == 0 ? 1 : workers),
       settings_(std::make_shared<const ServerSettings>(settings)),
-      io_thread_count_(io_threads == 0 ? 1 : io_threads),
+      io_thread_count_(io_threads_for(io_threads)),
       workers_(workers == 0 ? 1 : workers) {
     loop_ = std::make_unique<Loop>(io_thread_count_);
 }

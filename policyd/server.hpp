@@ -71,6 +71,14 @@ public:
     // Connections holding a read buffer of their own (busy ones; see connection.hpp): tests, diagnostics.
     std::size_t read_buffers_held() const;
 
+    // The I/O threads for [policyd] threads: the configured number, or for 0 (auto) half the CPUs this
+    // process may run on (sched_getaffinity: a cpuset or systemd's CPUAffinity counts), at least 1, at
+    // most 64. Why half: the same host runs Postfix's smtpd processes, which send the requests, and often
+    // the database; an I/O thread that finds no CPU free only adds hand-offs (docs/performance.md,
+    // "Issue 16: the RCPT path").
+    static unsigned io_threads_for(unsigned configured);
+    unsigned io_threads() const { return io_thread_count_; }
+
     // Descriptors kept free for everything but client connections: listeners, database connections
     // (one per worker, plus the cache, event and rate-limit threads), logs, the event loop, the spare
     // descriptor for refusing clients, and a margin.

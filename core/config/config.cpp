@@ -50,6 +50,7 @@ struct Key {
     unsigned min = 0;     // number, duration (in the field's unit)
     unsigned max = 0;
     unsigned unit_ms = 0; // duration: the field's unit, 1 (milliseconds) or 1000 (seconds)
+    const char* auto_word = nullptr;  // number: a word that stands for 0, "let the daemon choose"
     ConfigCheck check = nullptr;  // text/list: extra syntax check, returns the problem or ""
     const char* help = "";
     TextRef text = nullptr;       // text, secret, choice, mode
@@ -82,6 +83,14 @@ Key number(const char* section, const char* name, NumberRef field, unsigned min,
     Key key{section, name, Kind::number, unit, min, max};
     key.help = help;
     key.number = field;
+    return key;
+}
+
+// A number that may also be `auto` (stored as 0): the daemon derives the value when it starts.
+Key number_or_auto(const char* section, const char* name, NumberRef field, unsigned min, unsigned max,
+                   const char* unit, const char* help) {
+    Key key = number(section, name, field, min, max, unit, help);
+    key.auto_word = "auto";
     return key;
 }
 
@@ -200,8 +209,10 @@ const std::vector<Key>& keys() {
              "Group of unix: listen sockets; empty: the daemon's group. Postfix's smtpd must be able to "
              "connect, e.g. socket_group = postfix."),
         mode("policyd", "socket_mode", FIELD(policyd.socket_mode), "Permissions of unix: listen sockets."),
-        number("policyd", "threads", FIELD(policyd.threads), 1, 64, "threads",
-               "I/O threads serving the connections."),
+        number_or_auto("policyd", "threads", FIELD(policyd.threads), 1, 64, "threads",
+               "I/O threads serving the connections (parse, decide from the cached rules, answer). "
+               "auto: half the CPUs relay-policyd may run on, at least 1 (on 2 CPUs: 1), leaving the "
+               "rest to Postfix's smtpd processes and the database that send and serve its requests."),
         number("policyd", "workers", FIELD(policyd.workers), 1, 256, "threads",
                "Threads for requests that may wait on the database (END-OF-MESSAGE charging), so "
                "cached RCPT decisions never wait behind them. Charges waiting together are written in "
@@ -463,12 +474,16 @@ std::string assign(const Key& key, const std::string& value, Config& config) {
         return "";
     }
     case Kind::number: {
+        if (key.auto_word && value == key.auto_word) {
+            key.number(config) = 0;
+            return "";
+        }
         const bool digits = !value.empty() && value.size() <= 10 &&
                             std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
         const unsigned long long n = digits ? std::stoull(value) : 0;
         if (!digits || n < key.min || n > key.max) {
             return "want a whole number from " + std::to_string(key.min) + " to " + std::to_string(key.max) +
-                   " (" + key.values + ")";
+                   " (" + key.values + ")" + (key.auto_word ? std::string(" or ") + key.auto_word : "");
         }
         key.number(config) = static_cast<unsigned>(n);
         return "";
@@ -526,7 +541,9 @@ std::vector<std::string> format(const Key& key, Config& config) {
     case Kind::text:
     case Kind::mode: return {key.text(config)};
     case Kind::secret: return {key.text(config).empty() ? "" : "********"};
-    case Kind::number: return {std::to_string(key.number(config))};
+    case Kind::number:
+        if (key.auto_word && key.number(config) == 0) return {key.auto_word};
+        return {std::to_string(key.number(config))};
     case Kind::duration: return {duration_text(key, key.number(config))};
     case Kind::flag: return {key.flag(config) ? "yes" : "no"};
     case Kind::list: return key.list(config);
@@ -862,7 +879,8 @@ std::string config_reference() {
         if (shown.empty()) shown = key.kind == Kind::text && std::string(key.name) == "node" ? "(the host name)" : "(empty)";
         out << "  " << key.name << " = " << shown << "\n";
         if (key.kind == Kind::number)
-            out << "      " << key.min << " .. " << key.max << " " << key.values << "\n";
+            out << "      " << key.min << " .. " << key.max << " " << key.values
+                << (key.auto_word ? std::string(", or ") + key.auto_word : "") << "\n";
         else if (key.kind == Kind::duration)
             out << "      " << duration_text(key, key.min) << " .. " << duration_text(key, key.max)
                 << (key.unit_ms == 1000 ? " seconds" : "") << "; a unit may follow: ms, s, m, h, d\n";

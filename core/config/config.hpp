@@ -58,7 +58,7 @@ struct PolicydConfig {
     std::string socket_owner;           // unix socket owner/group/mode (default: the daemon's user)
     std::string socket_group;
     std::string socket_mode = "0660";
-    unsigned threads = 2;               // I/O threads
+    unsigned threads = 0;               // I/O threads; 0: auto (Server::io_threads_for)
     unsigned workers = 32;              // threads for work that may wait on the database
     unsigned idle_timeout = 330;        // seconds; above Postfix's smtpd_policy_service_max_idle (300)
     unsigned request_timeout = 10;      // seconds from a request's first byte to its end; below Postfix's timeouts

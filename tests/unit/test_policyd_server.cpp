@@ -8,6 +8,7 @@
 #include <string>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -398,6 +399,32 @@ BOOST_AUTO_TEST_CASE(connection_cap_table) {
                                                                << ", want " << c.want);
     }
     BOOST_TEST(Server::descriptor_reserve(1, 2, 32) > 32u + 2u + 1u);  // workers' database connections and more
+}
+
+// [policyd] threads = auto: half the CPUs the process may run on, at least 1. The affinity of this
+// thread is narrowed (sched_getaffinity(0) reads the calling thread's), as a cpuset or systemd's
+// CPUAffinity= would, and put back.
+BOOST_AUTO_TEST_CASE(io_threads_auto_is_half_the_cpus_we_may_run_on) {
+    BOOST_TEST(Server::io_threads_for(3) == 3u);  // a configured number stays
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    BOOST_REQUIRE(::sched_getaffinity(0, sizeof all, &all) == 0);
+    const int cpus = CPU_COUNT(&all);
+    BOOST_TEST(Server::io_threads_for(0) == static_cast<unsigned>(std::max(1, cpus / 2)));
+    // Narrowed to 1, 2, 3, ... of the CPUs we have.
+    cpu_set_t some;
+    CPU_ZERO(&some);
+    int allowed = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && allowed < cpus; ++cpu) {
+        if (!CPU_ISSET(cpu, &all)) continue;
+        CPU_SET(cpu, &some);
+        ++allowed;
+        BOOST_REQUIRE(::sched_setaffinity(0, sizeof some, &some) == 0);
+        BOOST_TEST(Server::io_threads_for(0) == static_cast<unsigned>(std::max(1, allowed / 2)),
+                   allowed << " CPUs allowed");
+    }
+    BOOST_REQUIRE(::sched_setaffinity(0, sizeof all, &all) == 0);
+    BOOST_TEST(Server::io_threads_for(1) == 1u);
 }
 
 namespace {
