@@ -74,11 +74,12 @@ std::optional<Decision> Policy::run(const Request& request, const SnapshotPtr& s
         }
         if (snapshot && account && rate_gate_ && allowed(decision) &&
             (request.stage == Stage::rcpt || request.stage == Stage::end_of_message)) {
-            // Without waiting: only a message this process can charge from its leases is charged here.
-            const bool at_once = !may_wait && request.stage == Stage::end_of_message &&
+            // Without waiting (on an I/O thread), a charge that needs the database is made only from this
+            // process's leases; without one, nullopt sends the request to a worker that may wait.
+            const bool needs_database = !may_wait && request.stage == Stage::end_of_message &&
                                  rate_gate_->charge_may_wait(request, *account, *snapshot);
-            if (at_once && !rate_gate_->charge_from_leases(request, *account, *snapshot, now)) return std::nullopt;
-            std::optional<Decision> limited = at_once ? std::nullopt
+            if (needs_database && !rate_gate_->charge_from_leases(request, *account, *snapshot, now)) return std::nullopt;
+            std::optional<Decision> limited = needs_database ? std::nullopt
                                               : request.stage == Stage::rcpt
                                                   ? rate_gate_->peek(request, *account, *snapshot, now)
                                                   : rate_gate_->charge(request, *account, *snapshot, now);
