@@ -35,7 +35,7 @@ CONF
     "$2" --config "$WORK/$1.conf" --foreground >"$WORK/$1.log" 2>&1 &
     PIDS+=($!)
     local i
-    for ((i = 0; i < 100; i++)); do grep -q "ready on" "$WORK/$1.log" && return 0; sleep 0.1; done
+    for ((i = 0; i < 100; i++)); do grep -qs "ready on" "$WORK/$1.log" && return 0; sleep 0.1; done
     echo "$1 ($2) did not start:" >&2
     cat "$WORK/$1.log" >&2
     return 1
