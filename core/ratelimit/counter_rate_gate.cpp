@@ -152,7 +152,7 @@ std::optional<Decision> CounterRateGate::charge(const Request& request, const Ac
                     // The block on top of the message, if it fits what is left after the message.
                     const std::uint64_t left = plan.checks[i].remaining > charges[i].cost
                                                    ? plan.checks[i].remaining - charges[i].cost : 0;
-                    const std::uint64_t units = LeaseBook::block_for(planned[i], left);
+                    const std::uint64_t units = LeaseBook::block_for(planned[i], left, leases_.process_count()->get());
                     // Message and block as one charge: one rounding of W/A instead of two.
                     const LimitCheck block = check_limit(*charges[i].limit, states[i], charges[i].cost + units, now,
                                                          options_.zone);

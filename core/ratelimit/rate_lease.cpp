@@ -43,6 +43,15 @@ CounterState returned_state(const ExpiredLease& lease, const CounterState& curre
     return back;
 }
 
+bool ProcessCount::set(std::optional<unsigned> counted) {
+    // Our own row was written just before the count: 0 is impossible unless the table was emptied at that
+    // moment; it still means at least this daemon.
+    const unsigned n = counted ? std::max(*counted, 1u) : kDefaultProcesses;
+    const bool was_known = known_.exchange(counted.has_value(), std::memory_order_relaxed);
+    const unsigned before = count_.exchange(n, std::memory_order_relaxed);
+    return before != n || was_known != counted.has_value();
+}
+
 bool LeaseBook::leasable(const RateLimit& limit) {
     return limit.meter == RateMeter::messages && !limit.shadow;
 }
@@ -116,8 +125,9 @@ std::uint64_t LeaseBook::plan_block(const Counter& counter) {
     return std::max<std::uint64_t>(1, std::min<std::uint64_t>(lease.next_block, options_.lease_size - 1));
 }
 
-std::uint64_t LeaseBook::block_for(std::uint64_t planned, std::uint64_t remaining) {
-    return std::min<std::uint64_t>(planned, remaining / (2 * kExpectedProcesses));
+std::uint64_t LeaseBook::block_for(std::uint64_t planned, std::uint64_t remaining, unsigned processes) {
+    const std::uint64_t share = 2 * static_cast<std::uint64_t>(std::max(processes, 1u));
+    return std::min<std::uint64_t>(planned, remaining / share);
 }
 
 void LeaseBook::grant(const Counter& counter, std::uint64_t units, const CounterState& reserved, TimePoint now) {

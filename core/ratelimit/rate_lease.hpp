@@ -17,8 +17,9 @@
 //   leases.
 // - The block grows while this process spends its leases before they run out (1, 2, 4, ... up to
 //   lease_size - 1 on top of the message) and shrinks when a lease goes back unspent; it is never more
-//   than the remaining allowance / (2 x kExpectedProcesses), so near the limit a lease is the message
-//   alone and the last units go to whichever process asks first, one message at a time.
+//   than the remaining allowance / (2 x the number of daemons charging the counters: ProcessCount), so
+//   near the limit a lease is the message alone and the last units go to whichever process asks first,
+//   one message at a time.
 // - A lease can be spent for lease_time after it was reserved (and never after the end of the calendar
 //   period it was counted in). Then what is left goes back in one transaction: on a calendar window all
 //   of it, if the period has not ended; on a rolling window (GCRA) only if nobody has charged the counter
@@ -34,10 +35,13 @@
 //   interval of length t at most A + A*(t + lease_time)/W are admitted instead of A + A*t/W.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -51,10 +55,28 @@ struct LeaseOptions {
     std::chrono::milliseconds lease_time{2000};  // [rate_limits] lease_time
 };
 
-// How many processes (daemons on all hosts) may be charging one counter at once, for the block size only:
-// a larger real number only means a little more may be reserved elsewhere near the limit (a refusal from
-// the database while another process still holds units), never more than the limit.
-constexpr unsigned kExpectedProcesses = 4;
+// How many daemons (relay-policyd and relay-milter, on all hosts) charge the counters: the heartbeat
+// counts the live rows of the nodes table (core/store/heartbeat.hpp) and hands the number here. It only
+// sizes the blocks: each daemon reserves at most remaining / (2 x count), so that near the limit the
+// daemons together hold no more than about half of what is left. Exactness never depends on it (a daemon
+// only spends what it reserved in the database). A count above the truth only makes blocks smaller near the
+// limit; one below it lets a daemon hold a little more of the rest, so another may be refused by the
+// database while units sit unspent in a lease for up to lease_time: neither admits more than the limit.
+// Until the first count, and whenever it cannot be read, kDefaultProcesses; never less than 1.
+// Shared (std::shared_ptr) between the LeaseBook and the heartbeat's callback, which may outlive it.
+class ProcessCount {
+public:
+    static constexpr unsigned kDefaultProcesses = 4;
+    unsigned get() const { return count_.load(std::memory_order_relaxed); }
+    // A count read from the database, or nullopt when it could not be read (back to the default).
+    // Returns true when the number in use changed (or the first count arrived).
+    bool set(std::optional<unsigned> counted);
+    bool known() const { return known_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<unsigned> count_{kDefaultProcesses};
+    std::atomic<bool> known_{false};  // the number in use was counted (not the default)
+};
 
 // A lease whose time is up (or that goes back at shutdown), with what is left of it.
 struct ExpiredLease {
@@ -72,7 +94,8 @@ CounterState returned_state(const ExpiredLease& lease, const CounterState& curre
 // This process's leases, one per counter (limit, subject). Thread-safe.
 class LeaseBook {
 public:
-    explicit LeaseBook(LeaseOptions options) : options_(options) {}
+    explicit LeaseBook(LeaseOptions options)
+        : options_(options), processes_(std::make_shared<ProcessCount>()) {}
     bool enabled() const { return options_.lease_size > 1; }
     const LeaseOptions& options() const { return options_; }
     // Whether counters of this limit are leased at all.
@@ -96,8 +119,11 @@ public:
     // top of the message (0: none; another charge of this process is reserving for it already). A
     // positive answer must be followed by grant() or cancel() for this counter.
     std::uint64_t plan_block(const Counter& counter);
-    // The units to reserve, given the planned block and what the counter has left after the message.
-    static std::uint64_t block_for(std::uint64_t planned, std::uint64_t remaining);
+    // The units to reserve, given the planned block, what the counter has left after the message and how
+    // many daemons charge it (processes: at least 1; see ProcessCount).
+    static std::uint64_t block_for(std::uint64_t planned, std::uint64_t remaining, unsigned processes);
+    // The number of daemons block_for() is given; the heartbeat sets it.
+    const std::shared_ptr<ProcessCount>& process_count() const { return processes_; }
     // The reservation of `units` (0: none after all) was committed; `reserved` is the counter's state
     // after it.
     void grant(const Counter& counter, std::uint64_t units, const CounterState& reserved, TimePoint now);
@@ -125,6 +151,7 @@ private:
     Lease* find_live(const Counter& counter, TimePoint now);
 
     const LeaseOptions options_;
+    const std::shared_ptr<ProcessCount> processes_;
     std::mutex mutex_;
     std::map<Key, Lease> leases_;
 };

@@ -122,10 +122,60 @@ BOOST_AUTO_TEST_CASE(near_the_limit_a_lease_is_the_message_alone_and_the_limit_i
     BOOST_CHECK_EQUAL(h.counters.refusals(h.limit.id, h.alice().authority->id), 70u);
 }
 
-BOOST_AUTO_TEST_CASE(block_is_at_most_the_remaining_share) {
-    BOOST_CHECK_EQUAL(LeaseBook::block_for(100, 80), 80u / (2 * kExpectedProcesses));
-    BOOST_CHECK_EQUAL(LeaseBook::block_for(3, 80), 3u);
-    BOOST_CHECK_EQUAL(LeaseBook::block_for(100, 2 * kExpectedProcesses - 1), 0u);
+BOOST_AUTO_TEST_CASE(block_is_at_most_the_remaining_share_of_each_daemon) {
+    struct Case {
+        std::uint64_t planned, remaining;
+        unsigned processes;
+        std::uint64_t want;
+    };
+    const Case cases[] = {
+        {100, 80, 4, 10},  // what is left / (2 x 4)
+        {3, 80, 4, 3},     // the planned block is smaller
+        {100, 7, 4, 0},    // near the limit: the message alone
+        {100, 80, 1, 40},  // one daemon: half of what is left
+        {100, 80, 2, 20},
+        {100, 80, 10, 4},
+        {100, 19, 10, 0},
+        {100, 80, 0, 40},  // never fewer than 1 daemon
+        {5, 0, 1, 0},      // nothing left
+    };
+    for (const Case& c : cases) {
+        const std::uint64_t got = LeaseBook::block_for(c.planned, c.remaining, c.processes);
+        BOOST_TEST(got == c.want, "block_for(" << c.planned << ", " << c.remaining << ", " << c.processes
+                                               << "): got " << got << ", want " << c.want);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(process_count_defaults_to_4_until_counted_and_never_drops_below_1) {
+    ProcessCount count;
+    BOOST_CHECK_EQUAL(count.get(), 4u);
+    BOOST_CHECK(!count.known());
+    BOOST_CHECK(count.set(2u));   // the first count: a change
+    BOOST_CHECK_EQUAL(count.get(), 2u);
+    BOOST_CHECK(count.known());
+    BOOST_CHECK(!count.set(2u));  // the same: no change (nothing logged)
+    BOOST_CHECK(count.set(0u));   // at least this daemon
+    BOOST_CHECK_EQUAL(count.get(), 1u);
+    BOOST_CHECK(count.set(std::nullopt));  // could not be read: the default again
+    BOOST_CHECK_EQUAL(count.get(), 4u);
+    BOOST_CHECK(!count.known());
+    BOOST_CHECK(count.set(4u));   // counted 4: the same number, but now known
+    BOOST_CHECK(!count.set(4u));
+}
+
+BOOST_AUTO_TEST_CASE(the_counted_daemons_size_the_blocks_of_the_gate) {
+    // 200 per hour, leases up to 64: with 1 daemon counted the blocks grow to what is left / 2, with 50
+    // only to what is left / 100. Same messages, fewer units reserved with more daemons.
+    const auto held_after = [](std::optional<unsigned> daemons) {
+        Hosts h(1, leasing(64), 200);
+        h.gates[0]->leases().process_count()->set(daemons);
+        for (int i = 0; i < 40; ++i) BOOST_REQUIRE(h.send(0));
+        return h.used();  // charged + reserved
+    };
+    const std::uint64_t one = held_after(1u), fifty = held_after(50u), unknown = held_after(std::nullopt);
+    BOOST_TEST(one > unknown, "1 daemon: used " << one << ", default 4: " << unknown);
+    BOOST_TEST(unknown > fifty, "default 4: used " << unknown << ", 50 daemons: " << fifty);
+    BOOST_TEST(fifty >= 40u);
 }
 
 BOOST_AUTO_TEST_CASE(rcpt_peek_counts_the_units_this_process_holds) {
