@@ -1,5 +1,10 @@
 #include "core/store/heartbeat.hpp"
 
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
 #include "core/metrics/metrics.hpp"
@@ -16,6 +21,11 @@ constexpr const char* kBeat =
     "ON DUPLICATE KEY UPDATE version = VALUES(version), started_at = IF(?, NOW(), started_at), "
     "last_seen_at = NOW(3), rules_generation = VALUES(rules_generation), "
     "database_server = VALUES(database_server), state = VALUES(state)";
+
+// The daemons that charge rate limits and beat now. nodes_last_seen narrows it to the recent rows.
+constexpr const char* kLiveDaemons =
+    "SELECT COUNT(*) FROM nodes WHERE last_seen_at >= NOW(3) - INTERVAL ? MICROSECOND "
+    "AND daemon IN ('relay-policyd', 'relay-milter') AND state <> 'stopped'";
 
 DatabaseConfig one_connection(DatabaseConfig config) {
     config.pool_size = 1;  // its own connection: never waits for one the requests use
@@ -55,7 +65,8 @@ void Heartbeat::run() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
         lock.unlock();
-        beat();
+        const bool written = beat();
+        if (count_sink_) count_sink_(written ? live_daemons() : std::nullopt);
         lock.lock();
         wake_.wait_for(lock, interval_, [this] { return stopping_; });
     }
@@ -88,6 +99,29 @@ bool Heartbeat::beat(const std::string& state_override) {
     last_error_.clear();
     first_ = false;
     return true;
+}
+
+std::chrono::milliseconds Heartbeat::live_within() const {
+    return 3 * std::max<std::chrono::milliseconds>(interval_, kDefaultInterval);
+}
+
+std::optional<unsigned> Heartbeat::live_daemons() {
+    std::optional<unsigned> count;
+    try {
+        pool_->run("counting the live daemons (nodes)", [&](MysqlConnection& c) {
+            auto& st = c.cached(kLiveDaemons);
+            st.setUInt64(1, static_cast<std::uint64_t>(
+                                std::chrono::duration_cast<std::chrono::microseconds>(live_within()).count()));
+            std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+            if (rs->next()) count = static_cast<unsigned>(rs->getUInt64(1));
+        });
+    } catch (const std::exception& e) {
+        if (last_count_error_ != e.what()) log_warning(std::string("heartbeat: ") + e.what());
+        last_count_error_ = e.what();
+        return std::nullopt;
+    }
+    last_count_error_.clear();
+    return count;
 }
 
 }  // namespace relay

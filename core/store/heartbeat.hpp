@@ -2,6 +2,8 @@
 // thread of its own with a connection of its own, so `relayctl status` on any host shows every daemon of
 // every host. Never on the request path: a slow or absent database only delays the next beat.
 // The nodes table has no trigger: a beat never moves change_generation.
+// After each beat it can also count the daemons that charge rate limits (live relay-policyd and relay-milter
+// rows), for the size of rate-limit leases (core/ratelimit/rate_lease.hpp, ProcessCount).
 #pragma once
 
 #include <chrono>
@@ -32,6 +34,9 @@ struct NodeStatus {
     std::string state = "starting";                 // starting, serving, stale (the nodes.state words)
 };
 using NodeStatusSource = std::function<NodeStatus()>;
+// Told after every beat of the thread how many daemons charge rate limits (nullopt: could not be read).
+// Runs on the heartbeat thread: must be cheap and thread-safe.
+using DaemonCountSink = std::function<void(std::optional<unsigned>)>;
 
 class Heartbeat {
 public:
@@ -42,6 +47,15 @@ public:
     ~Heartbeat();  // stop()
     Heartbeat(const Heartbeat&) = delete;
     Heartbeat& operator=(const Heartbeat&) = delete;
+
+    // A live daemon: a relay-policyd or relay-milter row, not 'stopped', with a heartbeat younger than this
+    // (by the database's NOW(): no clock skew between hosts). Three beats of a daemon (kDefaultInterval:
+    // the daemons' interval), or three of ours if it is longer.
+    std::chrono::milliseconds live_within() const;
+    // Before start(): after each beat, count the live daemons and tell sink.
+    void count_daemons(DaemonCountSink sink) { count_sink_ = std::move(sink); }
+    // The count, now, on the caller's thread; nullopt (and logged, once per cause) if it cannot be read.
+    std::optional<unsigned> live_daemons();
 
     void start();  // the first beat at once, then every interval
     // Ends the thread and records state 'stopped' (best effort, one try). Idempotent.
@@ -55,9 +69,11 @@ private:
     std::unique_ptr<MysqlPool> pool_;
     NodeIdentity identity_;
     NodeStatusSource status_;
+    DaemonCountSink count_sink_;
     std::chrono::milliseconds interval_;
     bool first_ = true;          // the next successful beat sets started_at
     std::string last_error_;     // logged once per cause
+    std::string last_count_error_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;

@@ -1,9 +1,13 @@
 // The heartbeat (core/heartbeat, table nodes) against the real database: a beat writes one row per node
 // and daemon, keeps started_at within a process, never moves change_generation; a clean stop records
-// 'stopped'; read_nodes() (relayctl status) flags stopped, silent and behind daemons.
+// 'stopped'; read_nodes() (relayctl status) flags stopped, silent and behind daemons; the live daemons
+// are counted for the rate-limit leases (fresh relay-policyd and relay-milter rows, not stopped ones).
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <thread>
 
 #include "core/store/heartbeat.hpp"
 #include "core/store/nodes.hpp"
@@ -22,6 +26,23 @@ const NodeRow* find(const NodesReport& report, const std::string& node, const st
 }
 
 std::string generation(MysqlPool& pool) { return scalar(pool, "SELECT generation FROM change_generation").value(); }
+
+// What a heartbeat thread last told its sink: -1 nothing yet, -2 "could not be read".
+struct LastCount {
+    std::atomic<int> value{-1};
+    DaemonCountSink sink() {
+        return [this](std::optional<unsigned> n) { value = n ? static_cast<int>(*n) : -2; };
+    }
+};
+
+// Bounded: up to 20 s (the beats come every 50 ms), for slow CI machines.
+bool eventually(const std::function<bool()>& condition) {
+    for (int i = 0; i < 400; ++i) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return condition();
+}
 
 }  // namespace
 
@@ -82,6 +103,59 @@ BOOST_AUTO_TEST_CASE(status_flags_stopped_silent_and_behind_daemons) {
     exec(admin, "UPDATE change_generation SET changed_at = NOW(6) WHERE id = 1");
     BOOST_TEST(find(read_nodes(pool, 30), "mta2", "relay-policyd")->problems.empty());
     exec(admin, "DELETE FROM nodes");
+}
+
+BOOST_AUTO_TEST_CASE(live_daemons_are_fresh_policyd_and_milter_rows_not_stopped_ones) {
+    MysqlPool admin{config()};
+    exec(admin, "DELETE FROM nodes");
+    Heartbeat policyd(config(), {"mta1", "relay-policyd", "1"}, [] { return NodeStatus{1, "serving"}; });
+    Heartbeat milter(config(), {"mta2", "relay-milter", "1"}, [] { return NodeStatus{1, "serving"}; });
+    Heartbeat gone(config(), {"mta3", "relay-policyd", "1"}, [] { return NodeStatus{1, "serving"}; });
+    Heartbeat stopped(config(), {"mta4", "relay-milter", "1"}, [] { return NodeStatus{1, "serving"}; });
+    BOOST_REQUIRE(policyd.beat() && milter.beat() && gone.beat() && stopped.beat("stopped"));
+    // Silent for longer than three beats of a daemon (5 s each): no longer counted.
+    exec(admin, "UPDATE nodes SET last_seen_at = NOW(3) - INTERVAL 16 SECOND WHERE node = 'mta3'");
+    // Another program's row (not a daemon that charges): not counted.
+    exec(admin, "INSERT INTO nodes (node, daemon, version, started_at, last_seen_at, state) "
+                "VALUES ('mta5', 'relay-other', '1', NOW(), NOW(3), 'serving')");
+    BOOST_TEST(policyd.live_within().count() == 15000);
+    BOOST_TEST(policyd.live_daemons().value_or(0) == 2u);
+    BOOST_REQUIRE(gone.beat());  // beats again: counted again
+    BOOST_TEST(milter.live_daemons().value_or(0) == 3u);
+    exec(admin, "DELETE FROM nodes");
+}
+
+BOOST_AUTO_TEST_CASE(the_heartbeat_thread_hands_the_count_over_after_its_beats) {
+    MysqlPool admin{config()};
+    exec(admin, "DELETE FROM nodes");
+    LastCount seen_by_policyd, seen_by_milter;
+    Heartbeat policyd(config(), {"mta1", "relay-policyd", "1"}, [] { return NodeStatus{1, "serving"}; }, 50ms);
+    policyd.count_daemons(seen_by_policyd.sink());
+    policyd.start();
+    {
+        Heartbeat milter(config(), {"mta1", "relay-milter", "1"}, [] { return NodeStatus{1, "serving"}; }, 50ms);
+        milter.count_daemons(seen_by_milter.sink());
+        milter.start();
+        BOOST_TEST(eventually([&] { return seen_by_policyd.value == 2 && seen_by_milter.value == 2; }),
+                   "two daemons beating: policyd saw " << seen_by_policyd.value << ", milter "
+                                                       << seen_by_milter.value);
+    }  // the milter stops: its row says 'stopped'
+    BOOST_TEST(eventually([&] { return seen_by_policyd.value == 1; }), "after the milter stopped: "
+                                                                            << seen_by_policyd.value);
+    policyd.stop();
+    exec(admin, "DELETE FROM nodes");
+}
+
+BOOST_AUTO_TEST_CASE(a_count_that_cannot_be_read_is_handed_over_as_unknown) {
+    auto bad = config();
+    bad.socket = "/nonexistent/relay-heartbeat-test.sock";
+    bad.connect_timeout = 1;
+    LastCount seen;
+    Heartbeat beat(bad, {"mta9", "relay-policyd", "1"}, [] { return NodeStatus{}; }, 50ms);
+    beat.count_daemons(seen.sink());
+    beat.start();
+    BOOST_TEST(eventually([&] { return seen.value == -2; }), "got " << seen.value);
+    BOOST_TEST(!beat.live_daemons().has_value());
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_database_fails_the_beat_without_throwing) {
