@@ -78,7 +78,7 @@ int run_milter(const RunOptions& options, const Config& config, const StoreFacto
         // threads start before smfi_main, so block here and let them inherit the mask.
         block_stop_signals();
         runtime.start("relay-milter");
-        observability.start_heartbeat();
+        observability.start_heartbeat(runtime.lease_daemon_count());
         const SnapshotPtr rules = runtime.rules();
         log_info("relay-milter " RELAY_VERSION " listening on " + config.milter.listen + ", " + identity + ", " +
                  (rules ? std::to_string(rules->account_count()) + " accounts loaded"

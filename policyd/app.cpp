@@ -220,7 +220,7 @@ int run_policyd(const PolicydOptions& options, const Config& config, const Store
             log_info(drop_privileges(config.policyd.user, config.policyd.group, config.policyd.allow_root,
                                      "[policyd]"));
             open_runtime(r, config, make_store);
-            observability->start_heartbeat();
+            observability->start_heartbeat(r.runtime->lease_daemon_count());
             r.tracker = std::make_unique<InstanceTracker>(config.policyd.instance_cache_size,
                                                           std::chrono::seconds(config.policyd.instance_ttl), r.clock);
             r.handler = std::make_unique<RequestHandler>(*r.runtime, *r.tracker);

@@ -178,6 +178,7 @@ struct Metrics::Impl {
     Counter* charge_conflicts = nullptr;
     Counter* suspensions = nullptr;
     Gauge* heartbeat_time = nullptr;
+    Gauge* rate_lease_processes = nullptr;
 
     std::shared_ptr<HistogramFamily> decision_seconds, charge_seconds, charge_batch;
     std::shared_ptr<ComputedGauges> computed;
@@ -232,6 +233,8 @@ void Metrics::Impl::build() {
     suspensions = &counter("abuse_suspensions_total", "Accounts suspended automatically").Add({});
     heartbeat_time = &gauge("heartbeat_last_success_timestamp_seconds",
                             "When the heartbeat was last written to the nodes table (UNIX time; 0 = never)").Add({});
+    rate_lease_processes = &gauge("rate_lease_processes", "Daemons the rate-limit leases share what is left "
+                                  "among (live heartbeats in nodes; 0 = leases off)").Add({});
 
     decision_seconds = histogram("decision_duration_seconds", "Time to decide one request, by SMTP stage", "stage",
                                  kStageNames, kLatencyBounds);
@@ -413,6 +416,9 @@ void on_charge_batch(std::size_t charges) {
 }
 void on_heartbeat_written() {
     if (auto* m = impl()) m->heartbeat_time->SetToCurrentTime();
+}
+void set_rate_lease_processes(unsigned processes) {
+    if (auto* m = impl()) m->rate_lease_processes->Set(processes);
 }
 void on_suspension() {
     if (auto* m = impl()) m->suspensions->Increment();

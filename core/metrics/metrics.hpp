@@ -97,6 +97,8 @@ void on_charge_conflict();
 void on_charge_batch(std::size_t charges);
 void on_suspension();
 void on_heartbeat_written();  // the nodes row was written (UNIX time of it, for "heartbeat missing")
+// The number of daemons rate-limit leases size their blocks for (core/ratelimit/rate_lease.hpp ProcessCount).
+void set_rate_lease_processes(unsigned processes);
 
 // ---- the audit trail: read when Prometheus scrapes
 // The event writer sits in a layer below this one (core/rules), so it does not call hooks: it keeps its

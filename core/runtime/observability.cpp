@@ -26,11 +26,12 @@ Observability::~Observability() {
     server_.reset();
 }
 
-void Observability::start_heartbeat() {
+void Observability::start_heartbeat(std::function<void(std::optional<unsigned>)> daemons) {
     heartbeat_ = std::make_unique<Heartbeat>(database_, NodeIdentity{node_, daemon_, RELAY_VERSION}, [] {
         const auto served = metrics::served_rules();
         return NodeStatus{served.generation, served.state};
     });
+    heartbeat_->count_daemons(std::move(daemons));
     heartbeat_->start();
 }
 

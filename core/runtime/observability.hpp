@@ -5,7 +5,9 @@
 //   destroy it at shutdown (the heartbeat records 'stopped', then the endpoint closes).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/config/config.hpp"
@@ -33,7 +35,8 @@ public:
     Observability(const Observability&) = delete;
     Observability& operator=(const Observability&) = delete;
 
-    void start_heartbeat();
+    // daemons: told the live daemons after each beat (Runtime::lease_daemon_count(); empty: not counted).
+    void start_heartbeat(std::function<void(std::optional<unsigned>)> daemons = {});
     // For the ready line: "; metrics on 127.0.0.1:9464" or "".
     std::string describe() const;
 

@@ -142,6 +142,24 @@ SnapshotPtr Runtime::rules() const {
     return current()->cache->current();
 }
 
+DaemonCountSink Runtime::lease_daemon_count() {
+    if (!mysql_rate_gate_ || !mysql_rate_gate_->gate().leases().enabled()) return {};
+    std::shared_ptr<ProcessCount> count = mysql_rate_gate_->gate().leases().process_count();
+    metrics::set_rate_lease_processes(count->get());
+    return [count](std::optional<unsigned> counted) {
+        if (!count->set(counted)) return;
+        const unsigned n = count->get();
+        metrics::set_rate_lease_processes(n);
+        if (counted)
+            log_info("rate-limit leases: " + std::to_string(n) + (n == 1 ? " daemon charges" : " daemons charge") +
+                     " the counters (live heartbeats in nodes): a lease is at most what is left / " +
+                     std::to_string(2 * n));
+        else
+            log_info("rate-limit leases: the live daemons could not be counted (nodes); assuming " +
+                     std::to_string(n));
+    };
+}
+
 std::size_t Runtime::account_count() const {
     const SnapshotPtr snapshot = rules();
     return snapshot ? snapshot->account_count() : 0;

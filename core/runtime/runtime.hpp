@@ -25,6 +25,7 @@
 #include "core/policy/policy.hpp"
 #include "core/rules/rate_gate.hpp"
 #include "core/rules/store.hpp"
+#include "core/store/heartbeat.hpp"
 
 namespace relay {
 
@@ -68,6 +69,10 @@ public:
     bool has_rules() const { return rules() != nullptr; }
     std::size_t account_count() const;
     EventWriter& events() { return *events_; }
+    // For Observability::start_heartbeat(): hands the heartbeat's count of live daemons to the rate-limit
+    // leases (their block size), the gauge relay_authority_rate_lease_processes and the log (on a change).
+    // Empty when leases are off. May be called after this Runtime is gone (it holds what it needs).
+    DaemonCountSink lease_daemon_count();
 
 private:
     struct Rules;  // a cache and the Policy over it, swapped as one on reload_cache()

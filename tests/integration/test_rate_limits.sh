@@ -112,6 +112,18 @@ check "both daemons charged" \
 # test_rate_leases.sh runs this script with leases on: the daemons must really have used them.
 [ -n "${RL_EXPECT_LOG:-}" ] && check "both daemons started with: $RL_EXPECT_LOG" \
     "$(grep -lF "$RL_EXPECT_LOG" "$WORK/a.log" "$WORK/b.log" | wc -l)" "2"
+# ... and sized their leases for the daemons really running (their heartbeats in nodes), whatever order they
+# started in: the last count each logged is all four. Bounded: a heartbeat comes every 5 s.
+if [ -n "${RL_EXPECT_DAEMONS:-}" ]; then
+    counted=""
+    for ((i = 0; i < 100; i++)); do
+        counted=$(for x in a b c d; do grep -o 'rate-limit leases: [0-9]* daemons\? charge' "$WORK/$x.log" | tail -n 1; done)
+        [ "$(grep -c "leases: $RL_EXPECT_DAEMONS daemons charge" <<<"$counted")" = 4 ] && break
+        sleep 0.2
+    done
+    check "all four daemons size their leases for the $RL_EXPECT_DAEMONS daemons with a live heartbeat" \
+        "$(grep -c "leases: $RL_EXPECT_DAEMONS daemons charge" <<<"$counted")" "4"
+fi
 check "v_rate_usage: one row for the pool, used 100" \
     "$(rl_sql "SELECT COUNT(*), MAX(used) FROM v_rate_usage WHERE subject = 'pool of domain pool.example'")" $'1\t100'
 want_end=$(python3 -c 'import datetime, zoneinfo
