@@ -189,6 +189,10 @@ struct ImportAccount {
     std::string domain;       // normalised
     std::optional<std::string> password_hash;   // {SCHEME}hash to store
     std::optional<std::string> password_plain;  // kept when it verifies against the stored hash, else hashed
+    // When the password was last changed (UNIX seconds; CSV column password_changed_at): stored as given
+    // instead of the import's time, so export + import keeps the password's age. nullopt: a password the
+    // import writes counts as changed now; an unchanged one keeps its time.
+    std::optional<std::int64_t> password_changed_at;
     std::optional<std::string> customer;        // name or id; default: the login domain's customer
     AuthorityChanges fields;
     std::vector<std::string> senders;   // normalised patterns

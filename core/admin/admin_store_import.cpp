@@ -30,6 +30,7 @@ struct DomainInfo {
 struct UserInfo {
     Id id = 0;
     std::optional<std::string> password_hash;
+    std::optional<std::int64_t> password_changed_at;
 };
 
 // What the database holds before the import, read inside the import's transaction.
@@ -39,6 +40,7 @@ struct Current {
     std::map<std::string, UserInfo> users;              // by login, with or without an authority
     std::map<Id, std::set<std::string>> senders;        // by authority id
     std::map<Id, std::set<std::string>> networks;       // by authority id
+    std::int64_t server_now = 0;                        // the database server's clock, UNIX seconds
 };
 
 Current read_current(MysqlConnection& c) {
@@ -50,10 +52,10 @@ Current read_current(MysqlConnection& c) {
         AccountRow row = account_from_row(*a);
         now.accounts[row.login] = std::move(row);
     }
-    auto u = c.query("SELECT u.id, CONCAT(u.local_part, '@', d.name), u.password_hash FROM users u "
-                     "JOIN domains d ON d.id = u.domain_id");
+    auto u = c.query("SELECT u.id, CONCAT(u.local_part, '@', d.name), u.password_hash, " +
+                     unix_time("u.password_changed_at") + " FROM users u JOIN domains d ON d.id = u.domain_id");
     while (u->next()) {
-        UserInfo info{u->getInt64(1), std::nullopt};
+        UserInfo info{u->getInt64(1), std::nullopt, opt_i64(*u, 4)};
         if (!u->isNull(3)) info.password_hash = str(*u, 3);
         now.users[str(*u, 2)] = std::move(info);
     }
@@ -61,6 +63,8 @@ Current read_current(MysqlConnection& c) {
     while (s->next()) now.senders[s->getInt64(1)].insert(str(*s, 2));
     auto n = c.query("SELECT authority_id, cidr FROM authority_networks");
     while (n->next()) now.networks[n->getInt64(1)].insert(str(*n, 2));
+    auto t = c.query("SELECT UNIX_TIMESTAMP()");
+    if (t->next()) now.server_now = t->getInt64(1);
     return now;
 }
 
@@ -136,8 +140,30 @@ struct Planned {
     Id customer_id = 0;       // for a new authority
     AuthorityChanges fields;  // to write
     std::optional<std::string> password;
+    std::optional<std::int64_t> password_changed_at;  // to write (after the password)
     std::vector<std::string> new_senders, new_networks;
 };
+
+// The password time a row gives (CSV password_changed_at), checked against the password the account ends
+// up with; sets p.password_changed_at when it has to be written. Returns the reason the row is refused, or
+// "" when it is fine.
+std::string plan_password_time(const ImportAccount& row, const UserInfo* user, std::int64_t server_now,
+                               Planned& p) {
+    if (!row.password_changed_at) return "";
+    const std::int64_t want = *row.password_changed_at;
+    if (!p.password && !(user && user->password_hash))
+        return "password_changed_at given, but the account has no password (give one in the password column)";
+    if (want > server_now)
+        return "password_changed_at @" + std::to_string(want) + " is later than the database server's clock (@" +
+               std::to_string(server_now) + ")";
+    const std::optional<std::int64_t> stored = user ? user->password_changed_at : std::nullopt;
+    if (!p.password && stored == want) return "";
+    p.password_changed_at = want;
+    if (!p.password)
+        p.change.details.push_back("password_changed_at " + (stored ? "@" + std::to_string(*stored) : "unknown") +
+                                   " -> @" + std::to_string(want));
+    return "";
+}
 
 void missing_items(const std::vector<std::string>& want, const std::set<std::string>& have, const char* what,
                    std::vector<std::string>& add, std::vector<std::string>& details) {
@@ -164,6 +190,14 @@ void write_planned(MysqlConnection& c, Planned& p) {
         pw.setString(1, *p.password);
         pw.setInt64(2, p.user_id);
         pw.executeUpdate();
+    }
+    if (p.password_changed_at) {
+        // A statement of its own: one that also changed password_hash would have the trigger of migration
+        // 006 move the time to NOW() whenever the given time equals the old one.
+        auto& at = c.cached("UPDATE users SET password_changed_at = FROM_UNIXTIME(?) WHERE id = ?");
+        at.setInt64(1, *p.password_changed_at);
+        at.setInt64(2, p.user_id);
+        at.executeUpdate();
     }
     if (p.authority_id == 0) {
         auto& ins = c.cached("INSERT INTO smtp_authorities (user_id, customer_id) VALUES (?, ?)");
@@ -238,8 +272,8 @@ ImportOutcome AdminStore::import_accounts(const std::vector<ImportAccount>& rows
                 p.domain_id = dom->second.id;
                 auto acc = now.accounts.find(login);
                 auto usr = now.users.find(login);
-                const std::optional<std::string> stored =
-                    usr == now.users.end() ? std::nullopt : usr->second.password_hash;
+                const UserInfo* user = usr == now.users.end() ? nullptr : &usr->second;
+                const std::optional<std::string> stored = user ? user->password_hash : std::nullopt;
                 if (acc == now.accounts.end()) {
                     if (row.requires_existing) {
                         fail("no account " + printable(login, 200) + " (import or add the accounts first)");
@@ -251,6 +285,10 @@ ImportOutcome AdminStore::import_accounts(const std::vector<ImportAccount>& rows
                     p.fields = row.fields;
                     p.fields.customer_id.reset();
                     p.password = password_to_store(row, stored, hashing);
+                    if (auto why = plan_password_time(row, user, now.server_now, p); !why.empty()) {
+                        fail(why);
+                        continue;
+                    }
                     missing_items(row.senders, {}, "sender", p.new_senders, p.change.details);
                     missing_items(row.networks, {}, "network", p.new_networks, p.change.details);
                     if (p.password) p.change.details.insert(p.change.details.begin(), "password set");
@@ -267,6 +305,10 @@ ImportOutcome AdminStore::import_accounts(const std::vector<ImportAccount>& rows
                     p.fields = diff;
                     p.password = password_to_store(row, stored, hashing);
                     if (p.password) p.change.details.push_back("password changed");
+                    if (auto why = plan_password_time(row, user, now.server_now, p); !why.empty()) {
+                        fail(why);
+                        continue;
+                    }
                     missing_items(row.senders, now.senders[a.authority_id], "sender", p.new_senders, p.change.details);
                     missing_items(row.networks, now.networks[a.authority_id], "network", p.new_networks,
                                   p.change.details);

@@ -524,4 +524,73 @@ expect_out "account show of a user without authority: exit 2" 2 "no SMTP authori
 expect "account delete, unknown login: exit 2" 2 account delete alice@example.com
 expect_out "account add for the kept user creates its authority again" 0 "existing user" account add carol@example.com --no-password
 
+
+# ---- UTF-8 text ------------------------------------------------------------------------------------
+# Text is UTF-8 from relayctl's input through the connection (utf8mb4) into the columns and back out:
+# tables and "key: value" blocks show it as it is, aligned by characters; --json carries it unchanged;
+# what could drive the terminal (ESC, C1 controls, bidi overrides) is shown as '?'.
+
+UCUST="Bücher & Söhne"
+UNOTE="Réception, 2ᵉ étage ✉"
+expect "customer add with a UTF-8 name" 0 customer add "$UCUST"
+expect_sql "the UTF-8 name is stored as UTF-8 (utf8mb4 connection, no double encoding)" \
+    "SELECT HEX(name) FROM customers WHERE name LIKE 'B%cher%'" "$(hex "$UCUST")"
+run customer list
+if [ "$RC" = 0 ] && grep -qF -- "$UCUST" "$WORK/out" && ! grep -q '??' "$WORK/out"; then
+    ok "customer list shows the UTF-8 name as it is"
+else
+    not_ok "customer list shows the UTF-8 name as it is" "$OUT"
+fi
+# Column starts in characters (not bytes): every line's ACTIVE column begins where its header does.
+starts=$(python3 -c '
+import re, sys
+cols = set()
+for line in sys.stdin.buffer.read().decode("utf-8").splitlines():
+    cols.add([m.start() for m in re.finditer(r"(?<=  )\S", line)][1])
+print(len(cols))' <"$WORK/out" 2>&1)
+check "customer list stays aligned with a UTF-8 name (columns counted in characters)" "$starts" 1
+expect "account set --note with UTF-8" 0 account set bob@example.com --note "$UNOTE"
+expect_sql "the UTF-8 note is stored as UTF-8" \
+    "SELECT HEX(a.note) FROM smtp_authorities a JOIN users u ON u.id = a.user_id WHERE u.local_part = 'bob'" "$(hex "$UNOTE")"
+run account show bob@example.com
+if [ "$RC" = 0 ] && grep -qF -- "note:           $UNOTE" "$WORK/out"; then
+    ok "account show shows the UTF-8 note as it is"
+else
+    not_ok "account show shows the UTF-8 note as it is" "$(grep note "$WORK/out")"
+fi
+run --json account show bob@example.com
+if [ "$RC" = 0 ] && grep -qF -- "\"note\": \"$UNOTE\"" "$WORK/out"; then
+    ok "account show --json carries the UTF-8 note unchanged"
+else
+    not_ok "account show --json carries the UTF-8 note unchanged" "$(grep note "$WORK/out")"
+fi
+run --json customer list
+if [ "$RC" = 0 ] && grep -qF -- "\"name\": \"$UCUST\"" "$WORK/out"; then
+    ok "customer list --json carries the UTF-8 name unchanged"
+else
+    not_ok "customer list --json carries the UTF-8 name unchanged" "$OUT"
+fi
+run export csv
+if [ "$RC" = 0 ] && grep -qF -- "\"$UNOTE\"" "$WORK/out"; then
+    ok "export csv carries the UTF-8 note unchanged"
+else
+    not_ok "export csv carries the UTF-8 note unchanged" "$(grep bob "$WORK/out")"
+fi
+# An attacker's note (written in SQL, e.g. through a panel): ESC clear-screen, a C1 CSI, a right-to-left
+# override. None may reach the terminal raw; the UTF-8 around them stays.
+q "UPDATE smtp_authorities a JOIN users u ON u.id = a.user_id SET a.note = CONCAT('é', CHAR(27), '[2J', _utf8mb4 x'C29B', '31m', _utf8mb4 x'E280AE', 'txt') WHERE u.local_part = 'bob'" >/dev/null
+run account show bob@example.com
+if [ "$RC" = 0 ] && grep -qF "note:           é?[2J?31m?txt" "$WORK/out" &&
+    ! LC_ALL=C grep -q $'\e\|\xc2\x9b\|\xe2\x80\xae' "$WORK/out"; then
+    ok "account show: ESC, C1 CSI and a bidi override in a note are shown as '?', the UTF-8 around them kept"
+else
+    not_ok "account show: control characters in a note are shown as '?'" "$(grep note "$WORK/out" | od -c | head -5)"
+fi
+run --json account show bob@example.com
+if [ "$RC" = 0 ] && grep -qF '"note": "é\u001b[2J\u009b31m' "$WORK/out" && ! LC_ALL=C grep -q $'\e\|\xc2\x9b' "$WORK/out"; then
+    ok "account show --json: the controls escaped (\\u001b, \\u009b), the same value"
+else
+    not_ok "account show --json: the controls escaped" "$(grep note "$WORK/out" | od -c | head -5)"
+fi
+
 finish

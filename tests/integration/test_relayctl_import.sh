@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration test of relayctl import/export and prune against a real, private MariaDB: CSV, Postfix
 # smtpd_sender_login_maps and Dovecot passwd-file imports (dry run, one transaction, idempotent rerun,
-# every bad row reported with FILE:LINE and nothing imported), export csv -> import round trip, and
+# every bad row reported with FILE:LINE and nothing imported), export csv -> import round trip (with
+# password_changed_at; a CSV without that column imports too), and
 # prune of old audit rows and rate-limit bookkeeping (a nonsense age refused).
 #
 # Usage: test_relayctl_import.sh BUILD_DIR      (ctest: integration_relayctl_import)
@@ -192,8 +193,15 @@ fi
 
 # ---- export csv -> import csv round trip ----------------------------------------------------------
 
+# A password changed long ago: the export carries when (password_changed_at), the import keeps it.
+q "UPDATE users SET password_changed_at = '2021-03-04 05:06:07' WHERE local_part = 'alice'" >/dev/null
+ALICE_AT=$(q "SELECT UNIX_TIMESTAMP(password_changed_at) FROM users WHERE local_part = 'alice'")
+BOB_AT=$(q "SELECT UNIX_TIMESTAMP(password_changed_at) FROM users WHERE local_part = 'bob'")
 expect_out "export csv writes the header" 0 "^login,password,customer,sender_policy" export csv
 cp "$WORK/out" "$WORK/export.csv"
+check "export csv: password_changed_at is the last column" "$(head -n 1 "$WORK/export.csv")" "*,active,note,password_changed_at"
+check "export csv: alice's password_changed_at as @UNIX-SECONDS" "$(grep '^alice@example.com,' "$WORK/export.csv")" "*,@$ALICE_AT"
+check "export csv: no password, an empty password_changed_at" "$(grep '^printer@example.com,' "$WORK/export.csv")" "*[^@0-9],"
 before=$(state)
 expect_out "importing the export changes nothing" 0 " 0 created, 0 changed, [0-9]+ unchanged" import csv "$WORK/export.csv"
 if [ "$(state)" = "$before" ]; then ok "export -> import round-trips (same rows)"; else not_ok "export -> import round-trips"; fi
@@ -210,7 +218,40 @@ done
 expect_out "the export imports into an empty database" 0 "created, 0 changed, 0 unchanged" import csv "$WORK/export.csv"
 run export csv
 if [ "$OUT" = "$(cat "$WORK/export.csv")" ]; then ok "exporting the copy gives the same CSV"; else not_ok "exporting the copy gives the same CSV" "$(diff <(printf '%s\n' "$OUT") "$WORK/export.csv")"; fi
+DB=copy_db
+expect_sql "the copy keeps when each password was changed (not the import's time)" \
+    "SELECT GROUP_CONCAT(CONCAT(local_part, '=', COALESCE(UNIX_TIMESTAMP(password_changed_at), 'NULL')) ORDER BY local_part) FROM users WHERE local_part IN ('alice', 'bob', 'printer')" \
+    "alice=$ALICE_AT,bob=$BOB_AT,printer=NULL"
+DB=relay_authority
 CONF=$WORK/app.conf
+
+# ---- password_changed_at: optional, checked ------------------------------------------------------
+
+# A file that only moves the time (the hash stays): a change of its own, named; then nothing to do.
+WANT_AT=$(date -d '2020-01-02 03:04' +%s)
+printf 'login,password_changed_at\nalice@example.com,2020-01-02 03:04\n' >"$WORK/age.csv"
+expect_out "a new password_changed_at alone: --dry-run names the change" 0 \
+    "would change alice@example.com: password_changed_at @$ALICE_AT -> @$WANT_AT" import csv "$WORK/age.csv" --dry-run
+expect_out "a new password_changed_at alone is imported" 0 "1 changed, 0 unchanged" import csv "$WORK/age.csv"
+expect_sql "password_changed_at stored as given, the hash untouched" \
+    "SELECT CONCAT(UNIX_TIMESTAMP(password_changed_at), ' ', password_hash = '$HASH') FROM users WHERE local_part = 'alice'" "$WANT_AT 1"
+expect_out "the same file again changes nothing" 0 "0 changed, 1 unchanged" import csv "$WORK/age.csv"
+# A new password with its time: stored with that time (the trigger of migration 006 would say NOW()).
+printf 'login,password,password_changed_at\nbob@beta.example,Bob-long-password-3,@%s\n' "$ALICE_AT" >"$WORK/newpw.csv"
+expect_out "a new password with password_changed_at" 0 "changed bob@beta.example: password changed" import csv "$WORK/newpw.csv"
+expect_sql "the new password got the file's time" "SELECT UNIX_TIMESTAMP(password_changed_at) FROM users WHERE local_part = 'bob'" "$ALICE_AT"
+before=$(state)
+ages_before=$(q "SELECT GROUP_CONCAT(COALESCE(UNIX_TIMESTAMP(password_changed_at), 'NULL') ORDER BY id) FROM users")
+printf 'login,password_changed_at\nprinter@example.com,2020-01-01\nalice@example.com,+30d\ncarol@example.com,soon\n' >"$WORK/badage.csv"
+run import csv "$WORK/badage.csv"
+if [ "$RC" = 1 ] && grep -q "badage.csv:2: password_changed_at given, but the account has no password" "$WORK/err" &&
+    grep -q "badage.csv:3: password_changed_at @[0-9]* is later than the database server's clock" "$WORK/err" &&
+    grep -q "badage.csv:4: password_changed_at: cannot read 'soon' as a past time" "$WORK/err" &&
+    [ "$(state)" = "$before" ] && [ "$(q "SELECT GROUP_CONCAT(COALESCE(UNIX_TIMESTAMP(password_changed_at), 'NULL') ORDER BY id) FROM users")" = "$ages_before" ]; then
+    ok "bad password_changed_at values (no password, in the future, not a time): each with file:line, nothing imported"
+else
+    not_ok "bad password_changed_at values: each with file:line, nothing imported" "rc $RC: $ERR"
+fi
 
 # ---- prune ---------------------------------------------------------------------------------------
 

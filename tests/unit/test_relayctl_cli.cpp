@@ -129,6 +129,26 @@ BOOST_AUTO_TEST_CASE(tables_align_columns_and_make_cells_printable) {
                "a@b.example               sus?pended\n");
 }
 
+BOOST_AUTO_TEST_CASE(tables_show_utf8_as_it_is_aligned_by_characters) {
+    Table table{{"domain", "note"},
+                {{"b\xC3\xBC" "cher.example", "caf\xC3\xA9"}, {"a.example", "\x1b[31mred \xE9"}, {"x", "-"}}};
+    std::ostringstream out;
+    table.print(out);
+    BOOST_TEST(out.str() ==
+               "domain          note\n"
+               "b\xC3\xBC" "cher.example  caf\xC3\xA9\n"
+               "a.example       ?[31mred ?\n"
+               "x               -\n");
+}
+
+BOOST_AUTO_TEST_CASE(field_blocks_show_utf8_values) {
+    std::ostringstream out;
+    print_fields(out, {{"note", "R\xC3\xA9" "ception \xC2\x9B" "2J"}, {"login", "a@b.example"}});
+    BOOST_TEST(out.str() ==
+               "note:  R\xC3\xA9" "ception ?2J\n"
+               "login: a@b.example\n");
+}
+
 BOOST_AUTO_TEST_CASE(field_blocks_align_keys_and_make_values_printable) {
     std::ostringstream out;
     print_fields(out, {{"login", "alice@example.com"}, {"suspend reason", "line\nbreak"}});

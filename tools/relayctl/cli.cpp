@@ -16,6 +16,7 @@
 #include "core/mail/cidr.hpp"
 #include "core/admin/password.hpp"
 #include "core/base/text.hpp"
+#include "tools/relayctl/terminal_text.hpp"
 
 namespace relay::ctl {
 
@@ -301,37 +302,36 @@ std::string format_size(const std::optional<std::uint64_t>& bytes) {
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
-namespace {
-// Display width: UTF-8 continuation bytes take no column.
-std::size_t width(const std::string& s) {
-    return static_cast<std::size_t>(
-        std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-}  // namespace
-
 void Table::print(std::ostream& out) const {
+    // Sanitised first, so that the widths are those of what is printed.
+    auto safe = [](const std::vector<std::string>& cells) {
+        std::vector<std::string> shown;
+        for (const auto& cell : cells) shown.push_back(terminal_text(cell, 500));
+        return shown;
+    };
+    std::vector<std::vector<std::string>> lines{safe(headers)};
+    for (const auto& row : rows) lines.push_back(safe(row));
     std::vector<std::size_t> w(headers.size(), 0);
-    for (std::size_t i = 0; i < headers.size(); ++i) w[i] = width(headers[i]);
-    for (const auto& row : rows)
-        for (std::size_t i = 0; i < row.size() && i < w.size(); ++i) w[i] = std::max(w[i], width(row[i]));
-    auto line = [&](const std::vector<std::string>& cells) {
+    for (const auto& cells : lines)
+        for (std::size_t i = 0; i < cells.size() && i < w.size(); ++i) w[i] = std::max(w[i], display_width(cells[i]));
+    for (const auto& cells : lines) {
         std::string text;
         for (std::size_t i = 0; i < cells.size() && i < w.size(); ++i) {
-            const std::string cell = printable(cells[i], 500);
-            text += cell;
-            if (i + 1 < cells.size()) text.append(w[i] - std::min(w[i], width(cell)) + 2, ' ');
+            text += cells[i];
+            if (i + 1 < cells.size()) text.append(w[i] - std::min(w[i], display_width(cells[i])) + 2, ' ');
         }
         out << text << "\n";
-    };
-    line(headers);
-    for (const auto& row : rows) line(row);
+    }
 }
 
 void print_fields(std::ostream& out, const std::vector<std::pair<std::string, std::string>>& fields) {
     std::size_t w = 0;
-    for (const auto& f : fields) w = std::max(w, width(f.first));
-    for (const auto& [key, value] : fields)
-        out << key << ":" << std::string(w - width(key) + 1, ' ') << printable(value, 1000) << "\n";
+    for (const auto& f : fields) w = std::max(w, display_width(terminal_text(f.first, 100)));
+    for (const auto& [key, value] : fields) {
+        const std::string shown_key = terminal_text(key, 100);
+        out << shown_key << ":" << std::string(w - display_width(shown_key) + 1, ' ') << terminal_text(value, 1000)
+            << "\n";
+    }
 }
 
 // ---- the terminal

@@ -109,6 +109,8 @@ Json json_time(const std::optional<std::int64_t>& unix_seconds);
 std::string format_size(const std::optional<std::uint64_t>& bytes);
 std::string yes_no(bool b);
 
+// Cells and values are printed through terminal_text() (tools/relayctl/terminal_text.hpp): UTF-8 as it
+// is, controls and invalid bytes as '?', columns aligned by display width.
 struct Table {
     std::vector<std::string> headers;
     std::vector<std::vector<std::string>> rows;

@@ -65,7 +65,9 @@ int run_import(Context& ctx, const Args& args, Format format) {
         "{SCHEME} hash as Dovecot stores it, or a plain password that is then hashed), customer, sender_policy, "
         "senders and networks (separated by spaces), auth_mode, may_relay_external, require_tls, "
         "allow_null_sender (yes/no), max_recipients_per_message, max_message_bytes (10M, or none), valid_until "
-        "(YYYY-MM-DD [HH:MM], or never), active (yes/no), note. Empty cells leave a field as it is (new "
+        "(YYYY-MM-DD [HH:MM], or never), active (yes/no), note, password_changed_at (when the password was last "
+        "changed: @UNIX-SECONDS or YYYY-MM-DD [HH:MM]; without it a password the import sets counts as changed "
+        "now). Text is UTF-8. Empty cells leave a field as it is (new "
         "accounts: the default). relayctl export csv writes this format.",
         "Imports the sender addresses of a Postfix smtpd_sender_login_maps table (the text file, not the .db): "
         "each line 'sender owner[, owner ...]' gives every owner, an existing account, the sender (user@domain "
@@ -139,7 +141,7 @@ int cmd_import_dovecot(Context& ctx, const Args& args) { return run_import(ctx, 
 int cmd_export_csv(Context& ctx, const Args& args) {
     Command cmd("export csv",
                 "Prints every account as the CSV relayctl import csv reads (header line first), with its password "
-                "hash: keep the output as secret as the database. relayctl import csv of this output changes "
+                "hash and password_changed_at (empty when unknown), as UTF-8: keep the output as secret as the database. relayctl import csv of this output changes "
                 "nothing. Suspensions, last use and rate limits are not part of it.");
     cmd.parse(ctx, args);
     std::cout << [] {
@@ -163,7 +165,8 @@ int cmd_export_csv(Context& ctx, const Args& args) {
             yes_no(a.may_relay_external), yes_no(a.require_tls), yes_no(a.allow_null_sender),
             a.max_recipients_per_message ? std::to_string(*a.max_recipients_per_message) : "none",
             a.max_message_bytes ? std::to_string(*a.max_message_bytes) : "none",
-            a.valid_until ? "@" + std::to_string(*a.valid_until) : "never", yes_no(a.authority_active), note};
+            a.valid_until ? "@" + std::to_string(*a.valid_until) : "never", yes_no(a.authority_active), note,
+            a.password_changed_at ? "@" + std::to_string(*a.password_changed_at) : ""};
         std::string line;
         for (std::size_t i = 0; i < cells.size(); ++i) line += (i ? "," : "") + csv_field(cells[i]);
         std::cout << line << "\n";

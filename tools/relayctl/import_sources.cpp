@@ -156,6 +156,17 @@ std::map<std::string, Setter> make_setters(std::size_t min_length) {
              a.fields.active = yes_no_value(v, "active");
          }},
         {"note", [](const std::string& v, ImportAccount& a, const std::string&) { a.fields.note = v; }},
+        {"password_changed_at", [](const std::string& v, ImportAccount& a, const std::string&) {
+             // parse_time's own message offers "never", which means nothing here
+             try {
+                 a.password_changed_at = parse_time(v, static_cast<std::int64_t>(std::time(nullptr)), "");
+             } catch (const UsageError&) {
+             }
+             if (!a.password_changed_at)
+                 throw UsageError("password_changed_at: cannot read '" + printable(v, 40) +
+                                  "' as a past time (write @UNIX-SECONDS or YYYY-MM-DD [HH:MM[:SS]]; leave the "
+                                  "cell empty when unknown)");
+         }},
     };
 }
 
@@ -187,7 +198,7 @@ const std::vector<std::string>& csv_columns() {
     static const std::vector<std::string> columns = {
         "login", "password", "customer", "sender_policy", "senders", "networks", "auth_mode", "may_relay_external",
         "require_tls", "allow_null_sender", "max_recipients_per_message", "max_message_bytes", "valid_until",
-        "active", "note"};
+        "active", "note", "password_changed_at"};
     return columns;
 }
 

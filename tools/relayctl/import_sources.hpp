@@ -15,7 +15,8 @@ struct ImportSource {
     std::vector<std::string> errors;
 };
 
-// The CSV columns, in the order relayctl export csv writes them; only login is required.
+// The CSV columns, in the order relayctl export csv writes them; only login is required (files from
+// before password_changed_at was added import as they did).
 const std::vector<std::string>& csv_columns();
 
 // CSV (RFC 4180 quoting, one record per line) with a header line naming the columns. name is the file

@@ -2,22 +2,9 @@
 
 #include <cstdio>
 
+#include "tools/relayctl/terminal_text.hpp"
+
 namespace relay::ctl {
-
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i], 0 if invalid.
-std::size_t utf8_length(const std::string& s, std::size_t i) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    std::size_t len = b < 0x80 ? 1 : (b >= 0xC2 && b <= 0xDF) ? 2 : (b >= 0xE0 && b <= 0xEF) ? 3
-                                                      : (b >= 0xF0 && b <= 0xF4) ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return 0;
-    for (std::size_t k = 1; k < len; ++k)
-        if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-    return len;
-}
-
-}  // namespace
 
 std::string json_escape(const std::string& text) {
     std::string out;
@@ -25,10 +12,17 @@ std::string json_escape(const std::string& text) {
     for (std::size_t i = 0; i < text.size();) {
         const auto c = static_cast<unsigned char>(text[i]);
         if (c >= 0x80) {
-            std::size_t len = utf8_length(text, i);
+            char32_t code_point = 0;
+            const std::size_t len = utf8_sequence(text, i, &code_point);
             if (len == 0) {
                 out += "\\ufffd";
                 ++i;
+            } else if (code_point <= 0x9F) {
+                // C1 controls: valid JSON raw, but a terminal may act on them; the same value escaped
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(code_point));
+                out += buf;
+                i += len;
             } else {
                 out.append(text, i, len);
                 i += len;
