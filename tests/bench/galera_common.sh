@@ -81,26 +81,13 @@ gb_start_plain() {
 }
 
 gb_write_config() {
-    local file=$1 node=$2 port=$3 hosts="" p
+    local file=$1 node=$2 port=$3
     shift 3
-    for p in "$@"; do hosts+="host = 127.0.0.1:$p"$'\n'; done
-    cat >"$file" <<EOF
-[general]
-node = $node
-[database]
-${hosts}user = $RL_DB_USER
-password = $RL_DB_PASSWORD
-name = relay_authority
-[cache]
-poll_interval = 200ms
-[policyd]
-listen = inet:127.0.0.1:$port
-user = root
-group = root
-allow_root = yes
-[abuse]
-enabled = no
-EOF
+    relay_write_config "$file" "[general]" "node = $node" \
+        "$(relay_hosts_section "$RL_DB_USER" "$RL_DB_PASSWORD" "$@")" \
+        "[cache]" "poll_interval = 200ms" \
+        "$(relay_policyd_section "$port")" \
+        "[abuse]" "enabled = no"
 }
 
 gb_start_policyd() {

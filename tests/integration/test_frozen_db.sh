@@ -64,28 +64,12 @@ else
     finish
 fi
 
-cat >"$WORK/policyd.conf" <<EOF
-[general]
-node = frozen
-log_level = info
-$(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")
-read_timeout = 2
-write_timeout = 2
-[cache]
-poll_interval = 200ms
-max_stale = 300
-[policyd]
-listen = $TARGET
-user = root
-group = root
-allow_root = yes
-threads = 2
-workers = 4
-[rate_limits]
-charge_timeout = $CHARGE_TIMEOUT
-[abuse]
-enabled = no
-EOF
+relay_write_config "$WORK/policyd.conf" "[general]" "node = frozen" "log_level = info" \
+    "$(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")" "read_timeout = 2" "write_timeout = 2" \
+    "[cache]" "poll_interval = 200ms" "max_stale = 300" \
+    "$(relay_policyd_section "$TARGET")" "threads = 2" "workers = 4" \
+    "[rate_limits]" "charge_timeout = $CHARGE_TIMEOUT" \
+    "[abuse]" "enabled = no"
 if ! rl_start_policyd "$WORK/policyd.conf" "$WORK/policyd.log"; then
     not_ok "relay-policyd starts" "$(tail -n 20 "$WORK/policyd.log")"
     finish

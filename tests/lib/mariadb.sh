@@ -17,10 +17,11 @@
 #   mariadb_load_sample_data DB     apply sql/sample-data.sql
 #   mariadb_create_app_user DB USER PASSWORD
 #                                   (re)create USER@localhost with SELECT, INSERT, UPDATE, DELETE on DB.*
-#   mariadb_database_section USER PASSWORD [DB]
+#   mariadb_database_section USER PASSWORD [DB [CONNECT_TIMEOUT]]
 #                                   print a daemon config's [database] section for this server (socket,
-#                                   USER, PASSWORD, DB (default relay_authority), connect_timeout = 2);
-#                                   more [database] lines may follow it
+#                                   USER, PASSWORD, DB (default relay_authority), connect_timeout (default
+#                                   2)); more [database] lines may follow it. The file around it:
+#                                   relay_write_config (relay_config.sh, sourced here too)
 #   mariadb_start_sample DIR USER PASSWORD
 #                                   mariadb_start DIR, then relay_authority with the schema, the sample
 #                                   data and the app user USER: what most daemon tests begin with
@@ -32,6 +33,8 @@
 
 # shellcheck source=harness.sh
 . "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+# shellcheck source=relay_config.sh
+. "$(dirname "${BASH_SOURCE[0]}")/relay_config.sh"
 
 MARIADB_LIB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MARIADB_DIR=
@@ -216,8 +219,8 @@ mariadb_start_sample() {
 }
 
 mariadb_database_section() {
-    printf '[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\nconnect_timeout = 2\n' \
-        "$MARIADB_SOCKET" "$1" "$2" "${3:-relay_authority}"
+    printf '[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\nconnect_timeout = %s\n' \
+        "$MARIADB_SOCKET" "$1" "$2" "${3:-relay_authority}" "${4:-2}"
 }
 
 # Old private names, only for tests/lib/galera.sh of the galera branches written before harness.sh:
