@@ -14,7 +14,6 @@
 #   gb_write_config FILE NODE LISTEN_PORT DB_PORT...
 #                                a relay-policyd config with one `host = 127.0.0.1:DB_PORT` per DB_PORT
 #   gb_start_policyd CONF        start it (log CONF.log), exit on failure
-#   gb_conflicts                 certification failures + brute-force aborts summed over the 3 nodes
 #   gb_reset_counters CLIENT...  empty rate_counters and rate_charge_keys (every round starts alike)
 #   gb_bench PORT CONNECTIONS SEED OUT
 #                                policy-bench --mix realistic --json for GB_SECONDS (+1 s warm-up) into OUT
@@ -92,16 +91,6 @@ gb_write_config() {
 
 gb_start_policyd() {
     rl_start_policyd "$1" "$1.log" || { tail "$1.log"; exit 1; }
-}
-
-gb_conflicts() {
-    local n total=0 v
-    for n in 1 2 3; do
-        for v in wsrep_local_cert_failures wsrep_local_bf_aborts; do
-            total=$((total + $(galera_status "$n" "$v")))
-        done
-    done
-    echo "$total"
 }
 
 gb_reset_counters() {

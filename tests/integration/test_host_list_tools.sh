@@ -13,8 +13,8 @@
 set -u
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../lib/mariadb.sh
-. "$SRC/tests/lib/mariadb.sh"
+# shellcheck source=../lib/relayctl.sh
+. "$SRC/tests/lib/relayctl.sh"
 BUILD=$(build_dir "${1:-}") || exit 2
 RELAYCTL=$BUILD/relayctl
 MILTER=$BUILD/relay-milter
@@ -63,18 +63,13 @@ TOOLS_CONFIG=("[general]" "node = host-list-tools" "log_level = info"
     "[cache]" "poll_interval = 200ms")
 relay_write_config "$WORK/tools.conf" "${TOOLS_CONFIG[@]}"
 
-ctl() {  # relayctl ARGS: sets RC, OUT, ERR
-    "$RELAYCTL" --config "$WORK/tools.conf" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
-    RC=$?
-    OUT=$(cat "$WORK/out")
-    ERR=$(cat "$WORK/err")
-}
+CONF=$WORK/tools.conf  # relayctl.sh's run: relayctl --config CONF ARGS, sets RC, OUT, ERR
 
 # expect_ctl DESC REGEX ARGS...: relayctl exits 0 and its stdout matches REGEX (grep -E)
 expect_ctl() {
     local desc=$1 re=$2
     shift 2
-    ctl "$@"
+    run "$@"
     if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -Eq -- "$re"; then
         ok "$desc"
     else
