@@ -253,16 +253,7 @@ galera_use() {
 }
 
 galera_create_app_user() {
-    local db=$1 user=$2 password=$3 u p
-    _mariadb_check_name "$db" || return 1
-    if [ -z "$user" ] || [ $# -lt 3 ]; then
-        echo "usage: galera_create_app_user DB USER PASSWORD" >&2
-        return 2
-    fi
-    u=$(_mariadb_quote "$user")
-    p=$(_mariadb_quote "$password")
-    galera_sql 1 -e "CREATE OR REPLACE USER $u@'localhost' IDENTIFIED BY $p;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO $u@'localhost';
-        CREATE OR REPLACE USER $u@'127.0.0.1' IDENTIFIED BY $p;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO $u@'127.0.0.1'"
+    local sql
+    sql=$(_mariadb_app_user_sql galera_create_app_user "localhost 127.0.0.1" "$@") || return
+    galera_sql 1 -e "$sql"
 }

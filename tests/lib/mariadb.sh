@@ -200,17 +200,27 @@ _mariadb_quote() {
     printf "'%s'" "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")"
 }
 
-mariadb_create_app_user() {
-    local db=$1 user=$2 password=$3 u p
+# _mariadb_app_user_sql FUNCTION "HOST..." DB USER PASSWORD: the statements that (re)create USER@HOST with
+# SELECT, INSERT, UPDATE, DELETE on DB.* for each HOST; FUNCTION's usage message when an argument is missing.
+_mariadb_app_user_sql() {
+    local fn=$1 hosts=$2 db=${3-} user=${4-} password=${5-} u p host
     _mariadb_check_name "$db" || return 1
-    if [ -z "$user" ] || [ $# -lt 3 ]; then
-        echo "usage: mariadb_create_app_user DB USER PASSWORD" >&2
+    if [ -z "$user" ] || [ $# -lt 5 ]; then
+        echo "usage: $fn DB USER PASSWORD" >&2
         return 2
     fi
     u=$(_mariadb_quote "$user")
     p=$(_mariadb_quote "$password")
-    mariadb_sql -e "CREATE OR REPLACE USER $u@'localhost' IDENTIFIED BY $p;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO $u@'localhost'"
+    for host in $hosts; do
+        printf "CREATE OR REPLACE USER %s@'%s' IDENTIFIED BY %s;\n" "$u" "$host" "$p"
+        printf "GRANT SELECT, INSERT, UPDATE, DELETE ON \`%s\`.* TO %s@'%s';\n" "$db" "$u" "$host"
+    done
+}
+
+mariadb_create_app_user() {
+    local sql
+    sql=$(_mariadb_app_user_sql mariadb_create_app_user localhost "$@") || return
+    mariadb_sql -e "$sql"
 }
 
 mariadb_start_sample() {
