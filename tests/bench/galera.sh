@@ -44,7 +44,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     gb_report plain 0 "$WORK/p.json"
     gb_cpu_end
     gb_reset_counters galera_sql 1 relay_authority
-    before=$(gb_conflicts)
+    before=$(galera_conflicts)
     gb_cpu_begin "$(galera_pid 1)" "$(galera_pid 2)" "$(galera_pid 3)"
     pids=()
     for n in 1 2 3; do
@@ -52,7 +52,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         pids+=($!)
     done
     wait "${pids[@]}"
-    gb_report galera "$(($(gb_conflicts) - before))" "$WORK"/g[123].json
+    gb_report galera "$(($(galera_conflicts) - before))" "$WORK"/g[123].json
     gb_cpu_end
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -14,7 +14,6 @@
 #   gb_write_config FILE NODE LISTEN_PORT DB_PORT...
 #                                a relay-policyd config with one `host = 127.0.0.1:DB_PORT` per DB_PORT
 #   gb_start_policyd CONF        start it (log CONF.log), exit on failure
-#   gb_conflicts                 certification failures + brute-force aborts summed over the 3 nodes
 #   gb_reset_counters CLIENT...  empty rate_counters and rate_charge_keys (every round starts alike)
 #   gb_bench PORT CONNECTIONS SEED OUT
 #                                policy-bench --mix realistic --json for GB_SECONDS (+1 s warm-up) into OUT
@@ -81,40 +80,17 @@ gb_start_plain() {
 }
 
 gb_write_config() {
-    local file=$1 node=$2 port=$3 hosts="" p
+    local file=$1 node=$2 port=$3
     shift 3
-    for p in "$@"; do hosts+="host = 127.0.0.1:$p"$'\n'; done
-    cat >"$file" <<EOF
-[general]
-node = $node
-[database]
-${hosts}user = $RL_DB_USER
-password = $RL_DB_PASSWORD
-name = relay_authority
-[cache]
-poll_interval = 200ms
-[policyd]
-listen = inet:127.0.0.1:$port
-user = root
-group = root
-allow_root = yes
-[abuse]
-enabled = no
-EOF
+    relay_write_config "$file" "[general]" "node = $node" \
+        "$(relay_hosts_section "$RL_DB_USER" "$RL_DB_PASSWORD" "$@")" \
+        "[cache]" "poll_interval = 200ms" \
+        "$(relay_policyd_section "$port")" \
+        "[abuse]" "enabled = no"
 }
 
 gb_start_policyd() {
     rl_start_policyd "$1" "$1.log" || { tail "$1.log"; exit 1; }
-}
-
-gb_conflicts() {
-    local n total=0 v
-    for n in 1 2 3; do
-        for v in wsrep_local_cert_failures wsrep_local_bf_aborts; do
-            total=$((total + $(galera_status "$n" "$v")))
-        done
-    done
-    echo "$total"
 }
 
 gb_reset_counters() {

@@ -33,14 +33,14 @@ done
 run() {  # NAME FIRST_PORT ROUND
     local c0 i pids=()
     gb_reset_counters galera_sql 1 relay_authority
-    c0=$(gb_conflicts)
+    c0=$(galera_conflicts)
     gb_cpu_begin "$(galera_pid 1)" "$(galera_pid 2)" "$(galera_pid 3)"
     for i in 0 1 2; do
         gb_bench $(($2 + i)) 20 $(($3 * 10 + i)) "$WORK/run$i.json" &
         pids+=($!)
     done
     wait "${pids[@]}"  # not the daemons, which are children too
-    gb_report "$1" "$(($(gb_conflicts) - c0))" "$WORK"/run[012].json
+    gb_report "$1" "$(($(galera_conflicts) - c0))" "$WORK"/run[012].json
     gb_cpu_end
 }
 

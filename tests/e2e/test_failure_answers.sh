@@ -79,27 +79,7 @@ log_has() {
 
 start_policyd() {
     local conf=$E2E_DIR/relay-policyd.conf
-    cat >"$conf" <<CONF
-[general]
-node = e2e-policyd
-log_level = info
-[database]
-socket = $MARIADB_SOCKET
-user = $MILTER_DB_USER
-password = $MILTER_DB_PASSWORD
-name = $MILTER_DB
-connect_timeout = 2
-read_timeout = 2
-write_timeout = 2
-[cache]
-poll_interval = ${MILTER_POLL_MS}ms
-max_stale = $MILTER_MAX_STALE
-[policyd]
-listen = inet:127.0.0.1:$PORT_PD
-user = root
-group = root
-allow_root = yes
-CONF
+    relay_write_config "$conf" "$(milter_daemon_config e2e-policyd info)" "$(relay_policyd_section "$PORT_PD")"
     PD_LOG=$E2E_DIR/relay-policyd.log
     e2e_start_bg "$PD_LOG" "$PD_BIN" --config "$conf" --foreground
     e2e_defer e2e_stop_pid "$E2E_BG_PID" 15

@@ -30,31 +30,10 @@ work_dir e2e-metrics
 at_exit prometheus_stop
 
 write_config() {  # write_config FILE POLICYD_METRICS MILTER_METRICS
-    cat >"$1" <<CONF
-[general]
-node = e2e-metrics
-[database]
-socket = $MARIADB_SOCKET
-user = relay_it
-password = it-pw
-name = relay_authority
-connect_timeout = 1
-read_timeout = 2
-write_timeout = 2
-[policyd]
-listen = inet:127.0.0.1:$P_POLICY
-user = root
-group = root
-allow_root = yes
-[milter]
-listen = inet:$P_MILTER@127.0.0.1
-user = root
-group = root
-allow_root = yes
-[metrics]
-policyd_listen = $2
-milter_listen = $3
-CONF
+    relay_write_config "$1" "[general]" "node = e2e-metrics" \
+        "$(mariadb_database_section relay_it it-pw relay_authority 1)" "read_timeout = 2" "write_timeout = 2" \
+        "$(relay_policyd_section "$P_POLICY")" "$(relay_milter_section "$P_MILTER")" \
+        "[metrics]" "policyd_listen = $2" "milter_listen = $3"
 }
 
 http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1$2"; }

@@ -87,30 +87,11 @@ fi
 chmod 0755 "$WORK"
 mkdir -m 0700 "$STATE" && chown nobody:nogroup "$STATE"
 
-cat >"$WORK/policyd.conf" <<EOF
-[general]
-node = spool-it
-log_level = info
-state_directory = $STATE
-[database]
-socket = $WORK/db/sock
-user = relay_it
-password = spool-pw
-name = relay_authority
-connect_timeout = 1
-read_timeout = 2
-write_timeout = 2
-[cache]
-poll_interval = 200ms
-max_stale = 600
-[audit]
-spool_size = 1M
-[policyd]
-listen = inet:127.0.0.1:$PORT
-user = nobody
-group = nogroup
-EOF
-chmod 0600 "$WORK/policyd.conf"
+relay_write_config "$WORK/policyd.conf" "[general]" "node = spool-it" "log_level = info" "state_directory = $STATE" \
+    "$(mariadb_database_section relay_it spool-pw relay_authority 1)" "read_timeout = 2" "write_timeout = 2" \
+    "[cache]" "poll_interval = 200ms" "max_stale = 600" \
+    "[audit]" "spool_size = 1M" \
+    "[policyd]" "listen = inet:127.0.0.1:$PORT" "user = nobody" "group = nogroup"
 
 # start_policyd LOG: a log of its own per start (start_daemon looks for "ready on" in the whole file).
 start_policyd() { start_daemon "$1" "ready on" "$BIN" --config "$WORK/policyd.conf" --foreground; }

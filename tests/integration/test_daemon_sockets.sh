@@ -40,17 +40,10 @@ check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WOR
 chmod 0755 "$WORK"
 
 write_config() {  # write_config FILE SECTION LISTEN
-    cat >"$1" <<CONF
-[general]
-log_level = info
-$(mariadb_database_section relay_it it-pw)
-[$2]
-listen = $3
-user = nobody
-group = nogroup
-CONF
-    [ "$2" = policyd ] && printf 'socket_group = nogroup\nsocket_mode = 0660\n' >>"$1"
-    chmod 0600 "$1"
+    local socket_access=
+    [ "$2" = policyd ] && socket_access=$'socket_group = nogroup\nsocket_mode = 0660'
+    relay_write_config "$1" "[general]" "log_level = info" "$(mariadb_database_section relay_it it-pw)" \
+        "[$2]" "listen = $3" "user = nobody" "group = nogroup" "$socket_access"
 }
 
 # ---- the same checks for both daemons

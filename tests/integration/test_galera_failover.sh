@@ -123,43 +123,19 @@ else
 fi
 # Grants for the heartbeat (nodes) come with the schema's user above: SELECT, INSERT, UPDATE, DELETE.
 
-host_lines() {
-    local n
-    for n in "$@"; do echo "host = 127.0.0.1:$(galera_port "$n")"; done
-}
-
 # write_config FILE NODE PORT HOST_NODES...
 write_config() {
-    local file=$1 node=$2 port=$3
+    local file=$1 node=$2 port=$3 n ports=()
     shift 3
-    cat >"$file" <<EOF
-[general]
-node = $node
-log_level = info
-[database]
-$(host_lines "$@")
-user = $RL_DB_USER
-password = ${PASSWORD_OVERRIDE:-$RL_DB_PASSWORD}
-name = relay_authority
-connect_timeout = 2
-read_timeout = 3
-write_timeout = 3
-failback_after = $FAILBACK
-health_interval = 300ms
-[cache]
-poll_interval = 200ms
-max_stale = 120
-[policyd]
-listen = inet:127.0.0.1:$port
-user = root
-group = root
-allow_root = yes
-workers = 8
-[rate_limits]
-charge_timeout = 5
-[abuse]
-enabled = no
-EOF
+    for n in "$@"; do ports+=("$(galera_port "$n")"); done
+    relay_write_config "$file" "[general]" "node = $node" "log_level = info" \
+        "$(relay_hosts_section "$RL_DB_USER" "${PASSWORD_OVERRIDE:-$RL_DB_PASSWORD}" "${ports[@]}")" \
+        "connect_timeout = 2" "read_timeout = 3" "write_timeout = 3" \
+        "failback_after = $FAILBACK" "health_interval = 300ms" \
+        "[cache]" "poll_interval = 200ms" "max_stale = 120" \
+        "$(relay_policyd_section "$port")" "workers = 8" \
+        "[rate_limits]" "charge_timeout = 5" \
+        "[abuse]" "enabled = no"
 }
 
 # ---- a malformed host entry ---------------------------------------------------------------------------

@@ -97,16 +97,6 @@ done
 [ "$started" -eq 1 ] || finish
 ok "three relay-policyd, daemon N on node N (ports 12241-12243)"
 
-conflicts() {  # certification failures and brute-force aborts, all nodes together
-    local n total=0 v
-    for n in 1 2 3; do
-        for v in wsrep_local_cert_failures wsrep_local_bf_aborts; do
-            total=$((total + $(galera_status "$n" "$v")))
-        done
-    done
-    echo "$total"
-}
-
 # Charges whose retries ran out, as the daemons logged them (each one answered 451 4.3.0).
 contended() { cat "$WORK"/d[123].log | grep -c "not charged, temporary failure: .*still conflicting"; }
 
@@ -120,7 +110,7 @@ load() {
     local over=$((3 * per > want))
     shift 3
     for login in "$@"; do logins+=(--login "$login"); done
-    before=$(conflicts)
+    before=$(galera_conflicts)
     logged=$(contended)
     local clients=()
     for n in 1 2 3; do
@@ -145,7 +135,7 @@ load() {
     local expect=$want
     [ "$over" -eq 1 ] || expect=$((want - tempfail))
     if [ "$accepted" -eq "$expect" ] && [ "$tempfail" -eq "$logged" ] && [ "$other" -eq 0 ]; then
-        ok "$name: $accepted of $((3 * per)) accepted, $deferred refused (4.7.1), $tempfail temporary failures, each logged as a charge still in conflict ($(($(conflicts) - before)) certification conflicts in the cluster)"
+        ok "$name: $accepted of $((3 * per)) accepted, $deferred refused (4.7.1), $tempfail temporary failures, each logged as a charge still in conflict ($(($(galera_conflicts) - before)) certification conflicts in the cluster)"
     else
         not_ok "$name: want $expect accepted, the rest 4.7.1 or a logged temporary failure; got $accepted accepted, $deferred refused, $tempfail tempfailed ($logged logged as still in conflict), $other other" \
             "$(cat "$WORK"/out[123].json)"

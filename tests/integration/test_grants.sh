@@ -45,23 +45,8 @@ account() {
 }
 
 write_conf() {  # write_conf FILE USER PASSWORD DB
-    cat >"$1" <<EOF
-[general]
-node = it-grants
-[database]
-socket = $MARIADB_SOCKET
-user = $2
-password = $3
-name = $4
-connect_timeout = 2
-[cache]
-poll_interval = 200ms
-[policyd]
-listen = inet:127.0.0.1:$PORT
-user = root
-group = root
-allow_root = yes
-EOF
+    relay_write_config "$1" "[general]" "node = it-grants" "$(mariadb_database_section "$2" "$3" "$4")" \
+        "[cache]" "poll_interval = 200ms" "$(relay_policyd_section "$PORT")"
 }
 
 if ! mariadb_start "$WORK/db" || ! mariadb_apply_schema "$DB" || ! mariadb_load_sample_data "$DB"; then

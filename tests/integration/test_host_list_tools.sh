@@ -13,8 +13,8 @@
 set -u
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../lib/mariadb.sh
-. "$SRC/tests/lib/mariadb.sh"
+# shellcheck source=../lib/relayctl.sh
+. "$SRC/tests/lib/relayctl.sh"
 BUILD=$(build_dir "${1:-}") || exit 2
 RELAYCTL=$BUILD/relayctl
 MILTER=$BUILD/relay-milter
@@ -55,37 +55,21 @@ active() {  # SERVER LOCAL_PART: smtp_authorities.active of LOCAL_PART@example.c
         JOIN domains d ON d.id = u.domain_id WHERE u.local_part = '$2' AND d.name = 'example.com'"
 }
 
-cat >"$WORK/tools.conf" <<EOF
-[general]
-node = host-list-tools
-log_level = info
-[database]
-host = 127.0.0.1:$PORT_A
-host = 127.0.0.1:$PORT_B
-user = $DB_USER
-password = $DB_PASSWORD
-name = relay_authority
-connect_timeout = 2
-read_timeout = 2
-write_timeout = 2
-failback_after = 1d
-[cache]
-poll_interval = 200ms
-EOF
-chmod 0600 "$WORK/tools.conf"  # it holds a password: relayctl warns otherwise
+# relayctl's configuration, and the start of each relay-milter's (it holds a password: written 0600,
+# relayctl warns otherwise)
+TOOLS_CONFIG=("[general]" "node = host-list-tools" "log_level = info"
+    "$(relay_hosts_section "$DB_USER" "$DB_PASSWORD" "$PORT_A" "$PORT_B")"
+    "connect_timeout = 2" "read_timeout = 2" "write_timeout = 2" "failback_after = 1d"
+    "[cache]" "poll_interval = 200ms")
+relay_write_config "$WORK/tools.conf" "${TOOLS_CONFIG[@]}"
 
-ctl() {  # relayctl ARGS: sets RC, OUT, ERR
-    "$RELAYCTL" --config "$WORK/tools.conf" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
-    RC=$?
-    OUT=$(cat "$WORK/out")
-    ERR=$(cat "$WORK/err")
-}
+CONF=$WORK/tools.conf  # relayctl.sh's run: relayctl --config CONF ARGS, sets RC, OUT, ERR
 
 # expect_ctl DESC REGEX ARGS...: relayctl exits 0 and its stdout matches REGEX (grep -E)
 expect_ctl() {
     local desc=$1 re=$2
     shift 2
-    ctl "$@"
+    run "$@"
     if [ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -Eq -- "$re"; then
         ok "$desc"
     else
@@ -98,9 +82,7 @@ MILTER_PORT=
 start_milter() {  # PORT LOG
     MILTER_PORT=$1
     MILTER_LOG=$2
-    printf '[milter]\nlisten = inet:%s@127.0.0.1\nuser = root\ngroup = root\nallow_root = true\n' "$1" |
-        cat "$WORK/tools.conf" - >"$WORK/milter-$1.conf"
-    chmod 0600 "$WORK/milter-$1.conf"
+    relay_write_config "$WORK/milter-$1.conf" "${TOOLS_CONFIG[@]}" "$(relay_milter_section "$1")"
     start_daemon "$2" "listening on" "$MILTER" --config "$WORK/milter-$1.conf" --foreground
 }
 

@@ -47,25 +47,10 @@ fi
 # nobody must reach the real socket through the link (the datadir itself stays mariadbd's, 0700).
 chmod 0755 "$WORK" && chmod 0711 "$(dirname "$MARIADB_SOCKET")" && mkdir -m 0755 "$LINK_DIR"
 
-cat >"$WORK/policyd.conf" <<EOF
-[general]
-node = causes
-log_level = info
-[database]
-socket = $SOCKET
-user = $RL_DB_USER
-password = $RL_DB_PASSWORD
-name = relay_authority
-connect_timeout = 2
-[cache]
-poll_interval = 200ms
-max_stale = 120
-[policyd]
-listen = inet:127.0.0.1:12475
-user = nobody
-group = nogroup
-EOF
-chmod 0600 "$WORK/policyd.conf"
+relay_write_config "$WORK/policyd.conf" "[general]" "node = causes" "log_level = info" \
+    "$(MARIADB_SOCKET=$SOCKET mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")" \
+    "[cache]" "poll_interval = 200ms" "max_stale = 120" \
+    "[policyd]" "listen = inet:127.0.0.1:12475" "user = nobody" "group = nogroup"
 RL_BIN=$BUILD/relay-policyd
 if ! rl_start_policyd "$WORK/policyd.conf" "$LOG"; then
     not_ok "relay-policyd starts while its database socket is missing" "$(tail -n 20 "$LOG")"

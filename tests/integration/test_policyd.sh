@@ -65,26 +65,15 @@ wait_for() {
 }
 
 write_config() {  # write_config FILE LISTEN... (extra [policyd] lines from $EXTRA)
-    local file=$1 listen
+    local file=$1
     shift
-    {
-        echo "[general]"
-        echo "log_level = ${LOG_LEVEL:-info}"
-        echo "node = it-policyd"
-        mariadb_database_section relay_it "${DB_PASSWORD:-it-pw}" "${DB_NAME:-relay_authority}"
-        echo "read_timeout = 2"
-        echo "write_timeout = 2"
-        echo "[cache]"
-        echo "poll_interval = 200ms"
-        echo "max_stale = 10"
-        echo "[policyd]"
-        for listen in "$@"; do echo "listen = $listen"; done
-        echo "user = ${PD_USER:-root}"
-        echo "group = ${PD_GROUP:-root}"
-        echo "allow_root = ${PD_ALLOW_ROOT:-yes}"
-        echo "idle_timeout = 30"
-        [ -n "${EXTRA:-}" ] && printf '%s\n' "$EXTRA"
-    } >"$file"
+    relay_write_config "$file" "[general]" "log_level = ${LOG_LEVEL:-info}" "node = it-policyd" \
+        "$(mariadb_database_section relay_it "${DB_PASSWORD:-it-pw}" "${DB_NAME:-relay_authority}")" \
+        "read_timeout = 2" "write_timeout = 2" \
+        "[cache]" "poll_interval = 200ms" "max_stale = 10" \
+        "[policyd]" "$(printf 'listen = %s\n' "$@")" \
+        "user = ${PD_USER:-root}" "group = ${PD_GROUP:-root}" "allow_root = ${PD_ALLOW_ROOT:-yes}" \
+        "idle_timeout = 30" "${EXTRA:-}"
 }
 
 check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw

@@ -24,22 +24,9 @@ work_dir test-policyd-limits
 
 check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 
-cat >"$WORK/policyd.conf" <<CONF
-[general]
-log_level = info
-node = it-limits
-$(mariadb_database_section relay_it it-pw)
-read_timeout = 2
-[policyd]
-listen = inet:127.0.0.1:$PORT
-user = root
-group = root
-allow_root = yes
-threads = 2
-workers = 4
-idle_timeout = 60
-request_timeout = 2
-CONF
+relay_write_config "$WORK/policyd.conf" "[general]" "log_level = info" "node = it-limits" \
+    "$(mariadb_database_section relay_it it-pw)" "read_timeout = 2" \
+    "$(relay_policyd_section "$PORT")" "threads = 2" "workers = 4" "idle_timeout = 60" "request_timeout = 2"
 
 # The limit applies to relay-policyd only (bash execs it), soft and hard: nothing to raise.
 if ! start_daemon "$WORK/policyd.log" "ready on" \

@@ -29,18 +29,8 @@ work_dir test-refusal-summary
 check_or_finish "MariaDB with schema and sample data" mariadb_start_sample "$WORK/db" relay_it it-pw
 
 write_config() {
-    cat >"$WORK/policyd.conf" <<CONF
-[general]
-log_level = info
-node = it-refusal-summary
-refusal_summary = $1
-$(mariadb_database_section relay_it it-pw)
-[policyd]
-listen = inet:127.0.0.1:$PORT
-user = root
-group = root
-allow_root = yes
-CONF
+    relay_write_config "$WORK/policyd.conf" "[general]" "log_level = info" "node = it-refusal-summary" \
+        "refusal_summary = $1" "$(mariadb_database_section relay_it it-pw)" "$(relay_policyd_section "$PORT")"
 }
 
 cat >"$WORK/flood.txt" <<'REQ'

@@ -18,6 +18,7 @@
 #   galera_sql N [CLIENT ARG...]    the mariadb client on node N as root over its socket, --batch
 #                                   --skip-column-names, utf8mb4
 #   galera_status N VARIABLE        a SHOW GLOBAL STATUS value of node N (e.g. wsrep_local_state)
+#   galera_conflicts                certification failures and brute-force aborts, nodes 1..3 summed
 #   galera_synced N                 true when node N answers with wsrep_ready=ON and wsrep_local_state=4
 #   galera_wait_synced N [SECONDS]  wait until node N is Synced (default 120 s)
 #   galera_kill N                   kill -9 node N (waits until it is gone)
@@ -72,6 +73,16 @@ galera_sql() {
 
 galera_status() {
     galera_sql "$1" -e "SHOW GLOBAL STATUS LIKE '$2'" 2>/dev/null | cut -f2
+}
+
+galera_conflicts() {
+    local n total=0 v
+    for n in 1 2 3; do
+        for v in wsrep_local_cert_failures wsrep_local_bf_aborts; do
+            total=$((total + $(galera_status "$n" "$v")))
+        done
+    done
+    echo "$total"
 }
 
 galera_synced() {
@@ -242,16 +253,7 @@ galera_use() {
 }
 
 galera_create_app_user() {
-    local db=$1 user=$2 password=$3 u p
-    _mariadb_check_name "$db" || return 1
-    if [ -z "$user" ] || [ $# -lt 3 ]; then
-        echo "usage: galera_create_app_user DB USER PASSWORD" >&2
-        return 2
-    fi
-    u=$(_mariadb_quote "$user")
-    p=$(_mariadb_quote "$password")
-    galera_sql 1 -e "CREATE OR REPLACE USER $u@'localhost' IDENTIFIED BY $p;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO $u@'localhost';
-        CREATE OR REPLACE USER $u@'127.0.0.1' IDENTIFIED BY $p;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO $u@'127.0.0.1'"
+    local sql
+    sql=$(_mariadb_app_user_sql galera_create_app_user "localhost 127.0.0.1" "$@") || return
+    galera_sql 1 -e "$sql"
 }

@@ -17,10 +17,11 @@
 #   mariadb_load_sample_data DB     apply sql/sample-data.sql
 #   mariadb_create_app_user DB USER PASSWORD
 #                                   (re)create USER@localhost with SELECT, INSERT, UPDATE, DELETE on DB.*
-#   mariadb_database_section USER PASSWORD [DB]
+#   mariadb_database_section USER PASSWORD [DB [CONNECT_TIMEOUT]]
 #                                   print a daemon config's [database] section for this server (socket,
-#                                   USER, PASSWORD, DB (default relay_authority), connect_timeout = 2);
-#                                   more [database] lines may follow it
+#                                   USER, PASSWORD, DB (default relay_authority), connect_timeout (default
+#                                   2)); more [database] lines may follow it. The file around it:
+#                                   relay_write_config (relay_config.sh, sourced here too)
 #   mariadb_start_sample DIR USER PASSWORD
 #                                   mariadb_start DIR, then relay_authority with the schema, the sample
 #                                   data and the app user USER: what most daemon tests begin with
@@ -32,6 +33,8 @@
 
 # shellcheck source=harness.sh
 . "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+# shellcheck source=relay_config.sh
+. "$(dirname "${BASH_SOURCE[0]}")/relay_config.sh"
 
 MARIADB_LIB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MARIADB_DIR=
@@ -197,17 +200,27 @@ _mariadb_quote() {
     printf "'%s'" "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")"
 }
 
-mariadb_create_app_user() {
-    local db=$1 user=$2 password=$3 u p
+# _mariadb_app_user_sql FUNCTION "HOST..." DB USER PASSWORD: the statements that (re)create USER@HOST with
+# SELECT, INSERT, UPDATE, DELETE on DB.* for each HOST; FUNCTION's usage message when an argument is missing.
+_mariadb_app_user_sql() {
+    local fn=$1 hosts=$2 db=${3-} user=${4-} password=${5-} u p host
     _mariadb_check_name "$db" || return 1
-    if [ -z "$user" ] || [ $# -lt 3 ]; then
-        echo "usage: mariadb_create_app_user DB USER PASSWORD" >&2
+    if [ -z "$user" ] || [ $# -lt 5 ]; then
+        echo "usage: $fn DB USER PASSWORD" >&2
         return 2
     fi
     u=$(_mariadb_quote "$user")
     p=$(_mariadb_quote "$password")
-    mariadb_sql -e "CREATE OR REPLACE USER $u@'localhost' IDENTIFIED BY $p;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO $u@'localhost'"
+    for host in $hosts; do
+        printf "CREATE OR REPLACE USER %s@'%s' IDENTIFIED BY %s;\n" "$u" "$host" "$p"
+        printf "GRANT SELECT, INSERT, UPDATE, DELETE ON \`%s\`.* TO %s@'%s';\n" "$db" "$u" "$host"
+    done
+}
+
+mariadb_create_app_user() {
+    local sql
+    sql=$(_mariadb_app_user_sql mariadb_create_app_user localhost "$@") || return
+    mariadb_sql -e "$sql"
 }
 
 mariadb_start_sample() {
@@ -216,8 +229,8 @@ mariadb_start_sample() {
 }
 
 mariadb_database_section() {
-    printf '[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\nconnect_timeout = 2\n' \
-        "$MARIADB_SOCKET" "$1" "$2" "${3:-relay_authority}"
+    printf '[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\nconnect_timeout = %s\n' \
+        "$MARIADB_SOCKET" "$1" "$2" "${3:-relay_authority}" "${4:-2}"
 }
 
 # Old private names, only for tests/lib/galera.sh of the galera branches written before harness.sh:

@@ -23,19 +23,8 @@ POLICYD_PID=
 
 policyd_e2e_start() {
     local node=$1 port=$2 db=$3 user=$4 password=$5 extra=${6:-}
-    cat >"$E2E_DIR/relay-policyd.conf" <<CONF
-[general]
-node = $node
-log_level = debug
-$(mariadb_database_section "$user" "$password" "$db")
-$extra
-[policyd]
-listen = inet:127.0.0.1:$port
-user = root
-group = root
-allow_root = true
-CONF
-    chmod 0600 "$E2E_DIR/relay-policyd.conf"
+    relay_write_config "$E2E_DIR/relay-policyd.conf" "[general]" "node = $node" "log_level = debug" \
+        "$(mariadb_database_section "$user" "$password" "$db")" "$extra" "$(relay_policyd_section "$port")"
     e2e_start_bg "$E2E_DIR/policyd.log" "${POLICYD_BIN:-$E2E_BUILD_DIR/relay-policyd}" \
         --config "$E2E_DIR/relay-policyd.conf" --foreground
     POLICYD_PID=$E2E_BG_PID

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# relayctl as the integration tests drive it (tests/integration/test_relayctl.sh, test_relayctl_import.sh).
+# relayctl as the integration tests drive it (tests/integration/test_relayctl.sh, test_relayctl_import.sh,
+# test_host_list_tools.sh).
 # Sources mariadb.sh (and so harness.sh); set CONF (the config relayctl gets), DB and WORK.
 #
 #   relayctl_require BUILD_ARG                   BUILD and RELAYCTL=BUILD/relayctl; skip (exit 77) when

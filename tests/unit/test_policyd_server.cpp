@@ -17,12 +17,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "core/base/clock.hpp"
-#include "policyd/handler.hpp"
-#include "policyd/instance_tracker.hpp"
-#include "policyd/listener.hpp"
-#include "policyd/server.hpp"
-#include "temp_dir.hpp"
+#include "policyd_server_fixture.hpp"
 
 using namespace relay;
 using namespace relay::policyd;
@@ -30,7 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using relay::test::TempDir;
+using relay::test::policy_request;
 
 // Refuses the login "blocked@example.com"; END-OF-MESSAGE "may block" and waits for release() when
 // gated, which is how a slow database looks to the server.
@@ -71,80 +66,14 @@ private:
     int waiting_ = 0;
 };
 
-// A server on a unix socket in a temporary directory, with the fake engine.
-struct Fixture {
-    TempDir dir;
-    std::string path = dir.path + "/policy.sock";
-    ManualClock clock;
-    GateDecider decider;
-    InstanceTracker tracker{1000, std::chrono::seconds(60), clock};
-    RequestHandler handler{decider, tracker};
-    std::unique_ptr<Server> server;
-    BoundSocket socket;
-
-    explicit Fixture(ServerSettings settings = ServerSettings{}) {
-        ListenSpec spec;
-        spec.kind = ListenSpec::Kind::unix_path;
-        spec.path = path;
-        spec.text = "unix:" + path;
-        socket = bind_listener(spec, UnixSocketAccess{}).at(0);
-        server = std::make_unique<Server>(handler, settings, 2, 2);
-        server->add_listener(socket);
-        server->start();
-    }
-    ~Fixture() {
-        decider.release();
-        server->stop(2s);
-        release_listener(socket);
-    }
+// Two workers; settings as the test gives them.
+struct Fixture : relay::test::ServerFixture<GateDecider> {
+    explicit Fixture(ServerSettings settings = ServerSettings{}) : ServerFixture(settings, 2) {}
 };
 
-class Client {
-public:
-    explicit Client(const std::string& path) {
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        timeval tv{5, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    }
-    ~Client() { ::close(fd_); }
-    bool connected() const { return connected_; }
-    void send(const std::string& bytes) {
-        std::size_t done = 0;
-        while (done < bytes.size()) {
-            const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-            if (n <= 0) return;
-            done += static_cast<std::size_t>(n);
-        }
-    }
-    // The next answer without "action=", "CLOSED" or "TIMEOUT".
-    std::string answer() {
-        while (buffer_.find("\n\n") == std::string::npos) {
-            char chunk[4096];
-            const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-            if (n == 0 || (n < 0 && errno == ECONNRESET)) return "CLOSED";
-            if (n < 0) return "TIMEOUT";
-            buffer_.append(chunk, static_cast<std::size_t>(n));
-        }
-        const auto end = buffer_.find("\n\n");
-        std::string block = buffer_.substr(0, end);
-        buffer_.erase(0, end + 2);
-        return block.rfind("action=", 0) == 0 ? block.substr(7) : "BAD " + block;
-    }
-
-private:
-    int fd_ = -1;
-    bool connected_ = false;
-    std::string buffer_;
+struct Client : relay::test::PolicyClient {
+    explicit Client(const std::string& path) : PolicyClient(path, 5) {}
 };
-
-std::string request(const std::string& login, const std::string& state = "RCPT") {
-    return "request=smtpd_access_policy\nprotocol_state=" + state + "\nsasl_username=" + login +
-           "\nsender=" + login + "\nrecipient=x@example.org\ninstance=i1\n\n";
-}
 
 }  // namespace
 
@@ -155,9 +84,9 @@ BOOST_AUTO_TEST_CASE(lock_step_requests_on_one_connection) {
     Client c(f.path);
     BOOST_REQUIRE(c.connected());
     for (int i = 0; i < 5; ++i) {
-        c.send(request("alice@example.com"));
+        c.send(policy_request("alice@example.com"));
         BOOST_TEST(c.answer() == "DUNNO");
-        c.send(request("blocked@example.com"));
+        c.send(policy_request("blocked@example.com"));
         BOOST_TEST(c.answer() == "550 5.7.1 no authority");
     }
 }
@@ -165,8 +94,8 @@ BOOST_AUTO_TEST_CASE(lock_step_requests_on_one_connection) {
 BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
     Fixture f;
     Client c(f.path);
-    c.send(request("alice@example.com") + request("blocked@example.com") + request("alice@example.com") +
-           request("ignored", "ETRN"));
+    c.send(policy_request("alice@example.com") + policy_request("blocked@example.com") +
+           policy_request("alice@example.com") + policy_request("ignored", "ETRN"));
     BOOST_TEST(c.answer() == "DUNNO");
     BOOST_TEST(c.answer() == "550 5.7.1 no authority");
     BOOST_TEST(c.answer() == "DUNNO");
@@ -176,7 +105,7 @@ BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
 BOOST_AUTO_TEST_CASE(request_sent_byte_by_byte) {
     Fixture f;
     Client c(f.path);
-    for (char ch : request("blocked@example.com")) {
+    for (char ch : policy_request("blocked@example.com")) {
         c.send(std::string(1, ch));
         std::this_thread::sleep_for(100us);
     }
@@ -192,7 +121,7 @@ BOOST_AUTO_TEST_CASE(malformed_request_closes_the_connection) {
     }
     {
         Client c(f.path);  // a good request first, then junk: the good one is answered
-        c.send(request("alice@example.com") + std::string("junk\0\n\n", 7));
+        c.send(policy_request("alice@example.com") + std::string("junk\0\n\n", 7));
         BOOST_TEST(c.answer() == "DUNNO");
         BOOST_TEST(c.answer() == "CLOSED");
     }
@@ -202,7 +131,7 @@ BOOST_AUTO_TEST_CASE(malformed_request_closes_the_connection) {
         BOOST_TEST(c.answer() == "CLOSED");
     }
     Client after(f.path);  // the server is fine
-    after.send(request("alice@example.com"));
+    after.send(policy_request("alice@example.com"));
     BOOST_TEST(after.answer() == "DUNNO");
 }
 
@@ -219,12 +148,12 @@ BOOST_AUTO_TEST_CASE(blocking_decision_does_not_delay_other_connections) {
     Fixture f;
     f.decider.gate();
     Client slow(f.path);
-    slow.send(request("alice@example.com", "END-OF-MESSAGE"));
+    slow.send(policy_request("alice@example.com", "END-OF-MESSAGE"));
     BOOST_REQUIRE(f.decider.wait_for_blocked(1));
     // Both I/O threads are free: cached decisions on other connections go on.
     for (int i = 0; i < 3; ++i) {
         Client fast(f.path);
-        fast.send(request("blocked@example.com"));
+        fast.send(policy_request("blocked@example.com"));
         BOOST_TEST(fast.answer() == "550 5.7.1 no authority");
     }
     f.decider.release();
@@ -236,9 +165,9 @@ BOOST_AUTO_TEST_CASE(stop_answers_requests_in_flight_and_closes_idle_connections
     f.decider.gate();
     Client busy(f.path);
     Client idle(f.path);
-    idle.send(request("alice@example.com"));
+    idle.send(policy_request("alice@example.com"));
     BOOST_REQUIRE(idle.answer() == "DUNNO");
-    busy.send(request("alice@example.com", "END-OF-MESSAGE"));
+    busy.send(policy_request("alice@example.com", "END-OF-MESSAGE"));
     BOOST_REQUIRE(f.decider.wait_for_blocked(1));
     std::thread stopper([&] { f.server->stop(5s); });
     std::this_thread::sleep_for(100ms);
@@ -261,9 +190,9 @@ BOOST_AUTO_TEST_CASE(stop_answers_a_request_sent_just_before_it) {
     for (int round = 0; round < 60; ++round) {
         Fixture f;
         Client c(f.path);
-        c.send(request("alice@example.com"));
+        c.send(policy_request("alice@example.com"));
         BOOST_REQUIRE(c.answer() == "DUNNO");
-        c.send(request("blocked@example.com"));
+        c.send(policy_request("blocked@example.com"));
         std::this_thread::sleep_for(delays[round % 6]);
         f.server->stop(2s);
         const std::string got = c.answer();
@@ -281,7 +210,8 @@ BOOST_AUTO_TEST_CASE(pipelined_burst_larger_than_the_socket_buffers) {
     constexpr int kRequests = 30000;  // about 500 kB of answers: more than a unix socket buffers
     std::thread sender([&] {
         std::string burst;
-        for (int i = 0; i < kRequests; ++i) burst += request(i % 3 ? "alice@example.com" : "blocked@example.com");
+        for (int i = 0; i < kRequests; ++i)
+            burst += policy_request(i % 3 ? "alice@example.com" : "blocked@example.com");
         c.send(burst);
     });
     std::this_thread::sleep_for(300ms);  // let the answers pile up first
@@ -297,22 +227,22 @@ BOOST_AUTO_TEST_CASE(busy_connection_keeps_a_read_buffer_only_while_busy) {
     Fixture f;
     Client c(f.path);
     BOOST_REQUIRE(c.connected());
-    c.send(request("alice@example.com"));
+    c.send(policy_request("alice@example.com"));
     BOOST_TEST(c.answer() == "DUNNO");
     BOOST_TEST(f.server->read_buffers_held() == 0u);  // one request is not busy yet
     // Lock-step requests well under a second apart make it busy (bounded: any machine answers one of 50
     // requests within a second of the previous one).
     for (int i = 0; i < 50 && f.server->read_buffers_held() == 0; ++i) {
-        c.send(request(i % 2 ? "alice@example.com" : "blocked@example.com"));
+        c.send(policy_request(i % 2 ? "alice@example.com" : "blocked@example.com"));
         BOOST_TEST(c.answer() == (i % 2 ? "DUNNO" : "550 5.7.1 no authority"));
     }
     BOOST_TEST(f.server->read_buffers_held() == 1u);
     // Quiet: the sweep (once a second with these settings) takes the buffer back.
     for (int i = 0; i < 100 && f.server->read_buffers_held() != 0; ++i) std::this_thread::sleep_for(100ms);
     BOOST_TEST(f.server->read_buffers_held() == 0u);
-    c.send(request("blocked@example.com"));
+    c.send(policy_request("blocked@example.com"));
     BOOST_TEST(c.answer() == "550 5.7.1 no authority");
-    c.send(request("alice@example.com"));
+    c.send(policy_request("alice@example.com"));
     BOOST_TEST(c.answer() == "DUNNO");
 }
 
@@ -321,7 +251,7 @@ BOOST_AUTO_TEST_CASE(idle_connections_time_out) {
     s.idle_timeout = 200ms;
     Fixture f(s);
     Client c(f.path);
-    c.send(request("alice@example.com"));
+    c.send(policy_request("alice@example.com"));
     BOOST_TEST(c.answer() == "DUNNO");
     const auto start = std::chrono::steady_clock::now();
     BOOST_TEST(c.answer() == "CLOSED");
@@ -365,11 +295,11 @@ BOOST_AUTO_TEST_CASE(request_deadline_restarts_with_each_request) {
     Fixture f(s);
     Client c(f.path);
     for (int i = 0; i < 3; ++i) {
-        c.send(request("alice@example.com"));
+        c.send(policy_request("alice@example.com"));
         BOOST_TEST(c.answer() == "DUNNO");
         std::this_thread::sleep_for(500ms);  // idle between requests, longer than request_timeout
     }
-    const std::string r = request("alice@example.com");
+    const std::string r = policy_request("alice@example.com");
     c.send(r.substr(0, 20));  // a request in two parts, well within its deadline
     std::this_thread::sleep_for(100ms);
     c.send(r.substr(20));
@@ -465,7 +395,7 @@ BOOST_AUTO_TEST_CASE(clients_beyond_the_descriptor_limit_are_refused_not_left_ha
         std::vector<std::unique_ptr<Client>> clients;
         for (int i = 0; i < 12; ++i) {
             clients.push_back(std::make_unique<Client>(f.path));
-            clients.back()->send(request("alice@example.com"));
+            clients.back()->send(policy_request("alice@example.com"));
             const std::string got = clients.back()->answer();
             (got == "DUNNO" ? answered : got == "CLOSED" ? refused : hanging)++;
         }
@@ -489,7 +419,7 @@ BOOST_AUTO_TEST_CASE(clients_beyond_the_descriptor_limit_are_refused_not_left_ha
                                           << " left without an answer; want some answered, the rest refused, none left");
     // descriptors back: a new client is served again
     Client again(f.path);
-    again.send(request("alice@example.com"));
+    again.send(policy_request("alice@example.com"));
     BOOST_TEST(again.answer() == "DUNNO");
 }
 
@@ -498,12 +428,12 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_are_closed) {
     s.max_connections = 2;
     Fixture f(s);
     Client a(f.path), b(f.path);
-    a.send(request("alice@example.com"));
-    b.send(request("alice@example.com"));
+    a.send(policy_request("alice@example.com"));
+    b.send(policy_request("alice@example.com"));
     BOOST_TEST(a.answer() == "DUNNO");
     BOOST_TEST(b.answer() == "DUNNO");
     Client c(f.path);
-    c.send(request("alice@example.com"));
+    c.send(policy_request("alice@example.com"));
     BOOST_TEST(c.answer() == "CLOSED");
     BOOST_TEST(f.server->connection_count() == 2u);
 }
@@ -511,12 +441,12 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_are_closed) {
 BOOST_AUTO_TEST_CASE(settings_can_change_while_running) {
     Fixture f;
     Client c(f.path);
-    c.send(request("alice@example.com"));
+    c.send(policy_request("alice@example.com"));
     BOOST_TEST(c.answer() == "DUNNO");
     ServerSettings tight;
     tight.parse.max_attributes = 2;
     f.server->update_settings(tight);
-    c.send(request("alice@example.com"));  // 6 attributes
+    c.send(policy_request("alice@example.com"));  // 6 attributes
     BOOST_TEST(c.answer() == "CLOSED");
 }
 
@@ -524,7 +454,7 @@ BOOST_AUTO_TEST_CASE(many_connections_at_once) {
     Fixture f;
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<Client>(f.path));
-    for (auto& c : clients) c->send(request("blocked@example.com"));
+    for (auto& c : clients) c->send(policy_request("blocked@example.com"));
     int answered = 0;
     for (auto& c : clients) answered += c->answer() == "550 5.7.1 no authority";
     BOOST_TEST(answered == 200);

@@ -6,28 +6,16 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <mutex>
 #include <string>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include "core/base/clock.hpp"
-#include "policyd/handler.hpp"
-#include "policyd/instance_tracker.hpp"
-#include "policyd/listener.hpp"
-#include "policyd/server.hpp"
-#include "temp_dir.hpp"
+#include "policyd_server_fixture.hpp"
 
 using namespace relay;
 using namespace relay::policyd;
 using namespace std::chrono_literals;
 
 namespace {
-
-using relay::test::TempDir;
 
 // END-OF-MESSAGE of limited@example.com is a charge: decided only on a worker, where it hangs (a frozen
 // database) until release(). Everything else is decided at once: disabled@example.com is refused.
@@ -74,73 +62,21 @@ private:
     int charges_started_ = 0;
 };
 
-// One worker, so one hanging charge occupies them all.
-struct Fixture {
-    TempDir dir;
-    std::string path = dir.path + "/policy.sock";
-    ManualClock clock;
-    FrozenDecider decider;
-    InstanceTracker tracker{1000, std::chrono::seconds(60), clock};
-    RequestHandler handler{decider, tracker};
-    std::unique_ptr<Server> server;
-    BoundSocket socket;
+ServerSettings with_charge_timeout(std::chrono::milliseconds charge_timeout) {
+    ServerSettings settings;
+    settings.charge_timeout = charge_timeout;
+    return settings;
+}
 
-    explicit Fixture(std::chrono::milliseconds charge_timeout) {
-        ListenSpec spec;
-        spec.kind = ListenSpec::Kind::unix_path;
-        spec.path = path;
-        spec.text = "unix:" + path;
-        socket = bind_listener(spec, UnixSocketAccess{}).at(0);
-        ServerSettings settings;
-        settings.charge_timeout = charge_timeout;
-        server = std::make_unique<Server>(handler, settings, 2, 1);
-        server->add_listener(socket);
-        server->start();
-    }
-    ~Fixture() {
-        decider.release();
-        server->stop(2s);
-        release_listener(socket);
-    }
+// One worker, so one hanging charge occupies them all.
+struct Fixture : relay::test::ServerFixture<FrozenDecider> {
+    explicit Fixture(std::chrono::milliseconds charge_timeout)
+        : ServerFixture(with_charge_timeout(charge_timeout), 1) {}
 };
 
-class Client {
-public:
-    explicit Client(const std::string& path) {
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        timeval tv{10, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    }
-    ~Client() { ::close(fd_); }
-    bool connected() const { return connected_; }
-    void send_eom(const std::string& login) {
-        const std::string bytes = "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\nsasl_username=" +
-                                  login + "\nsender=" + login + "\nrecipient=x@example.org\ninstance=i1\n\n";
-        ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    }
-    // The next answer without "action=", "CLOSED" or "TIMEOUT".
-    std::string answer() {
-        while (buffer_.find("\n\n") == std::string::npos) {
-            char chunk[4096];
-            const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-            if (n == 0) return "CLOSED";
-            if (n < 0) return "TIMEOUT";
-            buffer_.append(chunk, static_cast<std::size_t>(n));
-        }
-        const auto end = buffer_.find("\n\n");
-        std::string block = buffer_.substr(0, end);
-        buffer_.erase(0, end + 2);
-        return block.rfind("action=", 0) == 0 ? block.substr(7) : "BAD " + block;
-    }
-
-private:
-    int fd_ = -1;
-    bool connected_ = false;
-    std::string buffer_;
+struct Client : relay::test::PolicyClient {
+    explicit Client(const std::string& path) : PolicyClient(path, 10) {}
+    void send_eom(const std::string& login) { send(relay::test::policy_request(login, "END-OF-MESSAGE")); }
 };
 
 bool temporary(const std::string& action) {

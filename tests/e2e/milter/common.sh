@@ -7,6 +7,8 @@
 #   milter_start PORT [EXTRA_INI]     write E2E_DIR/relay-milter.conf, start relay-milter in the
 #                                     foreground on inet:PORT@127.0.0.1; sets MILTER_PID, MILTER_LOG;
 #                                     registers its stop with e2e_defer. EXTRA_INI is appended to [milter].
+#   milter_daemon_config NODE LOG_LEVEL  [general], [database] and [cache] of its config (for
+#                                     relay_write_config), shared with the relay-policyd some tests start
 #   milter_log_has REGEX [SECS]       wait until relay-milter's log has a line matching REGEX (default 3 s)
 #   milter_check_log_clean            one check: no internal error or crash in any relay-milter log
 #
@@ -95,36 +97,23 @@ milter_setup_database() {
     mariadb_sql "$db" <"$E2E_DIR/fixtures.sql"
 }
 
+# milter_daemon_config NODE LOG_LEVEL: [general], [database] (the private MariaDB as MILTER_DB_USER,
+# timeouts 2 s) and [cache] of the daemons these tests start; their own section follows.
+milter_daemon_config() {
+    printf '%s\n' "[general]" "node = $1" "log_level = $2" \
+        "$(mariadb_database_section "$MILTER_DB_USER" "$MILTER_DB_PASSWORD" "$MILTER_DB")" \
+        "read_timeout = 2" "write_timeout = 2" \
+        "[cache]" "poll_interval = ${MILTER_POLL_MS}ms" "max_stale = $MILTER_MAX_STALE"
+}
+
 milter_start() {
     local port=$1 extra=${2:-}
     MILTER_LOG=$E2E_DIR/relay-milter.log
     # The private MariaDB socket is in a 0700 directory of root: stay root (test_miltertest.sh checks the
     # drop to nobody with a second instance).
-    local identity=${MILTER_IDENTITY:-$'user = root\ngroup = root\nallow_root = true'}
-    cat >"$E2E_DIR/relay-milter.conf" <<CONF
-# relay-milter for the end-to-end tests (tests/e2e/milter/common.sh)
-[general]
-node = e2e-milter
-log_level = debug
-
-[database]
-socket = $MARIADB_SOCKET
-user = $MILTER_DB_USER
-password = $MILTER_DB_PASSWORD
-name = $MILTER_DB
-connect_timeout = 2
-read_timeout = 2
-write_timeout = 2
-
-[cache]
-poll_interval = ${MILTER_POLL_MS}ms
-max_stale = $MILTER_MAX_STALE
-
-[milter]
-listen = inet:$port@127.0.0.1
-$identity
-$extra
-CONF
+    relay_write_config "$E2E_DIR/relay-milter.conf" \
+        "# relay-milter for the end-to-end tests (tests/e2e/milter/common.sh)" \
+        "$(milter_daemon_config e2e-milter debug)" "$(relay_milter_section "$port")" "$extra"
     e2e_start_bg "$MILTER_LOG" "$MILTER_BIN" --config "$E2E_DIR/relay-milter.conf" --foreground
     MILTER_PID=$E2E_BG_PID
     e2e_defer stop_pid "$MILTER_PID" 15

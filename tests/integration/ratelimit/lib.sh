@@ -5,7 +5,8 @@
 #
 #   rl_write_config FILE NODE PORT [EXTRA-INI-LINES]   a relay-policyd config for the private MariaDB
 #                                                      ([policyd] lines or more sections; RL_DB_EXTRA:
-#                                                      more [database] lines)
+#                                                      more [database] lines; RL_EXTRA_CONFIG: more
+#                                                      lines at the end); relay_write_config writes it
 #   rl_start_policyd CONF LOG                          foreground daemon; sets RL_PID; waits for "ready on"
 #                                                      (harness.sh start_daemon: stop_daemons stops it)
 #   rl_client ARG...                                   rate_client.py, bounded by timeout(1)
@@ -20,27 +21,11 @@ RL_DB_USER=relay_rl
 RL_DB_PASSWORD=rl-pw-$$
 
 rl_write_config() {
-    local file=$1 node=$2 port=$3 extra=${4:-}
-    cat >"$file" <<EOF
-[general]
-node = $node
-log_level = info
-$(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")
-read_timeout = 5
-write_timeout = 5
-${RL_DB_EXTRA:-}
-[cache]
-poll_interval = 200ms
-max_stale = 120
-[policyd]
-listen = inet:127.0.0.1:$port
-user = root
-group = root
-allow_root = yes
-idle_timeout = 60
-$extra
-${RL_EXTRA_CONFIG:-}
-EOF
+    relay_write_config "$1" "[general]" "node = $2" "log_level = info" \
+        "$(mariadb_database_section "$RL_DB_USER" "$RL_DB_PASSWORD")" "read_timeout = 5" "write_timeout = 5" \
+        "${RL_DB_EXTRA:-}" \
+        "[cache]" "poll_interval = 200ms" "max_stale = 120" \
+        "$(relay_policyd_section "$3")" "idle_timeout = 60" "${4:-}" "${RL_EXTRA_CONFIG:-}"
 }
 
 rl_start_policyd() {
