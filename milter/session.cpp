@@ -12,6 +12,7 @@
 #include "core/policy/decider.hpp"
 #include "core/policy/snapshot_cache.hpp"
 #include "core/rules/sent_reply.hpp"
+#include "core/base/text.hpp"
 #include "milter/reply.hpp"
 
 namespace relay::milter {
@@ -20,15 +21,6 @@ namespace {
 // A hostile message could send thousands of From: lines; we keep a few and refuse the rest as malformed.
 constexpr std::size_t kMaxFieldsKept = 8;
 constexpr std::size_t kMaxFieldBytesKept = 16385;  // one more than the parser accepts, so it says "too long"
-
-bool iequals(const std::string& a, const char* b) {
-    std::size_t i = 0;
-    for (; i < a.size() && b[i] != '\0'; ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    }
-    return i == a.size() && b[i] == '\0';
-}
 
 std::string macro_or_empty(const MilterContext& ctx, const char* name) {
     auto value = ctx.macro(name);
@@ -80,7 +72,7 @@ std::string strip_angle_brackets(const std::string& address) {
 std::uint64_t declared_size(const std::vector<std::string>& args) {
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if (a.size() <= 5 || !iequals(a.substr(0, 5), "size=")) continue;
+        if (a.size() <= 5 || !equal_ignoring_ascii_case(a.substr(0, 5), "size=")) continue;
         std::uint64_t value = 0;
         for (std::size_t k = 5; k < a.size(); ++k) {
             if (!std::isdigit(static_cast<unsigned char>(a[k]))) return 0;
@@ -219,8 +211,8 @@ Status Session::header(MilterContext& ctx, const std::string& name, const std::s
     return guarded(ctx, "header", [&] {
         Message& m = message();
         m.header_bytes += name.size() + 2 + value.size() + 2;  // "Name: value\r\n"
-        std::vector<std::string>* kept = iequals(name, "From") ? &m.headers.from
-                                         : iequals(name, "Sender") ? &m.headers.sender
+        std::vector<std::string>* kept = equal_ignoring_ascii_case(name, "From") ? &m.headers.from
+                                         : equal_ignoring_ascii_case(name, "Sender") ? &m.headers.sender
                                                                    : nullptr;
         if (kept) {
             if (kept->size() >= kMaxFieldsKept)

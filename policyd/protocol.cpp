@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/base/text.hpp"
+
 namespace relay::policyd {
 
 namespace {
@@ -175,17 +177,6 @@ bool parse_number(std::string_view text, T& out) {
     return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-        if (x != y) return false;
-    }
-    return true;
-}
-
 struct StateInfo {
     std::string_view name;
     Stage stage;
@@ -213,12 +204,12 @@ MapStatus map_policy_request(const PolicyAttributes& a, Request& r, std::string&
     }
     const StateInfo* state = nullptr;
     for (const auto& s : kStates) {
-        if (iequals(s.name, a.protocol_state)) state = &s;
+        if (equal_ignoring_ascii_case(s.name, a.protocol_state)) state = &s;
     }
     if (state == nullptr) {
         // ETRN is a state Postfix really sends (smtpd_etrn_restrictions) and carries no mail: not ours.
         // Anything else is not Postfix speaking as documented: the handler must not wave it through.
-        const bool etrn = iequals(a.protocol_state, "ETRN");
+        const bool etrn = equal_ignoring_ascii_case(a.protocol_state, "ETRN");
         error = (etrn ? "no rules for protocol_state " : "unknown protocol_state ") + std::string(a.protocol_state);
         return etrn ? MapStatus::ignore : MapStatus::unknown_state;
     }
@@ -234,7 +225,7 @@ MapStatus map_policy_request(const PolicyAttributes& a, Request& r, std::string&
     r.sender_known = state->sender_known;
     // Postfix writes "unknown" for what it does not know; Request uses "" for that.
     // assign(), not a new string: a reused Request keeps its capacity.
-    if (iequals(a.client_address, "unknown"))
+    if (equal_ignoring_ascii_case(a.client_address, "unknown"))
         r.client_address.clear();
     else
         r.client_address.assign(a.client_address);

@@ -16,4 +16,7 @@ std::string printable(std::string_view untrusted, std::size_t max_len = 200);
 // ASCII lower-case; bytes >= 0x80 are left alone.
 std::string ascii_lower(std::string_view text);
 
+// a == b up to ASCII case (bytes >= 0x80 must match exactly), without building lower-cased copies.
+bool equal_ignoring_ascii_case(std::string_view a, std::string_view b);
+
 }  // namespace relay

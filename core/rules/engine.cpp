@@ -46,6 +46,12 @@ std::string shown(std::string_view untrusted, std::size_t max_len = 100) {
     return s;
 }
 
+// sender (local part, domain) written exactly as login, compared without building "local@domain"
+bool is_login(std::string_view local, std::string_view domain, std::string_view login) {
+    return login.size() == local.size() + 1 + domain.size() && login.substr(0, local.size()) == local &&
+           login[local.size()] == '@' && login.substr(local.size() + 1) == domain;
+}
+
 // The rules of one decision: the inputs plus one method per rule. Each check returns the refusal, or
 // nullopt after recording a passed step.
 class Rules {
@@ -61,13 +67,16 @@ public:
     std::optional<Decision> declared_size(const Account& account) const;
     std::optional<Decision> end_of_message(const Account& account) const;
 
-    void step(const char* rule, bool passed, std::string detail) const {
-        if (trace) trace->push_back(RuleStep{rule, passed, std::move(detail)});
+    // Records a step for relayctl explain. The detail is a callable that builds the text: only a trace
+    // needs it, and on the daemons' path (no trace) building it would cost allocations per request.
+    template <class Detail>
+    void step(const char* rule, bool passed, Detail&& detail) const {
+        if (trace) trace->push_back(RuleStep{rule, passed, detail()});
     }
     // Records a failed step and returns the refusal.
     Decision refuse(const char* rule, Verdict verdict, Reason reason, int code, const char* enhanced,
                     std::string text) const {
-        step(rule, false, std::string(to_string(reason)) + ": " + text);
+        if (trace) trace->push_back(RuleStep{rule, false, std::string(to_string(reason)) + ": " + text});
         return make_refusal(verdict, reason, code, enhanced, std::move(text));
     }
 
@@ -89,7 +98,7 @@ Decision allowed(Verdict verdict, Reason reason) {
 
 std::optional<Decision> Rules::account_status(const Account& account) const {
     const Authority& a = *account.authority;
-    const std::string who = shown(account.login);
+    const auto who = [&] { return shown(account.login); };
     bool domain_customer_active = false;
     if (account.domain_customer) {
         domain_customer_active = account.domain_customer->active;
@@ -99,61 +108,62 @@ std::optional<Decision> Rules::account_status(const Account& account) const {
     }
     if (!a.active || !account.user->active)
         return refuse("authority", Verdict::reject, Reason::account_disabled, 550, "5.7.1",
-                      "Relay access for " + who + " is disabled");
+                      "Relay access for " + who() + " is disabled");
     if (!account.domain->active)
         return refuse("authority", Verdict::reject, Reason::domain_disabled, 550, "5.7.1",
                       "Relay access for the domain " + shown(account.domain->name) + " is disabled");
     if (!account.customer->active || !domain_customer_active)
         return refuse("authority", Verdict::reject, Reason::customer_disabled, 550, "5.7.1",
-                      "Relay access for " + who + " is disabled (customer account inactive)");
+                      "Relay access for " + who() + " is disabled (customer account inactive)");
     if (a.valid_until && *a.valid_until <= now)
         return refuse("authority", Verdict::reject, Reason::account_expired, 550, "5.7.1",
-                      "Relay access for " + who + " has expired");
+                      "Relay access for " + who() + " has expired");
     if (a.suspended_until && *a.suspended_until > now) {
-        std::string text = "Relay access for " + who + " is suspended";
+        std::string text = "Relay access for " + who() + " is suspended";
         if (!a.suspend_reason.empty()) text += ": " + shown(a.suspend_reason);
         return refuse("authority", Verdict::reject, Reason::account_suspended, 550, "5.7.1", std::move(text));
     }
-    step("authority", true,
-         who + " has an active SMTP authority (id " + std::to_string(a.id) + ", auth_mode " + to_string(a.auth_mode) +
-             ", sender_policy " + to_string(a.sender_policy) + ")");
+    step("authority", true, [&] {
+        return who() + " has an active SMTP authority (id " + std::to_string(a.id) + ", auth_mode " +
+               to_string(a.auth_mode) + ", sender_policy " + to_string(a.sender_policy) + ")";
+    });
     return std::nullopt;
 }
 
 std::optional<Decision> Rules::connection(const Account& account) const {
     const Authority& a = *account.authority;
-    const std::string who = shown(account.login);
-    const std::string client = req.client_address.empty() ? "unknown" : shown(req.client_address, 64);
+    const auto who = [&] { return shown(account.login); };
+    const auto client = [&] { return req.client_address.empty() ? std::string("unknown") : shown(req.client_address, 64); };
     if (a.networks.empty()) {
         if (a.auth_mode == AuthMode::sasl) {
-            step("network", true, "no client networks configured: any client address may use " + who);
+            step("network", true, [&] { return "no client networks configured: any client address may use " + who(); });
             return std::nullopt;
         }
         return refuse("network", Verdict::reject, Reason::client_not_allowed, 550, "5.7.1",
-                      who + " may not send mail from client address " + client +
+                      who() + " may not send mail from client address " + client() +
                           " (no client networks are configured for it)");
     }
     if (auto ip = IpAddress::parse(req.client_address)) {
         for (const Cidr& net : a.networks) {
             if (net.contains(*ip)) {
-                step("network", true, "client " + ip->str() + " is inside " + net.str());
+                step("network", true, [&] { return "client " + ip->str() + " is inside " + net.str(); });
                 return std::nullopt;
             }
         }
     }
     return refuse("network", Verdict::reject, Reason::client_not_allowed, 550, "5.7.1",
-                  who + " may not send mail from client address " + client);
+                  who() + " may not send mail from client address " + client());
 }
 
 std::optional<Decision> Rules::tls(const Account& account) const {
     if (!account.authority->require_tls) {
-        step("tls", true, "TLS not required");
+        step("tls", true, [] { return std::string("TLS not required"); });
         return std::nullopt;
     }
     if (!req.tls())
         return refuse("tls", Verdict::reject, Reason::tls_required, 530, "5.7.0",
                       "Must issue a STARTTLS command first (" + shown(account.login) + " requires TLS)");
-    step("tls", true, "TLS required and in use (" + shown(req.tls_protocol, 32) + ")");
+    step("tls", true, [&] { return "TLS required and in use (" + shown(req.tls_protocol, 32) + ")"; });
     return std::nullopt;
 }
 
@@ -161,14 +171,16 @@ bool Rules::sender_owned(const Account& account, const Address& sender) const {
     const Authority& a = *account.authority;
     for (const SenderPattern& p : a.senders) {
         if (p.matches(sender)) {
-            step("sender", true, account.login + " may send as " + sender.str() + " (authority_senders " + p.str() + ")");
+            step("sender", true,
+                 [&] { return account.login + " may send as " + sender.str() + " (authority_senders " + p.str() + ")"; });
             return true;
         }
     }
     bool owned = false;
     switch (a.sender_policy) {
         case SenderPolicy::own_address:
-            owned = sender.str() == account.login || sender.base_local_part() + "@" + sender.domain == account.login;
+            owned = is_login(sender.local_part, sender.domain, account.login) ||
+                    is_login(sender.base_local_part(), sender.domain, account.login);
             break;
         case SenderPolicy::own_domain:
             owned = sender.domain == account.domain->name;
@@ -183,22 +195,23 @@ bool Rules::sender_owned(const Account& account, const Address& sender) const {
             break;
     }
     if (owned)
-        step("sender", true, account.login + " may send as " + sender.str() + " (" + to_string(a.sender_policy) + ")");
+        step("sender", true,
+             [&] { return account.login + " may send as " + sender.str() + " (" + to_string(a.sender_policy) + ")"; });
     return owned;
 }
 
 std::optional<Decision> Rules::sender(const Account& account) const {
     if (!req.sender_known) {
-        step("sender", true, "envelope sender not known yet");
+        step("sender", true, [] { return std::string("envelope sender not known yet"); });
         return std::nullopt;
     }
-    const std::string who = shown(account.login);
+    const auto who = [&] { return shown(account.login); };
     const AddressResult s = parse_address(req.sender);
     if (s.null_sender) {
         if (!account.authority->allow_null_sender)
             return refuse("sender", Verdict::reject, Reason::null_sender_denied, 550, "5.7.1",
-                          who + " may not use the null sender <>");
-        step("sender", true, "null sender <> allowed (allow_null_sender)");
+                          who() + " may not use the null sender <>");
+        step("sender", true, [] { return std::string("null sender <> allowed (allow_null_sender)"); });
         return std::nullopt;
     }
     if (!s.ok)
@@ -206,21 +219,21 @@ std::optional<Decision> Rules::sender(const Account& account) const {
                       "Sender address <" + shown(req.sender) + "> is malformed: " + s.error);
     if (sender_owned(account, s.address)) return std::nullopt;
     return refuse("sender", Verdict::reject, Reason::sender_not_owned, 550, "5.7.1",
-                  who + " may not send as <" + shown(s.address.str()) + ">");
+                  who() + " may not send as <" + shown(s.address.str()) + ">");
 }
 
 // RFC 5321 lets a client write RCPT TO:<postmaster> without a domain; it always means this server.
 bool is_bare_postmaster(std::string_view recipient) {
-    std::string r = ascii_lower(recipient);
-    if (r.size() >= 2 && r.front() == '<' && r.back() == '>') r = r.substr(1, r.size() - 2);
-    return r == "postmaster";
+    if (recipient.size() >= 2 && recipient.front() == '<' && recipient.back() == '>')
+        recipient = recipient.substr(1, recipient.size() - 2);
+    return equal_ignoring_ascii_case(recipient, "postmaster");
 }
 
 std::optional<Decision> Rules::recipient(const Account& account) const {
     const Authority& a = *account.authority;
-    const std::string who = shown(account.login);
+    const auto who = [&] { return shown(account.login); };
     if (is_bare_postmaster(req.recipient)) {
-        step("recipient", true, "<postmaster> is always local");
+        step("recipient", true, [] { return std::string("<postmaster> is always local"); });
     } else {
         const AddressResult r = parse_address(req.recipient);
         if (!r.ok)
@@ -229,25 +242,26 @@ std::optional<Decision> Rules::recipient(const Account& account) const {
         const bool local = snap.is_local_domain(r.address.domain);
         if (!local && !a.may_relay_external)
             return refuse("recipient", Verdict::reject, Reason::external_relay_denied, 550, "5.7.1",
-                          who + " may not relay to <" + shown(r.address.str()) +
+                          who() + " may not relay to <" + shown(r.address.str()) +
                               ">: only domains hosted here are allowed");
         // A routed local part can make the MTA deliver to another domain although this one is local
         // (Postfix's percent hack and bang paths are on by default), so it counts as external.
         if (r.routed() && !a.may_relay_external)
             return refuse("recipient", Verdict::reject, Reason::external_relay_denied, 550, "5.7.1",
-                          who + " may not relay to <" + shown(r.address.str()) + ">: " + r.routing +
+                          who() + " may not relay to <" + shown(r.address.str()) + ">: " + r.routing +
                               " can route it to another domain; only domains hosted here are allowed");
-        step("recipient", true,
-             r.address.domain + (local ? " is a local domain" : " is external; may_relay_external") +
-                 (r.routed() ? " (" + r.routing + " may route it elsewhere; may_relay_external)" : ""));
+        step("recipient", true, [&] {
+            return r.address.domain + (local ? " is a local domain" : " is external; may_relay_external") +
+                   (r.routed() ? " (" + r.routing + " may route it elsewhere; may_relay_external)" : "");
+        });
     }
     if (a.max_recipients_per_message) {
         const std::uint64_t count = std::uint64_t{req.recipient_count} + 1;
-        const std::string cap = std::to_string(*a.max_recipients_per_message);
+        const auto cap = [&] { return std::to_string(*a.max_recipients_per_message); };
         if (count > *a.max_recipients_per_message)
             return refuse("recipients", Verdict::defer, Reason::too_many_recipients, 452, "4.5.3",
-                          "Too many recipients: " + who + " may send to at most " + cap + " per message");
-        step("recipients", true, "recipient " + std::to_string(count) + " of at most " + cap);
+                          "Too many recipients: " + who() + " may send to at most " + cap() + " per message");
+        step("recipients", true, [&] { return "recipient " + std::to_string(count) + " of at most " + cap(); });
     }
     return std::nullopt;
 }
@@ -259,7 +273,8 @@ std::optional<Decision> Rules::declared_size(const Account& account) const {
         return refuse("size", Verdict::reject, Reason::message_too_large, 552, "5.3.4",
                       "Message size " + std::to_string(req.size) + " exceeds the limit of " + std::to_string(*max) +
                           " bytes for " + shown(account.login));
-    step("size", true, "declared size " + std::to_string(req.size) + " within " + std::to_string(*max) + " bytes");
+    step("size", true,
+         [&] { return "declared size " + std::to_string(req.size) + " within " + std::to_string(*max) + " bytes"; });
     return std::nullopt;
 }
 
@@ -278,7 +293,7 @@ Decision apply_account_rules(const Rules& rules, const Account& account, bool ip
     if (auto refusal = rules.connection(account)) return *refusal;
     const Stage stage = rules.req.stage;
     if (stage == Stage::connect || stage == Stage::helo) {
-        rules.step("stage", true, std::string("nothing more to check at ") + to_string(stage));
+        rules.step("stage", true, [&] { return std::string("nothing more to check at ") + to_string(stage); });
         return allowed(Verdict::cont, Reason::not_ours);
     }
     if (auto refusal = rules.tls(account)) return *refusal;
@@ -309,9 +324,10 @@ std::optional<Account> find_ip_account(const Rules& rules, Decision& decision) {
     decision = allowed(Verdict::cont, Reason::not_ours);
     const auto client = IpAddress::parse(rules.req.client_address);
     if (!client) {
-        rules.step("ip_account", true,
-                   "no SASL login and client address '" + shown(rules.req.client_address, 64) +
-                       "' is not an IP address: not ours");
+        rules.step("ip_account", true, [&] {
+            return "no SASL login and client address '" + shown(rules.req.client_address, 64) +
+                   "' is not an IP address: not ours";
+        });
         return std::nullopt;
     }
     // An active account decides; a disabled one only when no active one covers the address (disabling an
@@ -322,7 +338,8 @@ std::optional<Account> find_ip_account(const Rules& rules, Decision& decision) {
         if (candidates.size() > 1) candidates.resize(1);  // both refused: the most specific one is named
     }
     if (candidates.empty()) {
-        rules.step("ip_account", true, "no SASL login and no IP-authorised account for " + client->str() + ": not ours");
+        rules.step("ip_account", true,
+                   [&] { return "no SASL login and no IP-authorised account for " + client->str() + ": not ours"; });
         return std::nullopt;
     }
     if (candidates.size() > 1 && candidates[0].second == candidates[1].second) {
@@ -333,10 +350,11 @@ std::optional<Account> find_ip_account(const Rules& rules, Decision& decision) {
     }
     auto account = rules.snap.account_by_authority(candidates[0].first->id);
     if (account)
-        rules.step("ip_account", true,
-                   "client " + client->str() + " belongs to the IP-authorised account " + account->login + " (/" +
-                       std::to_string(candidates[0].second) + ")" +
-                       (candidates[0].first->active ? "" : ", whose SMTP authority is disabled"));
+        rules.step("ip_account", true, [&] {
+            return "client " + client->str() + " belongs to the IP-authorised account " + account->login + " (/" +
+                   std::to_string(candidates[0].second) + ")" +
+                   (candidates[0].first->active ? "" : ", whose SMTP authority is disabled");
+        });
     return account;
 }
 
@@ -351,8 +369,9 @@ std::optional<Account> find_login_account(const Rules& rules) {
     if (key) account = rules.snap.find_account_by_key(*key);
     if (account) return account;
     if (key) why = "no account with an SMTP authority has this login";
-    rules.step("authority", false,
-               std::string(to_string(Reason::no_authority)) + ": '" + shown(login) + "' is not an account's login: " + why);
+    rules.step("authority", false, [&] {
+        return std::string(to_string(Reason::no_authority)) + ": '" + shown(login) + "' is not an account's login: " + why;
+    });
     return std::nullopt;
 }
 
