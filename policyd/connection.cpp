@@ -1,5 +1,6 @@
 #include "policyd/connection.hpp"
 
+#include <boost/asio/defer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -156,10 +157,16 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
         return;
     }
     if (!received(std::string_view(own_buffer_.get(), n))) return;
-    if (stopping_)
-        read_and_process();  // a request sent meanwhile is still answered, then the connection closes
-    else
-        wait_readable();
+    // Asio (1.74) tries the next read at once, before waiting: right after our answer that read finds
+    // nothing (the client is still reading the answer) and costs a failed recv per request. Queued behind
+    // the other connections' ready handlers, it usually finds the next request already there.
+    asio::defer(socket_.get_executor(), [self = shared_from_this()] {
+        if (self->state_ == State::closed) return;
+        if (self->stopping_)
+            self->read_and_process();  // a request sent meanwhile is still answered, then the connection closes
+        else
+            self->wait_readable();
+    });
 }
 
 void Connection::on_readable(const boost::system::error_code& ec) {
