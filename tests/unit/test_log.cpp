@@ -1,16 +1,12 @@
 // sanitize() keeps untrusted values printable and short; log levels read from the config words.
 #include <boost/test/unit_test.hpp>
 
-#include <unistd.h>
-
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/base/log.hpp"
-#include "tests/unit/temp_dir.hpp"
+#include "tests/unit/captured_stderr.hpp"
 
 BOOST_AUTO_TEST_SUITE(logging)  // "log" would collide with ::log from <cmath>
 
@@ -56,11 +52,7 @@ BOOST_AUTO_TEST_CASE(log_level_words) {
 // [general] refusal_summary through the log: the daemons ask log_refusal_in_full() before they format a
 // refusal's line; what is counted is written as "refusal summary:" lines (here: at the stop).
 BOOST_AUTO_TEST_CASE(refusal_summary_through_the_log) {
-    relay::test::TempDir dir;
-    const std::string path = dir.path + "/stderr.log";
-    std::fflush(stderr);
-    const int saved = dup(2);
-    BOOST_TEST_REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
+    relay::test::CapturedStderr captured;
     relay::LogOptions o;
     o.to_stderr = true;
     o.min_level = relay::LogLevel::info;
@@ -74,19 +66,13 @@ BOOST_AUTO_TEST_CASE(refusal_summary_through_the_log) {
     o.refusal_summary = std::chrono::seconds(0);
     relay::log_init(o);
     const bool off = relay::log_refusal_in_full(relay::LogLevel::info, "login=a@example.com", "sender_not_owned");
-    std::fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
+    const std::string got = captured.text();
     BOOST_TEST(first);
     BOOST_TEST(!second);
     BOOST_TEST(!third);
     BOOST_TEST(!below);  // a level not logged is not counted either
     BOOST_TEST(off);     // refusal_summary 0: every refusal in full again
     // One line for the two counted (the hour may have turned between them: then two lines adding up).
-    const std::string got = text.str();
     const bool one = got.find("info: refusal summary: login=a@example.com reason=sender_not_owned more=2 interval=3600s") != std::string::npos;
     const bool two = got.find("more=1 interval=3600s") != std::string::npos;
     BOOST_TEST((one || two), "got '" << got << "'");

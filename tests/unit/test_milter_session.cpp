@@ -2,12 +2,8 @@
 // libmilter, the real Policy and engine over a MemoryStore.
 #include <boost/test/unit_test.hpp>
 
-#include <unistd.h>
-
 #include <cstdio>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,7 +11,7 @@
 
 #include "core/base/log.hpp"
 #include "core/rules/event_writer.hpp"
-#include "tests/unit/temp_dir.hpp"
+#include "tests/unit/captured_stderr.hpp"
 #include "tests/support/memory_store.hpp"
 #include "core/policy/policy.hpp"
 #include "core/policy/snapshot_cache.hpp"
@@ -427,11 +423,7 @@ BOOST_AUTO_TEST_CASE(envelope_helpers) {
 // [general] refusal_summary: the milter's repeated refusals of one login and reason are counted, not
 // logged one by one; an accepted message is still logged.
 BOOST_AUTO_TEST_CASE(refusal_summary_counts_repeated_refusals) {
-    relay::test::TempDir dir;
-    const std::string path = dir.path + "/stderr.log";
-    std::fflush(stderr);
-    const int saved = dup(2);
-    BOOST_TEST_REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
+    relay::test::CapturedStderr captured;
     LogOptions o;
     o.to_stderr = true;
     o.refusal_summary = std::chrono::seconds(3600);
@@ -443,13 +435,7 @@ BOOST_AUTO_TEST_CASE(refusal_summary_counts_repeated_refusals) {
     log_refusal_summaries_now();
     o.refusal_summary = std::chrono::seconds(0);
     log_init(o);
-    std::fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    const std::string got = text.str();
+    const std::string got = captured.text();
     for (const Run& r : runs) BOOST_TEST(str(r.status) == "reject");
     BOOST_TEST(str(accepted.status) == "continue");
     std::size_t full = 0;
