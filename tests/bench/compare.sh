@@ -11,6 +11,8 @@
 # as a share of it (the issue 16 target is a ratio to the null server measured in the same run).
 # BENCH_CONFIG_A / BENCH_CONFIG_B: lines appended to A's / B's configuration (after its [policyd] section;
 # a line "[general]" may start another), e.g. the same binary twice with BENCH_CONFIG_B='threads = 1'.
+# BENCH_PIN=1: the servers on CPU 1, policy-bench on CPU 0 (taskset), so the scheduler's placement does not
+# change from round to round (on 2 cores, unpinned rounds are bimodal). Needs at least 2 CPUs.
 # Ports (127.0.0.1): 12460 (A), 12461 (B), 12462 (null server).
 set -u
 BUILD=$(cd "${1:?usage: compare.sh BUILD_DIR BINARY_A [BINARY_B]}" && pwd)
@@ -23,7 +25,7 @@ WORK=$BUILD/bench-compare
 . "$(dirname "$0")/two_daemons.sh"
 bench_policyd a "$A" 12460 "${BENCH_CONFIG_A:-}" && bench_policyd b "$B" 12461 "${BENCH_CONFIG_B:-}" || exit 1
 if ((NULL)); then
-    "$BENCH" --null-server inet:127.0.0.1:12462 >"$WORK/null.log" 2>&1 &
+    $SERVER_CPU "$BENCH" --null-server inet:127.0.0.1:12462 >"$WORK/null.log" 2>&1 &
     PIDS+=($!)
 fi
 sleep 2

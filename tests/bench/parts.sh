@@ -48,7 +48,8 @@ reset_counters() {
 
 start_servers_relay_only() {
     [ -n "${RELAY_PID_main:-}" ] && return 0
-    start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" || return 1
+    # The main instance also listens on a unix socket (BENCH_POLICY_SOCKET=unix: Postfix's way in).
+    RELAY_UNIX_LISTEN=$E2E_DIR/relay-policyd.sock start_relay main "$PORT_RELAY" "$DB" "$POLICYD_DB_USER" || return 1
     wait_ready "$PORT_RELAY" "$ACCOUNTS" || { log "relay-policyd never answered DUNNO"; return 1; }
     tree_rss_kib "$RELAY_PID_main" >"$RES/rss-relay-main-start.txt"
 }
@@ -169,16 +170,18 @@ printer_network() {
     [ "$(db "$DB" "SELECT generation FROM change_generation")" = "$gen_before" ] || sleep 3
 }
 
-# postfix_pair MODE ROUND: one run with relay-policyd, one without, adjacent
+# postfix_pair MODE ROUND [PORT]: one run with relay-policyd (or with what listener PORT asks), one
+# without, adjacent
 postfix_pair() {
-    local mode=$1 round=$2
+    local mode=$1 round=$2 port=${3:-$PORT_PF_WITH}
     log "postfix $mode round $round/$ROUNDS"
-    postfix_run "$PORT_PF_WITH" "$RES/pf-$mode-with-r$round"
+    postfix_run "$port" "$RES/pf-$mode-with-r$round"
     postfix_run "$PORT_PF_WITHOUT" "$RES/pf-$mode-without-r$round"
 }
 
 part_postfix() {
     local round mode policy="check_policy_service inet:127.0.0.1:$PORT_RELAY"
+    [ "${BENCH_POLICY_SOCKET:-inet}" = unix ] && policy="check_policy_service unix:$E2E_DIR/relay-policyd.sock"
     log "postfix: smtp-source -> Postfix -> smtp-sink, with and without relay-policyd"
     start_servers_relay_only || return 1
     tls_make_cert "$E2E_DIR/tls" || return 1
@@ -194,8 +197,16 @@ part_postfix() {
         "smtpd_end_of_data_restrictions=$policy"
     postfix_listener "$PORT_PF_WITHOUT" smtpd_sasl_auth_enable=no \
         "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination" "smtpd_end_of_data_restrictions="
+    # Postfix's own cost of asking: the same restrictions with policy-bench's null server (a policy server
+    # that does nothing but answer DUNNO) in relay-policyd's place, measured in the DUNNO rounds.
+    local null_policy="check_policy_service inet:127.0.0.1:$PORT_NULL"
+    [ -n "${NULL_PID:-}" ] || start_null || return 1
+    postfix_listener "$PORT_PF_NULL" smtpd_sasl_auth_enable=no \
+        "smtpd_relay_restrictions=$null_policy, permit_mynetworks, reject_unauth_destination" \
+        "smtpd_end_of_data_restrictions=$null_policy"
     postfix_start || return 1
-    echo "sessions=$POSTFIX_SESSIONS messages=$POSTFIX_MESSAGES" >"$RES/postfix-settings.txt"
+    echo "sessions=$POSTFIX_SESSIONS messages=$POSTFIX_MESSAGES policy_socket=${BENCH_POLICY_SOCKET:-inet}" \
+        >"$RES/postfix-settings.txt"
     for mode in dunno charged; do
         printer_network "$mode"
         if ! POSTFIX_MESSAGES=100 postfix_run "$PORT_PF_WITH" "$RES/warmup-pf-$mode-with" ||
@@ -206,7 +217,10 @@ part_postfix() {
             sink_stop
             return 1
         fi
-        for ((round = 1; round <= ROUNDS; round++)); do postfix_pair "$mode" "$round"; done
+        for ((round = 1; round <= ROUNDS; round++)); do
+            postfix_pair "$mode" "$round"
+            [ "$mode" = dunno ] && postfix_pair null "$round" "$PORT_PF_NULL"
+        done
     done
     # Where the charged runs' time goes: the same runs with MariaDB not flushing its log at every commit.
     mariadb_sql -e "SET GLOBAL innodb_flush_log_at_trx_commit = 2"

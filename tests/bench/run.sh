@@ -22,10 +22,12 @@
 #   BENCH_POSTFIX_SESSIONS=20    parallel smtp-source sessions
 #   BENCH_PARTS="throughput enforce postfix memory"   which parts to run
 #   BENCH_RELAY_EXTRA=       lines appended to relay-policyd's configuration (tests/bench/servers.sh)
+#   BENCH_POLICY_SOCKET=inet how Postfix reaches relay-policyd in part postfix: inet (127.0.0.1) or unix
 #
 # Ports (127.0.0.1, issue range 12300-12349): relay-policyd 12300, null server 12301, postfwd 12302,
 # policyd-rate-limit 12303, relay-policyd with workers = pool_size = 16 on 12304, relay-policyd with 100k
-# accounts 12305, Postfix 12310 (with relay-policyd) and 12311 (without), smtp-sink 12312.
+# accounts 12305, Postfix 12310 (with relay-policyd) and 12311 (without), smtp-sink 12312, Postfix asking the
+# null server 12313.
 # Everything started is stopped by PID at exit.
 #
 # The rule every server enforces: each SASL user at most 100 messages per hour.
@@ -65,6 +67,7 @@ PORT_RELAY16=12304
 PORT_PF_WITH=12310
 PORT_PF_WITHOUT=12311
 PORT_SINK=12312
+PORT_PF_NULL=12313
 DB=relay_authority
 DB_BIG=relay_big
 POLICYD_DB_USER=relay_policyd
@@ -115,7 +118,7 @@ BENCH=$E2E_BUILD_DIR/policy-bench
 POLICYD=${RELAY_BENCH_POLICYD:-$E2E_BUILD_DIR/relay-policyd}
 RES=$E2E_DIR/results
 mkdir -p "$RES"
-e2e_ports_free $PORT_RELAY $PORT_NULL $PORT_POSTFWD $PORT_PRL $PORT_RELAY16 $PORT_BIG $PORT_PF_WITH $PORT_PF_WITHOUT $PORT_SINK ||
+e2e_ports_free $PORT_RELAY $PORT_NULL $PORT_POSTFWD $PORT_PRL $PORT_RELAY16 $PORT_BIG $PORT_PF_WITH $PORT_PF_WITHOUT $PORT_SINK $PORT_PF_NULL ||
     exit 1
 # 5,000 idle connections plus everything else: raise the descriptor limit for us and our children.
 ulimit -Hn 65536 2>/dev/null

@@ -82,6 +82,8 @@ $tuning
 
 [policyd]
 listen = inet:127.0.0.1:$port
+${RELAY_UNIX_LISTEN:+listen = unix:$RELAY_UNIX_LISTEN}
+${RELAY_UNIX_LISTEN:+socket_mode = 0666}
 user = root
 group = root
 allow_root = true

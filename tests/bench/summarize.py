@@ -110,6 +110,7 @@ def enforcement(res):
 
 POSTFIX_MODES = {
     "dunno": "relay-policyd asked, answers DUNNO (client not its business)",
+    "null": "policy-bench's null server asked instead, answers DUNNO (Postfix's own cost of asking)",
     "charged": "IP-authorised account: OK, charged in MariaDB at END-OF-MESSAGE",
     "charged-flush2": "same, MariaDB innodb_flush_log_at_trx_commit = 2",
 }

@@ -8,6 +8,11 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/mariadb.sh"
 BENCH=$BUILD/policy-bench
 PIDS=()
+# BENCH_PIN=1: every server on CPU 1, policy-bench on CPU 0 (taskset), so a round does not depend on where
+# the scheduler happens to put the server's thread and the load generator (on 2 cores: the same CPU in
+# some rounds, not in others). Each server started after this line inherits it, the null server too.
+SERVER_CPU='' CLIENT_CPU=''
+if [ "${BENCH_PIN:-0}" = 1 ]; then SERVER_CPU='taskset -c 1' CLIENT_CPU='taskset -c 0'; fi
 bench_cleanup() { local p; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; mariadb_stop; }
 trap bench_cleanup EXIT
 rm -rf "$WORK" && mkdir -p "$WORK"
@@ -32,7 +37,7 @@ group = root
 allow_root = yes
 ${4:-}
 CONF
-    "$2" --config "$WORK/$1.conf" --foreground >"$WORK/$1.log" 2>&1 &
+    $SERVER_CPU "$2" --config "$WORK/$1.conf" --foreground >"$WORK/$1.log" 2>&1 &
     PIDS+=($!)
     local i
     for ((i = 0; i < 100; i++)); do grep -qs "ready on" "$WORK/$1.log" && return 0; sleep 0.1; done
@@ -43,7 +48,7 @@ CONF
 
 # bench_rcpt PORT [MIX]: one policy-bench run; prints "requests/s p99_ms".
 bench_rcpt() {
-    "$BENCH" --target "inet:127.0.0.1:$1" --mix "${2:-rcpt-only}" --accounts "$ACCOUNTS" --connections "$CONN" \
+    $CLIENT_CPU "$BENCH" --target "inet:127.0.0.1:$1" --mix "${2:-rcpt-only}" --accounts "$ACCOUNTS" --connections "$CONN" \
         --warmup 1 --duration "$SECONDS_RUN" --json |
         python3 -c 'import json,sys; j=json.load(sys.stdin); print(int(j["requests_per_s"]), round(j["latency_us"]["all"]["p99"] / 1000, 2))'
 }
