@@ -19,7 +19,7 @@ command -v clang++ >/dev/null || { echo "# skip: clang++ not installed"; exit 77
 
 # NAME MAX_LEN SOURCES... (the target file is tests/fuzz/fuzz_NAME.cpp)
 TARGETS=(
-    "policy_protocol 2048 policyd/protocol.cpp policyd/action.cpp core/rules/decision.cpp core/rules/request.cpp"
+    "policy_protocol 2048 policyd/protocol.cpp policyd/action.cpp core/rules/decision.cpp core/rules/request.cpp core/base/text.cpp"
     "address 600 core/mail/address.cpp core/mail/cidr.cpp core/base/text.cpp"
     "header_address 2048 core/mail/header_address.cpp core/mail/address.cpp core/base/text.cpp"
 )

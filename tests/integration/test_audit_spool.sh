@@ -108,6 +108,8 @@ mariadb_stop
 check "database down: refusals from the cached rules" "$(refuse SPOOLA $N)" ""
 if wait_until 60 all_spooled SPOOLA $N; then ok "all $N events are in the spool file"
 else not_ok "all $N events are in the spool file" "spooled: $(spooled SPOOLA); log: $(tail -n 5 "$LOG")"; fi
+# The writer logs the outage just after it has moved the events to the spool: wait for the line too.
+wait_until 10 grep -q "audit trail: cannot write to relay_events .*events go to $SPOOL" "$LOG"
 check "the log names the spool" "$(grep -c "audit trail: cannot write to relay_events .*events go to $SPOOL" "$LOG")" "1"
 
 check_or_finish "database back" start_db
