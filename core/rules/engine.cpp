@@ -46,6 +46,9 @@ std::string shown(std::string_view untrusted, std::size_t max_len = 100) {
     return s;
 }
 
+// The account as reply texts name it.
+std::string who(const Account& account) { return shown(account.login); }
+
 // sender (local part, domain) written exactly as login, compared without building "local@domain"
 bool is_login(std::string_view local, std::string_view domain, std::string_view login) {
     return login.size() == local.size() + 1 + domain.size() && login.substr(0, local.size()) == local &&
@@ -98,7 +101,6 @@ Decision allowed(Verdict verdict, Reason reason) {
 
 std::optional<Decision> Rules::account_status(const Account& account) const {
     const Authority& a = *account.authority;
-    const auto who = [&] { return shown(account.login); };
     bool domain_customer_active = false;
     if (account.domain_customer) {
         domain_customer_active = account.domain_customer->active;
@@ -108,23 +110,23 @@ std::optional<Decision> Rules::account_status(const Account& account) const {
     }
     if (!a.active || !account.user->active)
         return refuse("authority", Verdict::reject, Reason::account_disabled, 550, "5.7.1",
-                      "Relay access for " + who() + " is disabled");
+                      "Relay access for " + who(account) + " is disabled");
     if (!account.domain->active)
         return refuse("authority", Verdict::reject, Reason::domain_disabled, 550, "5.7.1",
                       "Relay access for the domain " + shown(account.domain->name) + " is disabled");
     if (!account.customer->active || !domain_customer_active)
         return refuse("authority", Verdict::reject, Reason::customer_disabled, 550, "5.7.1",
-                      "Relay access for " + who() + " is disabled (customer account inactive)");
+                      "Relay access for " + who(account) + " is disabled (customer account inactive)");
     if (a.valid_until && *a.valid_until <= now)
         return refuse("authority", Verdict::reject, Reason::account_expired, 550, "5.7.1",
-                      "Relay access for " + who() + " has expired");
+                      "Relay access for " + who(account) + " has expired");
     if (a.suspended_until && *a.suspended_until > now) {
-        std::string text = "Relay access for " + who() + " is suspended";
+        std::string text = "Relay access for " + who(account) + " is suspended";
         if (!a.suspend_reason.empty()) text += ": " + shown(a.suspend_reason);
         return refuse("authority", Verdict::reject, Reason::account_suspended, 550, "5.7.1", std::move(text));
     }
     step("authority", true, [&] {
-        return who() + " has an active SMTP authority (id " + std::to_string(a.id) + ", auth_mode " +
+        return who(account) + " has an active SMTP authority (id " + std::to_string(a.id) + ", auth_mode " +
                to_string(a.auth_mode) + ", sender_policy " + to_string(a.sender_policy) + ")";
     });
     return std::nullopt;
@@ -132,15 +134,14 @@ std::optional<Decision> Rules::account_status(const Account& account) const {
 
 std::optional<Decision> Rules::connection(const Account& account) const {
     const Authority& a = *account.authority;
-    const auto who = [&] { return shown(account.login); };
     const auto client = [&] { return req.client_address.empty() ? std::string("unknown") : shown(req.client_address, 64); };
     if (a.networks.empty()) {
         if (a.auth_mode == AuthMode::sasl) {
-            step("network", true, [&] { return "no client networks configured: any client address may use " + who(); });
+            step("network", true, [&] { return "no client networks configured: any client address may use " + who(account); });
             return std::nullopt;
         }
         return refuse("network", Verdict::reject, Reason::client_not_allowed, 550, "5.7.1",
-                      who() + " may not send mail from client address " + client() +
+                      who(account) + " may not send mail from client address " + client() +
                           " (no client networks are configured for it)");
     }
     if (auto ip = IpAddress::parse(req.client_address)) {
@@ -152,7 +153,7 @@ std::optional<Decision> Rules::connection(const Account& account) const {
         }
     }
     return refuse("network", Verdict::reject, Reason::client_not_allowed, 550, "5.7.1",
-                  who() + " may not send mail from client address " + client());
+                  who(account) + " may not send mail from client address " + client());
 }
 
 std::optional<Decision> Rules::tls(const Account& account) const {
@@ -162,7 +163,7 @@ std::optional<Decision> Rules::tls(const Account& account) const {
     }
     if (!req.tls())
         return refuse("tls", Verdict::reject, Reason::tls_required, 530, "5.7.0",
-                      "Must issue a STARTTLS command first (" + shown(account.login) + " requires TLS)");
+                      "Must issue a STARTTLS command first (" + who(account) + " requires TLS)");
     step("tls", true, [&] { return "TLS required and in use (" + shown(req.tls_protocol, 32) + ")"; });
     return std::nullopt;
 }
@@ -205,12 +206,11 @@ std::optional<Decision> Rules::sender(const Account& account) const {
         step("sender", true, [] { return std::string("envelope sender not known yet"); });
         return std::nullopt;
     }
-    const auto who = [&] { return shown(account.login); };
     const AddressResult s = parse_address(req.sender);
     if (s.null_sender) {
         if (!account.authority->allow_null_sender)
             return refuse("sender", Verdict::reject, Reason::null_sender_denied, 550, "5.7.1",
-                          who() + " may not use the null sender <>");
+                          who(account) + " may not use the null sender <>");
         step("sender", true, [] { return std::string("null sender <> allowed (allow_null_sender)"); });
         return std::nullopt;
     }
@@ -219,7 +219,7 @@ std::optional<Decision> Rules::sender(const Account& account) const {
                       "Sender address <" + shown(req.sender) + "> is malformed: " + s.error);
     if (sender_owned(account, s.address)) return std::nullopt;
     return refuse("sender", Verdict::reject, Reason::sender_not_owned, 550, "5.7.1",
-                  who() + " may not send as <" + shown(s.address.str()) + ">");
+                  who(account) + " may not send as <" + shown(s.address.str()) + ">");
 }
 
 // RFC 5321 lets a client write RCPT TO:<postmaster> without a domain; it always means this server.
@@ -231,7 +231,6 @@ bool is_bare_postmaster(std::string_view recipient) {
 
 std::optional<Decision> Rules::recipient(const Account& account) const {
     const Authority& a = *account.authority;
-    const auto who = [&] { return shown(account.login); };
     if (is_bare_postmaster(req.recipient)) {
         step("recipient", true, [] { return std::string("<postmaster> is always local"); });
     } else {
@@ -242,13 +241,13 @@ std::optional<Decision> Rules::recipient(const Account& account) const {
         const bool local = snap.is_local_domain(r.address.domain);
         if (!local && !a.may_relay_external)
             return refuse("recipient", Verdict::reject, Reason::external_relay_denied, 550, "5.7.1",
-                          who() + " may not relay to <" + shown(r.address.str()) +
+                          who(account) + " may not relay to <" + shown(r.address.str()) +
                               ">: only domains hosted here are allowed");
         // A routed local part can make the MTA deliver to another domain although this one is local
         // (Postfix's percent hack and bang paths are on by default), so it counts as external.
         if (r.routed() && !a.may_relay_external)
             return refuse("recipient", Verdict::reject, Reason::external_relay_denied, 550, "5.7.1",
-                          who() + " may not relay to <" + shown(r.address.str()) + ">: " + r.routing +
+                          who(account) + " may not relay to <" + shown(r.address.str()) + ">: " + r.routing +
                               " can route it to another domain; only domains hosted here are allowed");
         step("recipient", true, [&] {
             return r.address.domain + (local ? " is a local domain" : " is external; may_relay_external") +
@@ -260,7 +259,7 @@ std::optional<Decision> Rules::recipient(const Account& account) const {
         const auto cap = [&] { return std::to_string(*a.max_recipients_per_message); };
         if (count > *a.max_recipients_per_message)
             return refuse("recipients", Verdict::defer, Reason::too_many_recipients, 452, "4.5.3",
-                          "Too many recipients: " + who() + " may send to at most " + cap() + " per message");
+                          "Too many recipients: " + who(account) + " may send to at most " + cap() + " per message");
         step("recipients", true, [&] { return "recipient " + std::to_string(count) + " of at most " + cap(); });
     }
     return std::nullopt;
@@ -272,7 +271,7 @@ std::optional<Decision> Rules::declared_size(const Account& account) const {
     if (req.size > *max)
         return refuse("size", Verdict::reject, Reason::message_too_large, 552, "5.3.4",
                       "Message size " + std::to_string(req.size) + " exceeds the limit of " + std::to_string(*max) +
-                          " bytes for " + shown(account.login));
+                          " bytes for " + who(account));
     step("size", true,
          [&] { return "declared size " + std::to_string(req.size) + " within " + std::to_string(*max) + " bytes"; });
     return std::nullopt;
@@ -282,7 +281,7 @@ std::optional<Decision> Rules::end_of_message(const Account& account) const {
     const Authority& a = *account.authority;
     if (a.max_recipients_per_message && req.recipient_count > *a.max_recipients_per_message)
         return refuse("recipients", Verdict::reject, Reason::too_many_recipients, 550, "5.5.3",
-                      "Too many recipients: " + std::to_string(req.recipient_count) + ", " + shown(account.login) +
+                      "Too many recipients: " + std::to_string(req.recipient_count) + ", " + who(account) +
                           " may send to at most " + std::to_string(*a.max_recipients_per_message) + " per message");
     return declared_size(account);
 }
