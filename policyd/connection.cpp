@@ -169,19 +169,19 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
     // connections' ready handlers, it usually finds the next request already there. Outside a burst
     // nothing is queued: deferring would only add a turn of the event loop (an epoll_wait) per request.
     if (t_request_gap >= kBurstGap) {
-        if (stopping_)
-            read_and_process();  // a request sent meanwhile is still answered, then the connection closes
-        else
-            wait_readable();
+        read_next();
         return;
     }
     asio::defer(socket_.get_executor(), [self = shared_from_this()] {
-        if (self->state_ == State::closed) return;
-        if (self->stopping_)
-            self->read_and_process();  // a request sent meanwhile is still answered, then the connection closes
-        else
-            self->wait_readable();
+        if (self->state_ != State::closed) self->read_next();
     });
+}
+
+void Connection::read_next() {
+    if (stopping_)
+        read_and_process();  // a request sent meanwhile is still answered, then the connection closes
+    else
+        wait_readable();
 }
 
 void Connection::on_readable(const boost::system::error_code& ec) {
@@ -405,10 +405,7 @@ void Connection::on_written(const boost::system::error_code& ec) {
 // An answer that had to wait (worker, slow socket) is out: a pipelined request may already be here.
 void Connection::after_answer() {
     if (process(buffer_, true) != Next::read_more) return;
-    if (stopping_)
-        read_and_process();  // a request sent meanwhile is still answered, then the connection closes
-    else
-        wait_readable();
+    read_next();
 }
 
 void Connection::close() {

@@ -58,6 +58,7 @@ private:
     enum class Next { read_more, busy, closed };  // after process(): wait for bytes, an answer/decision is pending, gone
 
     void wait_readable();
+    void read_next();  // after an answer: wait for the next request, or (stopping) answer what came and close
     void on_readable(const boost::system::error_code& ec);
     void on_read(const boost::system::error_code& ec, std::size_t n);
     void read_and_process();
