@@ -1,26 +1,10 @@
 #include "core/rules/event.hpp"
 
-#include <random>
+#include "core/base/random_key.hpp"
 
 namespace relay {
 
-// Each thread seeds its own generator from 256 bits of the system's entropy, so keys of different threads,
-// processes and hosts do not collide (2^-64 for a billion events).
-std::string new_event_key() {
-    thread_local std::mt19937_64 generator = [] {
-        std::random_device device;
-        std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
-        return std::mt19937_64(seed);
-    }();
-    static const char digits[] = "0123456789ABCDEF";
-    std::string key;
-    key.reserve(32);
-    for (int half = 0; half < 2; ++half) {
-        std::uint64_t bits = generator();
-        for (int i = 0; i < 16; ++i, bits >>= 4) key += digits[bits & 15];
-    }
-    return key;
-}
+std::string new_event_key() { return random_key(); }
 
 Event make_event(const Request& request, const Decision& decision, TimePoint at, const std::string& node) {
     Event e;

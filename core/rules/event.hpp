@@ -34,7 +34,7 @@ struct Event {
     std::string key;
 };
 
-// A fresh random event key (32 upper-case hex digits, what HEX() answers). Thread-safe.
+// A fresh random event key: random_key() (core/base/random_key.hpp). Thread-safe.
 std::string new_event_key();
 
 Event make_event(const Request& request, const Decision& decision, TimePoint at, const std::string& node);

@@ -6,11 +6,11 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
-#include <random>
 #include <utility>
 
 #include "core/base/errors.hpp"
 #include "core/base/log.hpp"
+#include "core/base/random_key.hpp"
 #include "core/base/text.hpp"
 #include "core/metrics/metrics.hpp"
 
@@ -74,18 +74,6 @@ std::string insert_charge_keys_sql(std::size_t n) {
 }
 
 const char* const kPurgeChargeKeys = "DELETE FROM rate_charge_keys WHERE charged_at < FROM_UNIXTIME(?) LIMIT 10000";
-
-// 16 random bytes as 32 upper-case hex digits (what HEX() answers).
-std::string new_charge_key() {
-    thread_local std::mt19937_64 generator{std::random_device{}()};
-    static const char digits[] = "0123456789ABCDEF";
-    std::string key;
-    for (int half = 0; half < 2; ++half) {
-        std::uint64_t bits = generator();
-        for (int i = 0; i < 16; ++i, bits >>= 4) key += digits[bits & 15];
-    }
-    return key;
-}
 
 const char* const kUpsertNetworkPrefix =
     "INSERT IGNORE INTO abuse_client_networks (authority_id, network, first_seen_at, last_seen_at) VALUES ";
@@ -217,7 +205,7 @@ MysqlRateCounters::MysqlRateCounters(MysqlPool& pool, std::size_t max_batch, uns
 void MysqlRateCounters::update(const std::vector<CounterKey>& keys, TimePoint now, const Decide& decide,
                                ChargeDeadline deadline) {
     if (keys.empty()) return;
-    Waiter me{&keys, now, deadline, &decide, new_charge_key(), false, false, nullptr, false, false, {}};
+    Waiter me{&keys, now, deadline, &decide, random_key(), false, false, nullptr, false, false, {}};
     std::unique_lock<std::mutex> lock(mutex_);
     queue_.push_back(&me);
     while (!me.done) {
