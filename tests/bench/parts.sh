@@ -141,17 +141,18 @@ postfix_run() {
     return "$rc"
 }
 
-# CPU ticks so far of: Postfix (master and its children), relay-policyd, MariaDB, smtp-sink
+# CPU ticks so far of: Postfix (master and its children), relay-policyd, MariaDB, smtp-sink, the null server
 postfix_cpu() {
     echo "$(tree_cpu_ticks "$POSTFIX_PID") $(tree_cpu_ticks "$RELAY_PID_main") $(tree_cpu_ticks "$MARIADB_PID")" \
-        "$(tree_cpu_ticks "$SINK_PID")"
+        "$(tree_cpu_ticks "$SINK_PID") $(if [ -n "${NULL_PID:-}" ]; then tree_cpu_ticks "$NULL_PID"; else echo 0; fi)"
 }
 
 cpu_delta() {
     local a b
     read -ra a <<<"$1"
     read -ra b <<<"$2"
-    echo "postfix_ticks=$((b[0] - a[0])) policyd_ticks=$((b[1] - a[1])) db_ticks=$((b[2] - a[2])) sink_ticks=$((b[3] - a[3]))"
+    echo "postfix_ticks=$((b[0] - a[0])) policyd_ticks=$((b[1] - a[1])) db_ticks=$((b[2] - a[2])) sink_ticks=$((b[3] - a[3]))" \
+        "null_ticks=$((b[4] - a[4]))"
 }
 
 # The printer's network decides what relay-policyd does with smtp-source's mail (from 127.0.0.1):

@@ -12,6 +12,10 @@
 # "one" (every message from ONE account, which has its own limit of 10^9 an hour, over 20 connections:
 # each END-OF-MESSAGE waits for the previous one's row lock, like the Postfix end-to-end run). Per run: requests/s and its ratio to the null server's, the CPU of relay-policyd and
 # MariaDB, and per charged message MariaDB's prepared-statement round trips, commits and fsyncs.
+# BENCH_PIN=1: the servers (null server, relay-policyd and MariaDB) on CPU 1 and policy-bench on CPU 0
+# (taskset), as in compare.sh: unpinned, the null server's rounds are bimodal on 2 cores (78,855-125,545
+# requests/s in one run), and so is every ratio to it. Pinned, relay-policyd shares its CPU with MariaDB
+# while the null server has it alone.
 # Ports 127.0.0.1:12330-12339 (null server 12330, relay-policyd from 12331). Everything started is
 # stopped by PID on exit.
 set -u
@@ -22,6 +26,10 @@ ROUNDS=${3:-3}
 SECONDS_PER_RUN=${4:-6}
 TUNINGS=${5:-4/4 16/16}
 LOAD=${6:-realistic}
+CLIENT_CPU=()
+[ "${BENCH_PIN:-0}" = 1 ] && CLIENT_CPU=(taskset -c 0)
+# pin PID: all of PID's threads to CPU 1 (BENCH_PIN=1)
+pin() { [ "${BENCH_PIN:-0}" = 1 ] && taskset -a -p -c 1 "$1" >/dev/null; return 0; }
 ACCOUNTS=1000
 CONNECTIONS=50
 LOAD_ARGS=(--mix realistic)
@@ -71,6 +79,8 @@ reset_counters() {
 
 "$BENCH" --null-server inet:127.0.0.1:12330 --threads 2 >"$WORK/null.log" 2>&1 &
 NULL_PID=$!
+pin "$NULL_PID"
+pin "$MARIADB_PID"
 
 declare -a NAMES PORTS PIDS
 port=12331
@@ -88,6 +98,7 @@ for binary in new old; do
         if [ "$binary" = old ]; then RL_BIN=$OTHER; else RL_BIN=$BUILD/relay-policyd; fi
         rl_start_policyd "$WORK/$port.conf" "$WORK/$port.log" || { tail "$WORK/$port.log"; exit 1; }
         NAMES+=("$name") PORTS+=("$port") PIDS+=("$RL_PID")
+        pin "$RL_PID"
         port=$((port + 1))
     done
 done
@@ -96,7 +107,7 @@ run() {  # NAME PORT PID: one measured run, one line
     local name=$1 port=$2 pid=$3 out s0 s1 c0 c1 d0 d1
     reset_counters
     s0=$(status) c0=$(cpu_ticks "$pid") d0=$(cpu_ticks "$MARIADB_PID")
-    out=$(timeout $((SECONDS_PER_RUN + 60)) "$BENCH" --target "inet:127.0.0.1:$port" "${LOAD_ARGS[@]}" \
+    out=$(timeout $((SECONDS_PER_RUN + 60)) "${CLIENT_CPU[@]}" "$BENCH" --target "inet:127.0.0.1:$port" "${LOAD_ARGS[@]}" \
         --connections "$CONNECTIONS" --accounts "$ACCOUNTS" --duration $((SECONDS_PER_RUN + 1)) --warmup 1 --json)
     s1=$(status) c1=$(cpu_ticks "$pid") d1=$(cpu_ticks "$MARIADB_PID")
     python3 - "$name" "$out" "$s0" "$s1" "$((c1 - c0))" "$((d1 - d0))" "${NULL_RPS:-0}" "$(getconf CLK_TCK)" <<'PY'
@@ -119,7 +130,7 @@ print(f"{name:<14} req/s={rps:8.0f} x_null={ratio:<6} msg/s={r['messages_per_s']
 PY
 }
 
-echo "# load $LOAD, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $ACCOUNTS accounts, $CONNECTIONS connections, ${SECONDS_PER_RUN}s per run, $ROUNDS rounds"
+echo "# load $LOAD, $(nproc) CPUs, pinned ${BENCH_PIN:-0}, load average $(cut -d' ' -f1-3 /proc/loadavg), $ACCOUNTS accounts, $CONNECTIONS connections, ${SECONDS_PER_RUN}s per run, $ROUNDS rounds"
 echo "# eom = END-OF-MESSAGE requests answered (the statement counts are per eom, over the whole run incl. warm-up)"
 # warm-up: connections, counter rows, prepared statements, the buffer pool
 for i in "${!PORTS[@]}"; do
@@ -127,7 +138,7 @@ for i in "${!PORTS[@]}"; do
         --accounts "$ACCOUNTS" --duration 2 --json >/dev/null 2>&1
 done
 for ((round = 1; round <= ROUNDS; round++)); do
-    out=$(timeout $((SECONDS_PER_RUN + 60)) "$BENCH" --target inet:127.0.0.1:12330 "${LOAD_ARGS[@]}" \
+    out=$(timeout $((SECONDS_PER_RUN + 60)) "${CLIENT_CPU[@]}" "$BENCH" --target inet:127.0.0.1:12330 "${LOAD_ARGS[@]}" \
         --connections "$CONNECTIONS" --accounts "$ACCOUNTS" --duration $((SECONDS_PER_RUN + 1)) --warmup 1 --json)
     NULL_RPS=$(rl_json "$out" requests_per_s)
     echo "round $round: null req/s=$NULL_RPS"

@@ -210,16 +210,35 @@ def main():
                   f"| {fmt(rate(m['without'], 'accepted_ms'), 1)} | {fmt(median(m['ratio_acc']), 3)} "
                   f"| {fmt(median(m['ratio_del']), 3)} | {len(m['with'])} |")
         print()
-        print("CPU per message (median over the rounds, milliseconds; Postfix = master and all its children):\n")
-        print("| relay-policyd | Postfix with | Postfix without | relay-policyd | MariaDB with | MariaDB without |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("CPU per message (median over the rounds, milliseconds; Postfix = master and all its children; "
+              "policy server = relay-policyd, or the null server in its rows; all = Postfix, the policy server, "
+              "MariaDB and smtp-sink):\n")
+        print("| relay-policyd | Postfix with | Postfix without | policy server | MariaDB with | MariaDB without "
+              "| all with | all without | all without / all with |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for mode, m in pf.items():
+            server = "null_ticks" if mode == "null" else "policyd_ticks"
+
+            def ms(kv, key):
+                return kv.get(key, 0) / kv["clk_tck"] * 1000 / max(1, kv["messages"])
+
             def cpu(kvs, key):
-                return median([kv[key] / kv["clk_tck"] * 1000 / max(1, kv["messages"]) for kv in kvs
-                               if kv.get("clk_tck") and key in kv])
+                return median([ms(kv, key) for kv in kvs if kv.get("clk_tck") and key in kv])
+
+            def everything(kv, with_server):
+                keys = ["postfix_ticks", "db_ticks", "sink_ticks"] + ([server] if with_server else [])
+                return sum(ms(kv, k) for k in keys)
+
+            pairs = [(everything(w, True), everything(wo, False)) for w, wo in zip(m["with"], m["without"])
+                     if w.get("clk_tck") and wo.get("clk_tck")]
             print(f"| {POSTFIX_MODES[mode]} | {fmt(cpu(m['with'], 'postfix_ticks'), 2)} "
-                  f"| {fmt(cpu(m['without'], 'postfix_ticks'), 2)} | {fmt(cpu(m['with'], 'policyd_ticks'), 3)} "
-                  f"| {fmt(cpu(m['with'], 'db_ticks'), 3)} | {fmt(cpu(m['without'], 'db_ticks'), 3)} |")
+                  f"| {fmt(cpu(m['without'], 'postfix_ticks'), 2)} | {fmt(cpu(m['with'], server), 3)} "
+                  f"| {fmt(cpu(m['with'], 'db_ticks'), 3)} | {fmt(cpu(m['without'], 'db_ticks'), 3)} "
+                  f"| {fmt(median([a for a, _ in pairs]), 2)} | {fmt(median([b for _, b in pairs]), 2)} "
+                  f"| {fmt(median([b / a for a, b in pairs if a > 0]), 3)} |")
+        print()
+        print("all without / all with: the throughput ratio to expect where the CPU is the limit (2 cores "
+              "shared by everything here); smtp-source's own CPU is not counted.")
         print()
         print("msg/s = messages accepted by Postfix per second (smtp-source finished); ratio = median over the "
               "rounds of (time without) / (time with), each pair run back to back; delivered = until the last "
