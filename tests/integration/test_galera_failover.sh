@@ -53,12 +53,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ]
-    exit $?
-}
-
 PORTS=(12451 12452 12453)   # the three daemons
 EXTRA_PORT=12454            # the daemon with a wrong password on node 1
 FAILBACK=6                  # [database] failback_after in the daemons' config

@@ -45,12 +45,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-finish() {
-    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ]
-    exit $?
-}
-
 # ---- cluster, schema, fixture ------------------------------------------------------------------------
 
 if galera_start "$WORK" && galera_use 1 && mariadb_apply_schema relay_authority &&
